@@ -19,6 +19,15 @@
 
 #include "hash.h"
 
+/* What a path holds. The same names are used on the wire ("file", "dir",
+ * "symlink"). */
+enum file_kind { KIND_FILE = 0, KIND_DIR = 1, KIND_SYMLINK = 2 };
+
+/* "file", "dir", "symlink" */
+const char *kind_name(int kind);
+/* Returns the kind, or -EINVAL for an unknown name. */
+int kind_parse(const char *name);
+
 /* Upper bound on chunks in one manifest (a 1 TiB file at the average chunk
  * size); anything larger from the wire is rejected. */
 #define MANIFEST_MAX_CHUNKS (16u * 1024u * 1024u)

@@ -1,0 +1,60 @@
+/* scan: finds what changed in the folder since the index was written.
+ *
+ * Walks the folder with lstat (symlinks are never followed), skipping the
+ * .ferry/ state folder and Ferry's temporary files. A file whose size,
+ * mtime, ctime (nanoseconds) and inode match its index entry is unchanged and
+ * not read; anything else is cut and hashed (manifest_from_fd). A file whose
+ * mtime falls within a second of when its entry was recorded is "racy" and is
+ * hashed anyway, so same-size rewrites within one clock tick are not missed.
+ * A content-identical file whose stat changed (touch, copy-back) is not a
+ * change: its index entry's stat is refreshed instead.
+ *
+ * A new file whose content hash equals that of a file that disappeared in
+ * the same scan is reported as a rename (no re-upload).
+ *
+ * Changes come out in an order the server can apply: puts and renames in
+ * path order (parents before children), then deletes deepest first.
+ */
+#ifndef FERRY_SCAN_H
+#define FERRY_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "manifest.h"
+
+enum change_op { CHANGE_PUT = 0, CHANGE_DELETE = 1, CHANGE_RENAME = 2 };
+
+struct local_change {
+        int op;
+        char *path;  /* for a rename: the new path */
+        char *from;  /* rename only: the old path */
+        int64_t base; /* seq of the index entry (of `from` for a rename); 0 if new */
+        int kind;    /* enum file_kind (put, rename) */
+        uint64_t size;
+        int64_t mtime_ns;
+        int64_t ctime_ns;
+        uint64_t ino;
+        uint32_t mode;
+        struct manifest manifest; /* files: chunks, size, file_hash */
+        char *target;             /* symlinks */
+};
+
+struct scan_result {
+        struct local_change *changes;
+        size_t n;
+        size_t cap;
+        int64_t entries_seen; /* files, dirs and links found in the folder */
+        int64_t deletes;      /* how many changes are deletes */
+};
+
+/* Scans root against idx. May update idx (stat refreshes only). Returns 0
+ * or -errno with a message; -ENOENT/-EACCES when root itself is missing or
+ * unreadable (the mass-delete guard relies on this: a missing folder is never
+ * "everything was deleted"). */
+int scan_folder(const char *root, struct index *idx, struct scan_result *out);
+
+void scan_result_free(struct scan_result *r);
+
+#endif

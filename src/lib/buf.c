@@ -1,0 +1,1 @@
+/* buf: placeholder until the module lands. */

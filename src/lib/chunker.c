@@ -1,0 +1,1 @@
+/* chunker: placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* err: placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* frame: placeholder until the module lands. */

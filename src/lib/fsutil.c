@@ -1,0 +1,1 @@
+/* fsutil: placeholder until the module lands. */

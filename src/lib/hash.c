@@ -1,0 +1,1 @@
+/* hash: placeholder until the module lands. */

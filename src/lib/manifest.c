@@ -1,0 +1,1 @@
+/* manifest: placeholder until the module lands. */
