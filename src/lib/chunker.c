@@ -1,1 +1,74 @@
-/* chunker: placeholder until the module lands. */
+/* chunker: FastCDC content-defined chunking with normalized chunking (Xia
+ * et al., "FastCDC", USENIX ATC 2016).
+ *
+ * A 64-bit gear hash rolls over the bytes: fp = (fp << 1) + gear[byte]. Bit
+ * k of fp depends only on the last k+1 bytes, so with mask bits in the top
+ * 40 bits a boundary depends on at most the 64 bytes before it: an insertion
+ * moves only the boundaries near it, and the rest realign.
+ *
+ * Normalized chunking: between CHUNK_MIN and CHUNK_AVG the mask has more bits
+ * (18, harder to match), after CHUNK_AVG fewer bits (14, easier), which
+ * narrows the size distribution around the average. The first CHUNK_MIN
+ * bytes are skipped (never a cut there) and CHUNK_MAX always cuts.
+ *
+ * The gear table comes from splitmix64 with a fixed seed, so it is the same
+ * on every machine and every run: chunk boundaries, hence chunk hashes,
+ * must agree between all devices and the server forever. Changing the seed
+ * or the masks changes every boundary (and defeats deduplication with data
+ * stored before), so they are part of the format.
+ */
+#include "chunker.h"
+
+#include <pthread.h>
+
+#define GEAR_SEED 0x46657272794344ull /* "FerryCD" */
+
+/* 18 bits set (harder) and 14 bits set (easier, a subset), spread over the
+ * high bits so each depends on a window of 25..64 bytes. */
+#define MASK_S 0xb2cb2c9249000000ull
+#define MASK_L 0x9249249249000000ull
+
+static uint64_t gear[256];
+static pthread_once_t gear_once = PTHREAD_ONCE_INIT;
+
+static uint64_t splitmix64(uint64_t *state)
+{
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+static void gear_fill(void)
+{
+        uint64_t state = GEAR_SEED;
+
+        for (int i = 0; i < 256; i++)
+                gear[i] = splitmix64(&state);
+}
+
+size_t chunker_cut(const uint8_t *buf, size_t len, int eof)
+{
+        size_t n, normal, i;
+        uint64_t fp = 0;
+
+        if (len == 0)
+                return 0;
+        pthread_once(&gear_once, gear_fill);
+        n = len < CHUNK_MAX ? len : CHUNK_MAX;
+        normal = n < CHUNK_AVG ? n : CHUNK_AVG;
+        for (i = CHUNK_MIN; i < normal; i++) {
+                fp = (fp << 1) + gear[buf[i]];
+                if (!(fp & MASK_S))
+                        return i + 1;
+        }
+        for (; i < n; i++) {
+                fp = (fp << 1) + gear[buf[i]];
+                if (!(fp & MASK_L))
+                        return i + 1;
+        }
+        if (n == CHUNK_MAX || eof)
+                return n;
+        return 0;
+}

@@ -1,1 +1,270 @@
-/* manifest: placeholder until the module lands. */
+/* manifest: the chunk list of a file version and its codecs (see
+ * manifest.h). manifest_from_fd() is the one place that reads a file to cut
+ * and hash it: a single pass with a fixed 1 MiB buffer, so a 2 GiB file costs
+ * the same memory as a 2 KiB one. The JSON and blob decoders treat their
+ * input as hostile: every shape, hash and size is checked. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunker.h"
+#include "err.h"
+
+/* At least 2 * CHUNK_MAX so that after keeping a partial chunk there is
+ * always room to read a whole CHUNK_MAX more. */
+#define MANIFEST_READ_BUF (1024u * 1024u)
+#define BLOB_ENTRY (HASH_LEN + 4)
+
+static const char *const kind_names[] = {"file", "dir", "symlink"};
+
+const char *kind_name(int kind)
+{
+        if (kind < 0 || kind > KIND_SYMLINK)
+                return "unknown";
+        return kind_names[kind];
+}
+
+int kind_parse(const char *name)
+{
+        for (int i = 0; i <= KIND_SYMLINK; i++)
+                if (name && strcmp(name, kind_names[i]) == 0)
+                        return i;
+        return err_set(-EINVAL, "unknown kind '%s' (file, dir, symlink)", name ? name : "");
+}
+
+int manifest_add(struct manifest *m, const struct hash *h, uint32_t size)
+{
+        if (m->n == m->cap) {
+                size_t cap = m->cap ? m->cap * 2 : 16;
+                struct chunk_ref *p;
+
+                if (cap > SIZE_MAX / sizeof(*p))
+                        return -ENOMEM;
+                p = realloc(m->chunks, cap * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                m->chunks = p;
+                m->cap = cap;
+        }
+        m->chunks[m->n].hash = *h;
+        m->chunks[m->n].size = size;
+        m->n++;
+        m->size += size;
+        return 0;
+}
+
+void manifest_free(struct manifest *m)
+{
+        free(m->chunks);
+        m->chunks = NULL;
+        m->n = 0;
+        m->cap = 0;
+        m->size = 0;
+}
+
+/* Hands the chunks of t to m, keeping m->file_hash (the decoders do not set
+ * it). */
+static void manifest_move(struct manifest *m, struct manifest *t)
+{
+        m->chunks = t->chunks;
+        m->n = t->n;
+        m->cap = t->cap;
+        m->size = t->size;
+        t->chunks = NULL;
+        t->n = t->cap = 0;
+        t->size = 0;
+}
+
+int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *userdata)
+{
+        struct manifest t = MANIFEST_INIT;
+        struct hash_ctx *whole = NULL;
+        uint8_t *buf = NULL;
+        size_t start = 0, end = 0;
+        uint64_t offset = 0;
+        int eof = 0;
+        int r = 0;
+
+        buf = malloc(MANIFEST_READ_BUF);
+        whole = hash_ctx_new();
+        if (!buf || !whole) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (;;) {
+                if (!eof && end - start < CHUNK_MAX) {
+                        ssize_t got;
+
+                        if (MANIFEST_READ_BUF - end < CHUNK_MAX) {
+                                memmove(buf, buf + start, end - start);
+                                end -= start;
+                                start = 0;
+                        }
+                        got = read(fd, buf + end, MANIFEST_READ_BUF - end);
+                        if (got < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                r = -errno;
+                                err_set(r, "read failed: %s", strerror(errno));
+                                goto out;
+                        }
+                        if (got == 0)
+                                eof = 1;
+                        hash_ctx_update(whole, buf + end, (size_t)got);
+                        end += (size_t)got;
+                        continue;
+                }
+                if (start == end)
+                        break;
+                /* Either CHUNK_MAX bytes are buffered or eof is set, so this
+                 * always cuts. */
+                size_t cut = chunker_cut(buf + start, end - start, eof);
+                struct hash h;
+
+                hash_buf(buf + start, cut, &h);
+                r = manifest_add(&t, &h, (uint32_t)cut);
+                if (r < 0)
+                        goto out;
+                if (cb) {
+                        r = cb(&t.chunks[t.n - 1], offset, buf + start, userdata);
+                        if (r < 0)
+                                goto out;
+                }
+                offset += cut;
+                start += cut;
+        }
+        hash_ctx_final(whole, &m->file_hash);
+        manifest_move(m, &t);
+        r = 0;
+out:
+        manifest_free(&t);
+        hash_ctx_free(whole);
+        free(buf);
+        return r;
+}
+
+json_t *manifest_to_json(const struct manifest *m)
+{
+        json_t *arr = json_array();
+
+        if (!arr)
+                return NULL;
+        for (size_t i = 0; i < m->n; i++) {
+                char hex[HASH_HEX_LEN + 1];
+                json_t *e;
+
+                hash_to_hex(&m->chunks[i].hash, hex);
+                e = json_pack("[s,I]", hex, (json_int_t)m->chunks[i].size);
+                if (!e || json_array_append_new(arr, e) < 0) {
+                        json_decref(arr);
+                        return NULL;
+                }
+        }
+        return arr;
+}
+
+int manifest_from_json(const json_t *j, struct manifest *m)
+{
+        struct manifest t = MANIFEST_INIT;
+        size_t n;
+        int r = 0;
+
+        if (!json_is_array(j))
+                return err_set(-EINVAL, "manifest: expected an array of [hash, size]");
+        n = json_array_size(j);
+        if (n > MANIFEST_MAX_CHUNKS)
+                return err_set(-EINVAL, "manifest: too many chunks (%zu)", n);
+        for (size_t i = 0; i < n; i++) {
+                const json_t *e = json_array_get(j, i);
+                const json_t *jh, *js;
+                json_int_t size;
+                struct hash h;
+
+                if (!json_is_array(e) || json_array_size(e) != 2) {
+                        r = err_set(-EINVAL, "manifest: chunk %zu is not [hash, size]", i);
+                        goto out;
+                }
+                jh = json_array_get(e, 0);
+                js = json_array_get(e, 1);
+                if (!json_is_string(jh) || json_string_length(jh) != HASH_HEX_LEN ||
+                    hash_from_hex(json_string_value(jh), &h) < 0) {
+                        r = err_set(-EINVAL, "manifest: chunk %zu has an invalid hash", i);
+                        goto out;
+                }
+                if (!json_is_integer(js)) {
+                        r = err_set(-EINVAL, "manifest: chunk %zu has a non-integer size", i);
+                        goto out;
+                }
+                size = json_integer_value(js);
+                if (size < 1 || size > (json_int_t)CHUNK_MAX) {
+                        r = err_set(-EINVAL, "manifest: chunk %zu size %lld out of range", i,
+                                    (long long)size);
+                        goto out;
+                }
+                r = manifest_add(&t, &h, (uint32_t)size);
+                if (r < 0)
+                        goto out;
+        }
+        manifest_move(m, &t);
+out:
+        manifest_free(&t);
+        return r;
+}
+
+int manifest_to_blob(const struct manifest *m, uint8_t **out, size_t *len)
+{
+        size_t n = m->n * BLOB_ENTRY;
+        uint8_t *p = malloc(n ? n : 1);
+
+        if (!p)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n; i++) {
+                uint8_t *e = p + i * BLOB_ENTRY;
+                uint32_t s = m->chunks[i].size;
+
+                memcpy(e, m->chunks[i].hash.b, HASH_LEN);
+                e[HASH_LEN] = (uint8_t)(s >> 24);
+                e[HASH_LEN + 1] = (uint8_t)(s >> 16);
+                e[HASH_LEN + 2] = (uint8_t)(s >> 8);
+                e[HASH_LEN + 3] = (uint8_t)s;
+        }
+        *out = p;
+        *len = n;
+        return 0;
+}
+
+int manifest_from_blob(const uint8_t *p, size_t len, struct manifest *m)
+{
+        struct manifest t = MANIFEST_INIT;
+        size_t n;
+        int r = 0;
+
+        if (len % BLOB_ENTRY != 0)
+                return err_set(-EINVAL, "manifest blob: length %zu is not a multiple of %d", len,
+                               BLOB_ENTRY);
+        n = len / BLOB_ENTRY;
+        if (n > MANIFEST_MAX_CHUNKS)
+                return err_set(-EINVAL, "manifest blob: too many chunks (%zu)", n);
+        for (size_t i = 0; i < n; i++) {
+                const uint8_t *e = p + i * BLOB_ENTRY;
+                uint32_t s = (uint32_t)e[HASH_LEN] << 24 | (uint32_t)e[HASH_LEN + 1] << 16 |
+                             (uint32_t)e[HASH_LEN + 2] << 8 | e[HASH_LEN + 3];
+                struct hash h;
+
+                if (s < 1 || s > CHUNK_MAX) {
+                        r = err_set(-EINVAL, "manifest blob: chunk %zu size %u out of range", i, s);
+                        goto out;
+                }
+                memcpy(h.b, e, HASH_LEN);
+                r = manifest_add(&t, &h, s);
+                if (r < 0)
+                        goto out;
+        }
+        manifest_move(m, &t);
+out:
+        manifest_free(&t);
+        return r;
+}

@@ -1,0 +1,137 @@
+/* Unit tests for hash: SHA-256 known answers, incremental hashing equal to
+ * one-shot, context reuse, and the strict hex codec. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hash.h"
+
+#define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static void test_known_answers(void **state)
+{
+        struct hash h;
+        char hex[HASH_HEX_LEN + 1];
+
+        (void)state;
+        hash_buf("", 0, &h);
+        hash_to_hex(&h, hex);
+        assert_string_equal(hex, SHA_EMPTY);
+        hash_buf("abc", 3, &h);
+        hash_to_hex(&h, hex);
+        assert_string_equal(hex, SHA_ABC);
+}
+
+static void test_incremental_matches_oneshot(void **state)
+{
+        static uint8_t data[100000];
+        struct hash one, inc, again;
+        struct hash_ctx *c = hash_ctx_new();
+
+        (void)state;
+        assert_non_null(c);
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (uint8_t)(i * 31 + (i >> 8));
+        hash_buf(data, sizeof(data), &one);
+        for (size_t off = 0; off < sizeof(data); off += 777) {
+                size_t n = sizeof(data) - off < 777 ? sizeof(data) - off : 777;
+                hash_ctx_update(c, data + off, n);
+        }
+        hash_ctx_final(c, &inc);
+        assert_true(hash_equal(&one, &inc));
+        /* final resets: the context hashes a fresh message next */
+        hash_ctx_update(c, "abc", 3);
+        hash_ctx_final(c, &again);
+        hash_buf("abc", 3, &one);
+        assert_true(hash_equal(&one, &again));
+        hash_ctx_free(c);
+        hash_ctx_free(NULL);
+}
+
+static void test_hex_roundtrip(void **state)
+{
+        struct hash h, back;
+        char hex[HASH_HEX_LEN + 1];
+
+        (void)state;
+        hash_buf("ferry", 5, &h);
+        hash_to_hex(&h, hex);
+        assert_int_equal(strlen(hex), HASH_HEX_LEN);
+        assert_int_equal(hash_from_hex(hex, &back), 0);
+        assert_true(hash_equal(&h, &back));
+}
+
+static void test_hex_accepts_upper_case(void **state)
+{
+        struct hash a, b;
+        char up[] = SHA_ABC;
+
+        (void)state;
+        for (char *p = up; *p; p++)
+                if (*p >= 'a' && *p <= 'f')
+                        *p = (char)(*p - 'a' + 'A');
+        assert_int_equal(hash_from_hex(SHA_ABC, &a), 0);
+        assert_int_equal(hash_from_hex(up, &b), 0);
+        assert_true(hash_equal(&a, &b));
+}
+
+static void test_hex_rejects_bad_input(void **state)
+{
+        struct hash h;
+        char bad[HASH_HEX_LEN + 2];
+
+        (void)state;
+        memset(&h, 0x55, sizeof(h));
+        assert_int_equal(hash_from_hex("", &h), -EINVAL);
+        assert_int_equal(hash_from_hex(NULL, &h), -EINVAL);
+        /* 63 digits */
+        assert_int_equal(hash_from_hex(SHA_ABC + 1, &h), -EINVAL);
+        /* 65 digits */
+        snprintf(bad, sizeof(bad), "%s0", SHA_ABC);
+        assert_int_equal(hash_from_hex(bad, &h), -EINVAL);
+        /* a non-hex digit */
+        snprintf(bad, sizeof(bad), "%s", SHA_ABC);
+        bad[10] = 'g';
+        assert_int_equal(hash_from_hex(bad, &h), -EINVAL);
+        bad[10] = ' ';
+        assert_int_equal(hash_from_hex(bad, &h), -EINVAL);
+        /* failures leave the output alone */
+        for (int i = 0; i < HASH_LEN; i++)
+                assert_int_equal(h.b[i], 0x55);
+}
+
+static void test_equal_and_zero(void **state)
+{
+        struct hash a, b, z;
+
+        (void)state;
+        memset(&z, 0, sizeof(z));
+        hash_buf("a", 1, &a);
+        hash_buf("b", 1, &b);
+        assert_false(hash_equal(&a, &b));
+        assert_true(hash_equal(&a, &a));
+        assert_true(hash_is_zero(&z));
+        assert_false(hash_is_zero(&a));
+        z.b[HASH_LEN - 1] = 1;
+        assert_false(hash_is_zero(&z));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_known_answers),
+            cmocka_unit_test(test_incremental_matches_oneshot),
+            cmocka_unit_test(test_hex_roundtrip),
+            cmocka_unit_test(test_hex_accepts_upper_case),
+            cmocka_unit_test(test_hex_rejects_bad_input),
+            cmocka_unit_test(test_equal_and_zero),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
