@@ -1,0 +1,47 @@
+/* api: the handlers of HTTP API v1 (docs/api.md), one per endpoint, grouped
+ * by concern: api_account.c (health, register, login, devices),
+ * api_chunks.c (missing, upload, fetch), api_files.c (commit, changes,
+ * files, file); api.c holds what they share (JSON body parsing, entries as
+ * JSON). Each handler gets the struct server as ctx.
+ */
+#ifndef FERRY_API_H
+#define FERRY_API_H
+
+#include <jansson.h>
+
+#include "http.h"
+#include "meta.h"
+
+#define API_MAX_ITEMS 10000 /* commit changes, chunks/missing hashes */
+#define API_MAX_FETCH 1024  /* chunks/fetch hashes */
+#define API_CHANGES_DEFAULT 1000
+#define API_CHANGES_MAX 10000
+
+void api_health(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_register(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_login(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_devices(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_chunks_missing(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_chunks_fetch(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_commit(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_changes(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_files(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_file(void *ctx, struct http_request *req, struct http_reply *rep);
+
+/* Parses the body as a JSON object. On failure sets a 400 reply and returns
+ * NULL. */
+json_t *api_body_object(struct http_request *req, struct http_reply *rep);
+
+/* An entry as docs/api.md shows it; chunks only with with_chunks. NULL on
+ * out of memory or a corrupt stored manifest. */
+json_t *api_entry_json(const struct meta_entry *e, int with_chunks);
+
+/* Parses {"hashes": [...]} of at most max items. Returns the count with
+ * *out malloc'd, or -1 with a 400/413 reply set. */
+int api_parse_hashes(json_t *body, size_t max, struct hash **out, struct http_reply *rep);
+
+/* Sets a 500 reply after logging code's message. */
+void api_internal(struct http_reply *rep, const char *what, int code);
+
+#endif

@@ -1,0 +1,386 @@
+/* api_files: the space endpoints of API v1 — commit (through the journal's
+ * compare-and-set rules), changes since a seq, the file tree, one entry.
+ *
+ * A request whose shape is wrong (not JSON, wrong types, a path that breaks
+ * the path rules) is refused whole with 400 before the journal is touched;
+ * the journal then decides each well-formed change on its own.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "err.h"
+#include "journal.h"
+#include "path.h"
+#include "server.h"
+
+/* A page of changes stops early (with more: true) past this many chunks in
+ * its entries, so that a page of huge files stays a few MiB of JSON. */
+#define CHANGES_CHUNK_BUDGET 65536
+#define MANIFEST_BLOB_ITEM 36 /* bytes per chunk in manifest_to_blob() */
+
+static const char *const op_names[] = {"put", "delete", "rename"};
+static const char *const status_names[] = {"ok", "conflict", "missing_chunks", "invalid"};
+
+/* Fills c from change i. 0, or -1 with a message in err. */
+static int parse_change(json_t *o, size_t i, struct journal_change *c, char *err, size_t cap)
+{
+        json_t *v;
+        const char *op;
+        size_t k;
+        int r;
+
+        memset(c, 0, sizeof(*c));
+        if (!json_is_object(o))
+                goto bad_type;
+        v = json_object_get(o, "op");
+        if (!json_is_string(v)) {
+                snprintf(err, cap, "changes[%zu].op must be a string", i);
+                return -1;
+        }
+        op = json_string_value(v);
+        c->op = -1; /* unknown: the journal answers "invalid" for this change */
+        for (k = 0; k < sizeof(op_names) / sizeof(op_names[0]); k++)
+                if (strcmp(op, op_names[k]) == 0)
+                        c->op = (int)k;
+        v = json_object_get(o, "path");
+        if (!json_is_string(v)) {
+                snprintf(err, cap, "changes[%zu].path must be a string", i);
+                return -1;
+        }
+        c->path = json_string_value(v);
+        if ((r = path_validate(c->path)) < 0) {
+                snprintf(err, cap, "changes[%zu].path: %s", i, err_msg(r));
+                return -1;
+        }
+        v = json_object_get(o, "base");
+        if (v && !json_is_null(v)) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                        snprintf(err, cap, "changes[%zu].base must be a non-negative integer", i);
+                        return -1;
+                }
+                c->base = json_integer_value(v);
+        }
+        if (c->op == JOURNAL_RENAME) {
+                v = json_object_get(o, "from");
+                if (!json_is_string(v)) {
+                        snprintf(err, cap, "changes[%zu].from must be a string", i);
+                        return -1;
+                }
+                c->from = json_string_value(v);
+                if ((r = path_validate(c->from)) < 0) {
+                        snprintf(err, cap, "changes[%zu].from: %s", i, err_msg(r));
+                        return -1;
+                }
+        }
+        if (c->op != JOURNAL_PUT)
+                return 0;
+
+        v = json_object_get(o, "kind");
+        if (!json_is_string(v)) {
+                snprintf(err, cap, "changes[%zu].kind must be a string", i);
+                return -1;
+        }
+        c->kind = kind_parse(json_string_value(v)); /* unknown: "invalid" */
+        v = json_object_get(o, "mtime_ns");
+        if (v && !json_is_null(v)) {
+                if (!json_is_integer(v))
+                        goto bad_type;
+                c->mtime_ns = json_integer_value(v);
+        }
+        v = json_object_get(o, "mode");
+        if (v && !json_is_null(v)) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        goto bad_type;
+                c->mode = (uint32_t)(json_integer_value(v) & 07777);
+        } else if (c->kind == KIND_FILE) {
+                c->mode = 0644;
+        }
+        if (c->kind == KIND_SYMLINK) {
+                v = json_object_get(o, "target");
+                if (!json_is_string(v)) {
+                        snprintf(err, cap, "changes[%zu].target must be a string", i);
+                        return -1;
+                }
+                c->target = json_string_value(v);
+        }
+        if (c->kind != KIND_FILE)
+                return 0;
+        v = json_object_get(o, "size");
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                snprintf(err, cap, "changes[%zu].size must be a non-negative integer", i);
+                return -1;
+        }
+        c->size = (uint64_t)json_integer_value(v);
+        v = json_object_get(o, "hash");
+        if (!json_is_string(v) || hash_from_hex(json_string_value(v), &c->hash) < 0) {
+                snprintf(err, cap, "changes[%zu].hash must be 64 hex digits", i);
+                return -1;
+        }
+        c->has_hash = 1;
+        v = json_object_get(o, "chunks");
+        if (v && !json_is_null(v) && (r = manifest_from_json(v, &c->manifest)) < 0) {
+                snprintf(err, cap, "changes[%zu].chunks: %s", i, err_msg(r));
+                return -1;
+        }
+        return 0;
+bad_type:
+        snprintf(err, cap, "changes[%zu] has a field of the wrong type", i);
+        return -1;
+}
+
+static json_t *result_json(const struct journal_change *c, const struct journal_result *res)
+{
+        char hex[HASH_HEX_LEN + 1];
+        json_t *o, *arr;
+        size_t k;
+
+        o = json_pack("{s:s, s:s}", "path", c->path, "status", status_names[res->status]);
+        if (!o)
+                return NULL;
+        if (c->op == JOURNAL_RENAME && json_object_set_new(o, "from", json_string(c->from)) < 0)
+                goto fail;
+        switch (res->status) {
+        case JOURNAL_OK:
+                if (json_object_set_new(o, "seq", json_integer(res->seq)) < 0)
+                        goto fail;
+                break;
+        case JOURNAL_CONFLICT:
+                if (json_object_set_new(o, "current",
+                                        res->has_current ? api_entry_json(&res->current, 1)
+                                                         : json_null()) < 0)
+                        goto fail;
+                break;
+        case JOURNAL_MISSING_CHUNKS:
+                arr = json_array();
+                if (json_object_set_new(o, "missing", arr) < 0)
+                        goto fail;
+                for (k = 0; k < res->n_missing; k++) {
+                        hash_to_hex(&res->missing[k], hex);
+                        if (json_array_append_new(arr, json_string(hex)) < 0)
+                                goto fail;
+                }
+                break;
+        default:
+                if (json_object_set_new(o, "error", json_string(res->error)) < 0)
+                        goto fail;
+                break;
+        }
+        return o;
+fail:
+        json_decref(o);
+        return NULL;
+}
+
+void api_commit(void *ctx, struct http_request *req, struct http_reply *rep)
+{
+        struct server *s = ctx;
+        struct journal_change *cs = NULL;
+        struct journal_result *rs = NULL;
+        json_t *body, *changes, *results = NULL, *o;
+        char err[512];
+        size_t i, n = 0;
+        int64_t seq = 0;
+        int r;
+
+        body = api_body_object(req, rep);
+        if (!body)
+                return;
+        changes = json_object_get(body, "changes");
+        if (!json_is_array(changes)) {
+                http_reply_error(rep, 400, "\"changes\" must be an array");
+                goto out;
+        }
+        n = json_array_size(changes);
+        if (n > API_MAX_ITEMS) {
+                http_reply_error(rep, 413, "at most %d changes per commit", API_MAX_ITEMS);
+                n = 0;
+                goto out;
+        }
+        cs = calloc(n ? n : 1, sizeof(*cs));
+        rs = calloc(n ? n : 1, sizeof(*rs));
+        if (!cs || !rs) {
+                http_reply_error(rep, 500, "out of memory");
+                goto out;
+        }
+        for (i = 0; i < n; i++) {
+                if (parse_change(json_array_get(changes, i), i, &cs[i], err, sizeof(err)) < 0) {
+                        http_reply_error(rep, 400, "%s", err);
+                        goto out;
+                }
+        }
+        r = journal_commit(s->meta, req->device.user_id, req->device.id, cs, n, rs, &seq);
+        if (r < 0) {
+                api_internal(rep, "commit", r);
+                goto out;
+        }
+        results = json_array();
+        for (i = 0; results && i < n; i++) {
+                o = result_json(&cs[i], &rs[i]);
+                if (!o || json_array_append_new(results, o) < 0) {
+                        json_decref(results);
+                        results = NULL;
+                }
+        }
+        if (!results) {
+                /* Committed, but we cannot say so: the client retries and
+                 * its retry is a no-op. */
+                http_reply_error(rep, 500, "out of memory");
+                goto out;
+        }
+        http_reply_json(rep, 200,
+                        json_pack("{s:I, s:o}", "seq", (json_int_t)seq, "results", results));
+out:
+        for (i = 0; cs && i < n; i++)
+                manifest_free(&cs[i].manifest);
+        for (i = 0; rs && i < n; i++)
+                journal_result_clear(&rs[i]);
+        free(cs);
+        free(rs);
+        json_decref(body);
+}
+
+/* A non-negative decimal integer (no sign, no spaces); -1 otherwise. */
+static int64_t parse_count(const char *s)
+{
+        int64_t v = 0;
+
+        if (!s || !*s || strlen(s) > 18)
+                return -1;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -1;
+                v = v * 10 + (*s - '0');
+        }
+        return v;
+}
+
+struct list_ctx {
+        json_t *arr;
+        int with_chunks;
+        size_t chunks; /* chunks in the page so far */
+};
+
+static int list_cb(const struct meta_entry *e, void *userdata)
+{
+        struct list_ctx *lc = userdata;
+        size_t nch = e->chunks_len / MANIFEST_BLOB_ITEM;
+        json_t *o;
+
+        if (lc->with_chunks && json_array_size(lc->arr) > 0 &&
+            lc->chunks + nch > CHANGES_CHUNK_BUDGET)
+                return 1; /* page full: the client asks again */
+        lc->chunks += nch;
+        o = api_entry_json(e, lc->with_chunks);
+        if (!o || json_array_append_new(lc->arr, o) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void api_changes(void *ctx, struct http_request *req, struct http_reply *rep)
+{
+        struct server *s = ctx;
+        const char *sv = http_query(req, "since"), *lv = http_query(req, "limit");
+        struct list_ctx lc = {NULL, 1, 0};
+        int64_t since = 0, limit = API_CHANGES_DEFAULT, seq;
+        int more = 0, r;
+
+        if (sv && (since = parse_count(sv)) < 0) {
+                http_reply_error(rep, 400, "since must be a non-negative integer");
+                return;
+        }
+        if (lv && (limit = parse_count(lv)) < 0) {
+                http_reply_error(rep, 400, "limit must be a non-negative integer");
+                return;
+        }
+        if (limit > API_CHANGES_MAX)
+                limit = API_CHANGES_MAX;
+        /* The space's number is read before the entries: a commit landing in
+         * between then shows up again next time instead of being skipped. */
+        r = s->meta->ops->seq_current(s->meta, req->device.user_id, &seq);
+        if (r < 0)
+                goto fail;
+        lc.arr = json_array();
+        if (!lc.arr) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = journal_changes_since(s->meta, req->device.user_id, since, limit, list_cb, &lc, &more);
+        if (r < 0)
+                goto fail;
+        http_reply_json(
+            rep, 200,
+            json_pack("{s:I, s:o, s:b}", "seq", (json_int_t)seq, "entries", lc.arr, "more", more));
+        return;
+fail:
+        json_decref(lc.arr);
+        api_internal(rep, "changes", r);
+}
+
+void api_files(void *ctx, struct http_request *req, struct http_reply *rep)
+{
+        struct server *s = ctx;
+        const char *prefix = http_query(req, "prefix"), *dv = http_query(req, "deleted");
+        struct list_ctx lc = {NULL, 0, 0};
+        int with_deleted = dv && (strcmp(dv, "1") == 0 || strcmp(dv, "true") == 0);
+        int64_t seq;
+        int r;
+
+        if (prefix && !*prefix)
+                prefix = NULL; /* "?prefix=" means the whole tree */
+        if (prefix && (r = path_validate(prefix)) < 0) {
+                http_reply_error(rep, 400, "prefix: %s", err_msg(r));
+                return;
+        }
+        r = s->meta->ops->seq_current(s->meta, req->device.user_id, &seq);
+        if (r < 0)
+                goto fail;
+        lc.arr = json_array();
+        if (!lc.arr) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = journal_list(s->meta, req->device.user_id, prefix, with_deleted, list_cb, &lc);
+        if (r < 0)
+                goto fail;
+        http_reply_json(rep, 200, json_pack("{s:I, s:o}", "seq", (json_int_t)seq, "files", lc.arr));
+        return;
+fail:
+        json_decref(lc.arr);
+        api_internal(rep, "files", r);
+}
+
+void api_file(void *ctx, struct http_request *req, struct http_reply *rep)
+{
+        struct server *s = ctx;
+        const char *path = http_query(req, "path");
+        struct meta_entry e = {0};
+        json_t *o;
+        int r;
+
+        if (!path) {
+                http_reply_error(rep, 400, "path is required");
+                return;
+        }
+        if ((r = path_validate(path)) < 0) {
+                http_reply_error(rep, 400, "path: %s", err_msg(r));
+                return;
+        }
+        r = journal_get(s->meta, req->device.user_id, path, &e);
+        if (r == -ENOENT) {
+                http_reply_error(rep, 404, "no such path");
+                return;
+        }
+        if (r < 0) {
+                api_internal(rep, "file", r);
+                return;
+        }
+        o = api_entry_json(&e, 1);
+        meta_entry_clear(&e);
+        if (!o) {
+                http_reply_error(rep, 500, "out of memory");
+                return;
+        }
+        http_reply_json(rep, 200, o);
+}

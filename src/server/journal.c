@@ -1,0 +1,505 @@
+/* journal: the compare-and-set rules of a space's journal (see journal.h and
+ * docs/api.md "commit"), on top of any struct meta backend.
+ *
+ * Every change is validated first (path rules, kind, sizes add up), then
+ * checked against the path's current entry (compare-and-set on base), then
+ * against the chunks the account holds, and only then applied with the next
+ * seq of the space. The whole list runs in one store transaction, so a crash
+ * or a store failure commits nothing; per-change refusals (conflict, missing
+ * chunks, invalid) do not stop the other changes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunker.h"
+#include "err.h"
+#include "journal.h"
+#include "path.h"
+
+#define TARGET_MAX 4096 /* bytes of a symlink's text, like PATH_MAX */
+
+void journal_result_clear(struct journal_result *r)
+{
+        meta_entry_clear(&r->current);
+        free(r->missing);
+        memset(r, 0, sizeof(*r));
+}
+
+static void set_invalid(struct journal_result *res, const char *msg)
+{
+        res->status = JOURNAL_INVALID;
+        snprintf(res->error, sizeof(res->error), "%s", msg);
+}
+
+static void set_conflict(struct journal_result *res, struct meta_entry *cur)
+{
+        res->status = JOURNAL_CONFLICT;
+        if (cur && cur->path) {
+                res->current = *cur; /* moves ownership */
+                res->has_current = 1;
+                memset(cur, 0, sizeof(*cur));
+        }
+}
+
+/* Looks up path: 0 with *e filled, 0 with e->path NULL when absent, or a
+ * negative store error. */
+static int lookup(struct meta *m, int64_t user, const char *path, struct meta_entry *e)
+{
+        int r = m->ops->entry_get(m, user, path, e);
+
+        if (r == -ENOENT) {
+                memset(e, 0, sizeof(*e));
+                return 0;
+        }
+        return r;
+}
+
+static int is_live(const struct meta_entry *e)
+{
+        return e->path && !e->deleted;
+}
+
+static int valid_path(const char *p, struct journal_result *res)
+{
+        int r;
+
+        if (!p) {
+                set_invalid(res, "missing path");
+                return 0;
+        }
+        r = path_validate(p);
+        if (r < 0) {
+                set_invalid(res, err_msg(r));
+                return 0;
+        }
+        return 1;
+}
+
+/* The entry a put would store (seq and device filled in later), normalised
+ * so that what does not matter for a kind is zero. 1 if valid, 0 with res
+ * set to invalid, or -ENOMEM. */
+static int build_put(const struct journal_change *c, struct meta_entry *e,
+                     struct journal_result *res)
+{
+        size_t i;
+        int r;
+
+        memset(e, 0, sizeof(*e));
+        e->kind = c->kind;
+        e->mtime_ns = c->mtime_ns;
+        switch (c->kind) {
+        case KIND_FILE:
+                if (!c->has_hash) {
+                        set_invalid(res, "a file needs its content hash");
+                        return 0;
+                }
+                if (c->manifest.n > MANIFEST_MAX_CHUNKS) {
+                        set_invalid(res, "too many chunks");
+                        return 0;
+                }
+                for (i = 0; i < c->manifest.n; i++) {
+                        uint32_t sz = c->manifest.chunks[i].size;
+                        if (sz == 0 || sz > CHUNK_MAX) {
+                                set_invalid(res, "chunk size out of range");
+                                return 0;
+                        }
+                }
+                if (c->manifest.size != c->size) {
+                        set_invalid(res, "chunk sizes do not add up to size");
+                        return 0;
+                }
+                e->size = c->size;
+                e->mode = c->mode & 07777;
+                e->has_hash = 1;
+                e->hash = c->hash;
+                if (c->manifest.n) {
+                        r = manifest_to_blob(&c->manifest, &e->chunks, &e->chunks_len);
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        case KIND_DIR:
+                break;
+        case KIND_SYMLINK:
+                if (!c->target || !c->target[0] || strlen(c->target) > TARGET_MAX) {
+                        set_invalid(res, "a symlink needs a target of 1-4096 bytes");
+                        return 0;
+                }
+                e->target = strdup(c->target);
+                if (!e->target)
+                        return -ENOMEM;
+                break;
+        default:
+                set_invalid(res, "unknown kind");
+                return 0;
+        }
+        e->path = strdup(c->path);
+        if (!e->path)
+                return -ENOMEM;
+        return 1;
+}
+
+static int same_content(const struct meta_entry *a, const struct meta_entry *b)
+{
+        if (a->kind != b->kind || a->mode != b->mode || a->has_hash != b->has_hash)
+                return 0;
+        if (a->has_hash && !hash_equal(&a->hash, &b->hash))
+                return 0;
+        if (a->size != b->size)
+                return 0;
+        if (!a->target != !b->target)
+                return 0;
+        return !a->target || strcmp(a->target, b->target) == 0;
+}
+
+/* A small open-addressing set of chunk indices, to list each missing chunk
+ * once even when a file repeats it (runs of zeros do). */
+struct hset {
+        uint32_t *slot; /* index + 1, 0 = empty */
+        size_t mask;
+};
+
+static uint64_t hkey(const struct hash *h)
+{
+        uint64_t k;
+
+        memcpy(&k, h->b, sizeof(k)); /* SHA-256 bytes are already uniform */
+        return k;
+}
+
+/* 1 if added, 0 if already there, -ENOMEM. */
+static int hset_add(struct hset *s, const struct chunk_ref *all, size_t n, uint32_t idx)
+{
+        size_t i;
+
+        if (!s->slot) {
+                size_t cap = 16;
+                while (cap < 2 * n)
+                        cap <<= 1;
+                s->slot = calloc(cap, sizeof(*s->slot));
+                if (!s->slot)
+                        return -ENOMEM;
+                s->mask = cap - 1;
+        }
+        for (i = hkey(&all[idx].hash) & s->mask; s->slot[i]; i = (i + 1) & s->mask)
+                if (hash_equal(&all[s->slot[i] - 1].hash, &all[idx].hash))
+                        return 0;
+        s->slot[i] = idx + 1;
+        return 1;
+}
+
+/* Fills res with the distinct chunks of c the account lacks. Returns the
+ * number missing, -EBADMSG (res set to invalid) when a held chunk's real
+ * size is not the one the change claims, or a negative store code. */
+static int find_missing(struct meta *m, int64_t user, const struct journal_change *c,
+                        struct journal_result *res)
+{
+        const struct chunk_ref *ch = c->manifest.chunks;
+        struct hset set = {NULL, 0};
+        size_t i, cap = 0;
+        uint32_t size;
+        int r = 0;
+
+        for (i = 0; i < c->manifest.n; i++) {
+                r = m->ops->chunk_held(m, user, &ch[i].hash, &size);
+                if (r < 0)
+                        goto out;
+                if (r == 1 && size != ch[i].size) {
+                        /* Sizes that lie would make every download fail its
+                         * hash check: refuse them here. */
+                        snprintf(res->error, sizeof(res->error),
+                                 "chunks[%zu]: size %u, but the stored chunk has %u bytes", i,
+                                 ch[i].size, size);
+                        res->status = JOURNAL_INVALID;
+                        r = -EBADMSG;
+                        goto out;
+                }
+                if (r == 1)
+                        continue;
+                r = hset_add(&set, ch, c->manifest.n, (uint32_t)i);
+                if (r < 0)
+                        goto out;
+                if (r == 0)
+                        continue;
+                if (res->n_missing == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct hash *nm = realloc(res->missing, ncap * sizeof(*nm));
+                        if (!nm) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        res->missing = nm;
+                        cap = ncap;
+                }
+                res->missing[res->n_missing++] = ch[i].hash;
+        }
+        r = (int)res->n_missing;
+out:
+        free(set.slot);
+        return r;
+}
+
+static int apply_put(struct meta *m, int64_t user, const char *device,
+                     const struct journal_change *c, struct journal_result *res)
+{
+        struct meta_entry cur = {0}, ne = {0};
+        int r;
+
+        if (!valid_path(c->path, res))
+                return 0;
+        r = build_put(c, &ne, res);
+        if (r <= 0)
+                goto out;
+        r = lookup(m, user, c->path, &cur);
+        if (r < 0)
+                goto out;
+        if (is_live(&cur) && same_content(&cur, &ne) &&
+            (cur.seq != c->base || cur.mtime_ns == ne.mtime_ns)) {
+                /* Already there: a retry of a commit that went through. */
+                res->status = JOURNAL_OK;
+                res->seq = cur.seq;
+                goto out;
+        }
+        if (is_live(&cur) && cur.seq != c->base) {
+                set_conflict(res, &cur);
+                goto out;
+        }
+        if (ne.kind == KIND_FILE) {
+                r = find_missing(m, user, c, res);
+                if (r == -EBADMSG) {
+                        free(res->missing);
+                        res->missing = NULL;
+                        res->n_missing = 0;
+                        r = 0;
+                        goto out;
+                }
+                if (r < 0)
+                        goto out;
+                if (r > 0) {
+                        res->status = JOURNAL_MISSING_CHUNKS;
+                        r = 0;
+                        goto out;
+                }
+        }
+        snprintf(ne.device, sizeof(ne.device), "%s", device);
+        r = m->ops->seq_next(m, user, &ne.seq);
+        if (r < 0)
+                goto out;
+        r = m->ops->entry_put(m, user, &ne);
+        if (r < 0)
+                goto out;
+        res->status = JOURNAL_OK;
+        res->seq = ne.seq;
+out:
+        meta_entry_clear(&cur);
+        meta_entry_clear(&ne);
+        return r < 0 ? r : 0;
+}
+
+/* Writes a tombstone for e (keeping its kind, so that devices know whether a
+ * file or a directory went away). */
+static int put_tombstone(struct meta *m, int64_t user, const char *device,
+                         const struct meta_entry *e, int64_t *seq)
+{
+        struct meta_entry t = {0};
+        int r;
+
+        t.path = e->path;
+        t.deleted = 1;
+        t.kind = e->kind;
+        snprintf(t.device, sizeof(t.device), "%s", device);
+        r = m->ops->seq_next(m, user, &t.seq);
+        if (r < 0)
+                return r;
+        r = m->ops->entry_put(m, user, &t);
+        if (r == 0)
+                *seq = t.seq;
+        return r;
+}
+
+static int apply_delete(struct meta *m, int64_t user, const char *device,
+                        const struct journal_change *c, struct journal_result *res)
+{
+        struct meta_entry cur = {0};
+        int r;
+
+        if (!valid_path(c->path, res))
+                return 0;
+        r = lookup(m, user, c->path, &cur);
+        if (r < 0)
+                goto out;
+        if (!is_live(&cur)) {
+                /* Already gone: nothing to do, and nothing lost. */
+                res->status = JOURNAL_OK;
+                res->seq = cur.path ? cur.seq : 0;
+                goto out;
+        }
+        if (cur.seq != c->base) {
+                set_conflict(res, &cur);
+                goto out;
+        }
+        r = put_tombstone(m, user, device, &cur, &res->seq);
+        if (r == 0)
+                res->status = JOURNAL_OK;
+out:
+        meta_entry_clear(&cur);
+        return r;
+}
+
+static int apply_rename(struct meta *m, int64_t user, const char *device,
+                        const struct journal_change *c, struct journal_result *res)
+{
+        struct meta_entry src = {0}, dst = {0}, ne = {0};
+        int64_t tomb_seq;
+        int r;
+
+        if (!valid_path(c->from, res) || !valid_path(c->path, res))
+                return 0;
+        if (strcmp(c->from, c->path) == 0) {
+                set_invalid(res, "rename to the same path");
+                return 0;
+        }
+        r = lookup(m, user, c->from, &src);
+        if (r < 0)
+                goto out;
+        if (!is_live(&src) || src.seq != c->base) {
+                set_conflict(res, &src);
+                goto out;
+        }
+        r = lookup(m, user, c->path, &dst);
+        if (r < 0)
+                goto out;
+        if (is_live(&dst)) {
+                set_conflict(res, &dst);
+                goto out;
+        }
+        /* The new path first, so that a device pulling the changes in order
+         * can take the content from the old path before it sees it go. */
+        r = meta_entry_copy(&ne, &src);
+        if (r < 0)
+                goto out;
+        free(ne.path);
+        ne.path = strdup(c->path);
+        if (!ne.path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        snprintf(ne.device, sizeof(ne.device), "%s", device);
+        r = m->ops->seq_next(m, user, &ne.seq);
+        if (r < 0)
+                goto out;
+        r = m->ops->entry_put(m, user, &ne);
+        if (r < 0)
+                goto out;
+        r = put_tombstone(m, user, device, &src, &tomb_seq);
+        if (r < 0)
+                goto out;
+        res->status = JOURNAL_OK;
+        res->seq = ne.seq;
+out:
+        meta_entry_clear(&src);
+        meta_entry_clear(&dst);
+        meta_entry_clear(&ne);
+        return r;
+}
+
+int journal_commit(struct meta *m, int64_t user, const char *device,
+                   const struct journal_change *changes, size_t n, struct journal_result *results,
+                   int64_t *seq)
+{
+        size_t i;
+        int r;
+
+        memset(results, 0, n * sizeof(*results));
+        r = m->ops->begin(m);
+        if (r < 0)
+                return r;
+        for (i = 0; i < n && r == 0; i++) {
+                const struct journal_change *c = &changes[i];
+                switch (c->op) {
+                case JOURNAL_PUT:
+                        r = apply_put(m, user, device, c, &results[i]);
+                        break;
+                case JOURNAL_DELETE:
+                        r = apply_delete(m, user, device, c, &results[i]);
+                        break;
+                case JOURNAL_RENAME:
+                        r = apply_rename(m, user, device, c, &results[i]);
+                        break;
+                default:
+                        set_invalid(&results[i], "unknown op");
+                        break;
+                }
+        }
+        if (r == 0)
+                r = m->ops->seq_current(m, user, seq);
+        if (r < 0) {
+                m->ops->rollback(m);
+                for (i = 0; i < n; i++)
+                        journal_result_clear(&results[i]);
+                return r;
+        }
+        return m->ops->commit(m);
+}
+
+struct since_ctx {
+        meta_entry_cb cb;
+        void *userdata;
+        int64_t limit;
+        int64_t seen;
+        int more;
+};
+
+static int since_cb(const struct meta_entry *e, void *userdata)
+{
+        struct since_ctx *sc = userdata;
+        int r;
+
+        if (sc->seen == sc->limit) {
+                sc->more = 1;
+                return 1;
+        }
+        sc->seen++;
+        r = sc->cb(e, sc->userdata);
+        if (r > 0)
+                sc->more = 1;
+        return r;
+}
+
+int journal_changes_since(struct meta *m, int64_t user, int64_t since, int64_t limit,
+                          meta_entry_cb cb, void *userdata, int *more)
+{
+        struct since_ctx sc = {cb, userdata, limit, 0, 0};
+        int r;
+
+        if (since < 0 || limit < 0)
+                return err_set(-EINVAL, "since and limit must not be negative");
+        /* One row past the limit tells whether there is more. */
+        r = m->ops->entry_changes(m, user, since, limit + 1, since_cb, &sc);
+        if (more)
+                *more = sc.more;
+        return r;
+}
+
+int journal_list(struct meta *m, int64_t user, const char *prefix, int with_deleted,
+                 meta_entry_cb cb, void *userdata)
+{
+        int r;
+
+        if (prefix) {
+                r = path_validate(prefix);
+                if (r < 0)
+                        return r;
+        }
+        return m->ops->entry_list(m, user, prefix, with_deleted, cb, userdata);
+}
+
+int journal_get(struct meta *m, int64_t user, const char *path, struct meta_entry *out)
+{
+        int r = path_validate(path);
+
+        if (r < 0)
+                return r;
+        return m->ops->entry_get(m, user, path, out);
+}

@@ -1,0 +1,499 @@
+/* meta_sqlite: the embedded metadata store of ferryd, one SQLite database
+ * (DATA/meta.db) in WAL mode, implementing struct meta_ops (meta.h).
+ *
+ * Concurrency: one connection, guarded by one recursive mutex. Every
+ * operation takes the mutex; begin() takes it and keeps it until commit() or
+ * rollback(), so a transaction runs alone and the operations inside it (on
+ * the same thread) re-enter the mutex. This serialises metadata work across
+ * ferryd's worker threads, which is simple and plenty for one machine; a
+ * connection pool (or PostgreSQL) is the way out when it is not. Another
+ * process (`ferryd user add` while the server runs) is handled by SQLite's
+ * own locking and busy_timeout.
+ *
+ * Prepared statements are cached per connection. Listing callbacks run with
+ * the mutex held and must not call back into the store.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta.h"
+#include "meta_sqlite.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT NOT NULL,"
+    "  pwhash TEXT NOT NULL, created INTEGER NOT NULL);"
+    /* One space per user for now; named spaces get their own ids later. */
+    "CREATE TABLE IF NOT EXISTS spaces ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users(id), seq INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS devices ("
+    "  id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  name TEXT NOT NULL, platform TEXT NOT NULL, address TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    "  token_hash BLOB NOT NULL UNIQUE);"
+    "CREATE INDEX IF NOT EXISTS devices_user ON devices(user_id, created);"
+    "CREATE TABLE IF NOT EXISTS chunks ("
+    "  hash BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS user_chunks ("
+    "  user_id INTEGER NOT NULL, hash BLOB NOT NULL,"
+    "  PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS entries ("
+    "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"
+    "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"
+    "  device TEXT NOT NULL, chunks BLOB, UNIQUE (user_id, path));"
+    "CREATE INDEX IF NOT EXISTS entries_seq ON entries(user_id, seq);";
+
+#define ENTRY_COLS "path, seq, deleted, kind, size, mtime_ns, mode, hash, target, device, chunks"
+#define DEVICE_COLS "id, user_id, name, platform, address, created, last_seen"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_USER_ADD] = "INSERT INTO users (name, email, pwhash, created) VALUES (?, ?, ?, ?)",
+    [ST_SPACE_ADD] = "INSERT INTO spaces (user_id, seq) VALUES (?, 0)",
+    [ST_USER_GET] = "SELECT id, name, email, pwhash, created FROM users WHERE name = ?",
+    [ST_DEVICE_ADD] = "INSERT INTO devices (" DEVICE_COLS ", token_hash)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_DEVICE_BY_TOKEN] = "SELECT " DEVICE_COLS " FROM devices WHERE token_hash = ?",
+    [ST_DEVICE_TOUCH] = "UPDATE devices SET last_seen = ?, address = ? WHERE id = ?",
+    [ST_DEVICE_LIST] = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ?"
+                       " ORDER BY created, rowid",
+    [ST_CHUNK_ADD] = "INSERT OR IGNORE INTO chunks (hash, size) VALUES (?, ?)",
+    [ST_USER_CHUNK_ADD] = "INSERT OR IGNORE INTO user_chunks (user_id, hash) VALUES (?, ?)",
+    [ST_CHUNK_HELD] = "SELECT c.size FROM user_chunks u JOIN chunks c ON c.hash = u.hash"
+                      " WHERE u.user_id = ? AND u.hash = ?",
+    [ST_ENTRY_GET] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ? AND path = ?",
+    [ST_ENTRY_PUT] = "INSERT INTO entries (user_id, " ENTRY_COLS ")"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     " ON CONFLICT (user_id, path) DO UPDATE SET seq = excluded.seq,"
+                     " deleted = excluded.deleted, kind = excluded.kind,"
+                     " size = excluded.size, mtime_ns = excluded.mtime_ns,"
+                     " mode = excluded.mode, hash = excluded.hash,"
+                     " target = excluded.target, device = excluded.device,"
+                     " chunks = excluded.chunks",
+    [ST_SEQ_NEXT] = "UPDATE spaces SET seq = seq + 1 WHERE user_id = ? RETURNING seq",
+    [ST_SEQ_GET] = "SELECT seq FROM spaces WHERE user_id = ?",
+    [ST_CHANGES] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ? AND seq > ?"
+                   " ORDER BY seq LIMIT ?",
+    [ST_LIST_ALL] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ?"
+                    " AND (deleted = 0 OR ?) ORDER BY path",
+    /* '/' + 1 == '0': the range holds exactly the paths under "P/". */
+    [ST_LIST_PREFIX] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ?"
+                       " AND (deleted = 0 OR ?) AND (path = ?3 OR"
+                       " (path > ?3 || '/' AND path < ?3 || '0')) ORDER BY path",
+};
+
+struct meta_sqlite *msq_of(struct meta *m)
+{
+        return (struct meta_sqlite *)m;
+}
+
+int msq_db_err(struct meta_sqlite *ms, const char *what)
+{
+        return err_set(-EIO, "metadata store: %s: %s", what, sqlite3_errmsg(ms->db));
+}
+
+/* The cached statement id, reset and with bindings cleared; NULL on error. */
+sqlite3_stmt *msq_prep(struct meta_sqlite *ms, enum stmt_id id)
+{
+        sqlite3_stmt *s = ms->st[id];
+
+        if (!s) {
+                if (sqlite3_prepare_v3(ms->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
+                                       NULL) != SQLITE_OK) {
+                        msq_db_err(ms, "prepare");
+                        return NULL;
+                }
+                ms->st[id] = s;
+        }
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+}
+
+int msq_exec(struct meta_sqlite *ms, const char *sql)
+{
+        char *msg = NULL;
+
+        if (sqlite3_exec(ms->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                int r = err_set(-EIO, "metadata store: %s: %s", sql, msg ? msg : "?");
+                sqlite3_free(msg);
+                return r;
+        }
+        return 0;
+}
+
+/* Runs a statement that returns no rows (or ignores them). */
+int msq_step_done(struct meta_sqlite *ms, sqlite3_stmt *s, const char *what)
+{
+        int rc = sqlite3_step(s);
+
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+                return 0;
+        if (rc == SQLITE_CONSTRAINT)
+                return err_set(-EEXIST, "%s: already exists", what);
+        return msq_db_err(ms, what);
+}
+
+void msq_lock(struct meta_sqlite *ms)
+{
+        pthread_mutex_lock(&ms->lock);
+}
+
+void msq_unlock(struct meta_sqlite *ms)
+{
+        pthread_mutex_unlock(&ms->lock);
+}
+
+void msq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+        const unsigned char *t = sqlite3_column_text(s, col);
+
+        snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static int ms_begin(struct meta *m)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        int r;
+
+        msq_lock(ms);
+        r = msq_exec(ms, "BEGIN IMMEDIATE");
+        if (r < 0)
+                msq_unlock(ms);
+        return r;
+}
+
+static int ms_commit(struct meta *m)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        int r = msq_exec(ms, "COMMIT");
+
+        if (r < 0)
+                msq_exec(ms, "ROLLBACK");
+        msq_unlock(ms);
+        return r;
+}
+
+static int ms_rollback(struct meta *m)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        int r = msq_exec(ms, "ROLLBACK");
+
+        msq_unlock(ms);
+        return r;
+}
+
+/* Fills e from the ENTRY_COLS of the current row. */
+static int read_entry(sqlite3_stmt *s, struct meta_entry *e)
+{
+        const void *blob;
+        int n;
+
+        memset(e, 0, sizeof(*e));
+        e->path = strdup((const char *)sqlite3_column_text(s, 0));
+        if (!e->path)
+                goto nomem;
+        e->seq = sqlite3_column_int64(s, 1);
+        e->deleted = sqlite3_column_int(s, 2) != 0;
+        e->kind = sqlite3_column_int(s, 3);
+        e->size = (uint64_t)sqlite3_column_int64(s, 4);
+        e->mtime_ns = sqlite3_column_int64(s, 5);
+        e->mode = (uint32_t)sqlite3_column_int64(s, 6);
+        blob = sqlite3_column_blob(s, 7);
+        if (blob && sqlite3_column_bytes(s, 7) == HASH_LEN) {
+                memcpy(e->hash.b, blob, HASH_LEN);
+                e->has_hash = 1;
+        }
+        if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+                e->target = strdup((const char *)sqlite3_column_text(s, 8));
+                if (!e->target)
+                        goto nomem;
+        }
+        msq_copy_text(e->device, sizeof(e->device), s, 9);
+        blob = sqlite3_column_blob(s, 10);
+        n = sqlite3_column_bytes(s, 10);
+        if (blob && n > 0) {
+                e->chunks = malloc((size_t)n);
+                if (!e->chunks)
+                        goto nomem;
+                memcpy(e->chunks, blob, (size_t)n);
+                e->chunks_len = (size_t)n;
+        }
+        return 0;
+nomem:
+        meta_entry_clear(e);
+        return -ENOMEM;
+}
+
+static int ms_entry_get(struct meta *m, int64_t user, const char *path, struct meta_entry *out)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r = -EIO, rc;
+
+        msq_lock(ms);
+        if (!(s = msq_prep(ms, ST_ENTRY_GET)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                r = read_entry(s, out);
+        else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = msq_db_err(ms, "entry lookup");
+        sqlite3_reset(s);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+static int ms_entry_put(struct meta *m, int64_t user, const struct meta_entry *e)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r = -EIO;
+
+        msq_lock(ms);
+        if (!(s = msq_prep(ms, ST_ENTRY_PUT)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_text(s, 2, e->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, e->seq);
+        sqlite3_bind_int(s, 4, e->deleted ? 1 : 0);
+        sqlite3_bind_int(s, 5, e->kind);
+        sqlite3_bind_int64(s, 6, (int64_t)e->size);
+        sqlite3_bind_int64(s, 7, e->mtime_ns);
+        sqlite3_bind_int64(s, 8, e->mode);
+        if (e->has_hash)
+                sqlite3_bind_blob(s, 9, e->hash.b, HASH_LEN, SQLITE_STATIC);
+        if (e->target)
+                sqlite3_bind_text(s, 10, e->target, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 11, e->device, -1, SQLITE_STATIC);
+        if (e->chunks && e->chunks_len)
+                sqlite3_bind_blob64(s, 12, e->chunks, e->chunks_len, SQLITE_STATIC);
+        r = msq_step_done(ms, s, "entry");
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+static int seq_query(struct meta *m, enum stmt_id id, int64_t user, int64_t *seq)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r = -EIO, rc;
+
+        msq_lock(ms);
+        if (!(s = msq_prep(ms, id)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *seq = sqlite3_column_int64(s, 0);
+                r = 0;
+        } else if (rc == SQLITE_DONE) {
+                r = err_set(-ENOENT, "no space for user %lld", (long long)user);
+        } else {
+                r = msq_db_err(ms, "space sequence");
+        }
+        /* Finish the statement so that an UPDATE ... RETURNING is applied. */
+        while (rc == SQLITE_ROW)
+                rc = sqlite3_step(s);
+        if (r == 0 && rc != SQLITE_DONE)
+                r = msq_db_err(ms, "space sequence");
+        sqlite3_reset(s);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+static int ms_seq_next(struct meta *m, int64_t user, int64_t *seq)
+{
+        return seq_query(m, ST_SEQ_NEXT, user, seq);
+}
+
+static int ms_seq_current(struct meta *m, int64_t user, int64_t *seq)
+{
+        return seq_query(m, ST_SEQ_GET, user, seq);
+}
+
+static int each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb, void *userdata)
+{
+        struct meta_entry e;
+        int r = 0, rc;
+
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                r = read_entry(s, &e);
+                if (r < 0)
+                        break;
+                r = cb(&e, userdata);
+                meta_entry_clear(&e);
+                if (r != 0)
+                        break;
+        }
+        if (r > 0)
+                r = 0;
+        else if (r == 0 && rc != SQLITE_DONE)
+                r = msq_db_err(ms, "entry listing");
+        sqlite3_reset(s);
+        return r;
+}
+
+static int ms_entry_changes(struct meta *m, int64_t user, int64_t since, int64_t limit,
+                            meta_entry_cb cb, void *userdata)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r = -EIO;
+
+        msq_lock(ms);
+        if (!(s = msq_prep(ms, ST_CHANGES)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_int64(s, 2, since);
+        sqlite3_bind_int64(s, 3, limit);
+        r = each_entry(ms, s, cb, userdata);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+static int ms_entry_list(struct meta *m, int64_t user, const char *prefix, int with_deleted,
+                         meta_entry_cb cb, void *userdata)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r = -EIO;
+
+        msq_lock(ms);
+        if (!(s = msq_prep(ms, prefix ? ST_LIST_PREFIX : ST_LIST_ALL)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_int(s, 2, with_deleted ? 1 : 0);
+        if (prefix)
+                sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
+        r = each_entry(ms, s, cb, userdata);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+static void ms_close(struct meta *m)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        int i;
+
+        for (i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(ms->st[i]);
+        if (sqlite3_close(ms->db) != SQLITE_OK)
+                log_warn("metadata store: close: %s", sqlite3_errmsg(ms->db));
+        pthread_mutex_destroy(&ms->lock);
+        free(ms);
+}
+
+static const struct meta_ops sqlite_ops = {
+    .begin = ms_begin,
+    .commit = ms_commit,
+    .rollback = ms_rollback,
+    .user_add = msq_user_add,
+    .user_get = msq_user_get,
+    .device_add = msq_device_add,
+    .device_by_token = msq_device_by_token,
+    .device_touch = msq_device_touch,
+    .device_list = msq_device_list,
+    .chunk_add = msq_chunk_add,
+    .chunk_held = msq_chunk_held,
+    .entry_get = ms_entry_get,
+    .entry_put = ms_entry_put,
+    .seq_next = ms_seq_next,
+    .seq_current = ms_seq_current,
+    .entry_changes = ms_entry_changes,
+    .entry_list = ms_entry_list,
+    .close = ms_close,
+};
+
+/* Creates the schema on a new database and checks the version of an old
+ * one, in one transaction so that two processes opening at once agree. */
+static int setup_schema(struct meta_sqlite *ms)
+{
+        sqlite3_stmt *s = NULL;
+        int r, version = -1;
+
+        r = msq_exec(ms, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = msq_exec(ms, schema_sql);
+        if (r < 0)
+                goto out;
+        if (sqlite3_prepare_v2(ms->db, "SELECT version FROM schema_version", -1, &s, NULL) !=
+            SQLITE_OK) {
+                r = msq_db_err(ms, "schema version");
+                goto out;
+        }
+        if (sqlite3_step(s) == SQLITE_ROW)
+                version = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        if (version < 0) {
+                r = msq_exec(ms, "INSERT INTO schema_version (version) VALUES (1)");
+        } else if (version != SCHEMA_VERSION) {
+                r = err_set(-EIO, "metadata store: schema version %d, this ferryd knows %d",
+                            version, SCHEMA_VERSION);
+        }
+out:
+        if (r < 0)
+                msq_exec(ms, "ROLLBACK");
+        else
+                r = msq_exec(ms, "COMMIT");
+        return r;
+}
+
+int meta_sqlite_open(const char *path, struct meta **out)
+{
+        struct meta_sqlite *ms;
+        pthread_mutexattr_t attr;
+        int r;
+
+        ms = calloc(1, sizeof(*ms));
+        if (!ms)
+                return -ENOMEM;
+        ms->base.ops = &sqlite_ops;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&ms->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+
+        if (sqlite3_open_v2(path, &ms->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+                r = err_set(-EIO, "cannot open %s: %s", path,
+                            ms->db ? sqlite3_errmsg(ms->db) : "out of memory");
+                goto fail;
+        }
+        sqlite3_busy_timeout(ms->db, 10000);
+        /* WAL: readers of other processes never block the writer. FULL: a
+         * commit the server acknowledged survives a power cut, not only a
+         * crash, since clients store the seq we return. */
+        r = msq_exec(ms, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         " PRAGMA foreign_keys=ON;");
+        if (r < 0)
+                goto fail;
+        r = setup_schema(ms);
+        if (r < 0)
+                goto fail;
+        *out = &ms->base;
+        return 0;
+fail:
+        ms_close(&ms->base);
+        return r;
+}

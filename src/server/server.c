@@ -1,0 +1,180 @@
+/* server: set-up and tear-down of a ferryd instance, the routing table of
+ * API v1, and the hooks the HTTP layer calls around handlers (token
+ * authentication before, device last-seen bookkeeping after). */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "server.h"
+
+#define MiB (1024u * 1024u)
+#define JSON_MAX (64u * MiB)
+#define CHUNKS_MAX (16u * MiB)
+#define SMALL_MAX (64u * 1024u) /* account requests: a few short fields */
+
+static const struct http_route routes[] = {
+    {"GET", "/api/v1/health", api_health, 0, 0},
+    {"POST", "/api/v1/register", api_register, SMALL_MAX, 0},
+    {"POST", "/api/v1/login", api_login, SMALL_MAX, 0},
+    {"GET", "/api/v1/devices", api_devices, 0, 1},
+    {"POST", "/api/v1/chunks/missing", api_chunks_missing, JSON_MAX, 1},
+    {"POST", "/api/v1/chunks", api_chunks_upload, CHUNKS_MAX, 1},
+    {"POST", "/api/v1/chunks/fetch", api_chunks_fetch, JSON_MAX, 1},
+    {"POST", "/api/v1/commit", api_commit, JSON_MAX, 1},
+    {"GET", "/api/v1/changes", api_changes, 0, 1},
+    {"GET", "/api/v1/files", api_files, 0, 1},
+    {"GET", "/api/v1/file", api_file, 0, 1},
+};
+
+int64_t server_now(void)
+{
+        return (int64_t)time(NULL);
+}
+
+int server_open(struct server *s, const char *data_dir, int registration_open)
+{
+        char path[PATH_MAX];
+        int r;
+
+        memset(s, 0, sizeof(*s));
+        pthread_mutex_init(&s->pw_lock, NULL);
+        s->registration_open = registration_open;
+        r = auth_init();
+        if (r < 0)
+                return r;
+        r = fsutil_mkdirs(data_dir, 1);
+        if (r < 0)
+                return err_set(r, "cannot create %s: %s", data_dir, strerror(-r));
+        if (snprintf(path, sizeof(path), "%s/meta.db", data_dir) >= (int)sizeof(path))
+                return err_set(-ENAMETOOLONG, "data directory path too long");
+        r = meta_sqlite_open(path, &s->meta);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s/chunks", data_dir);
+        r = blob_fs_open(path, &s->blob);
+        if (r < 0) {
+                meta_close(s->meta);
+                s->meta = NULL;
+        }
+        return r;
+}
+
+/* The http layer's authenticate hook: bearer token -> device. */
+static int authenticate(void *ctx, const char *authorization, struct http_request *req)
+{
+        struct server *s = ctx;
+        char token[AUTH_TOKEN_HEX_LEN + 1];
+        struct hash th;
+        int r;
+
+        r = auth_parse_bearer(authorization, token);
+        if (r < 0)
+                return r;
+        r = auth_token_hash(token, &th);
+        if (r < 0)
+                return r;
+        return s->meta->ops->device_by_token(s->meta, &th, &req->device);
+}
+
+/* The http layer's after hook: remember when and from where a device was
+ * last seen, for requests that succeeded (a refused request changes
+ * nothing), at most every SERVER_TOUCH_INTERVAL seconds. */
+static void after(void *ctx, const struct http_request *req, int status)
+{
+        struct server *s = ctx;
+        int64_t now = server_now();
+        int r;
+
+        if (status >= 400)
+                return;
+        if (now - req->device.last_seen < SERVER_TOUCH_INTERVAL &&
+            strcmp(req->device.address, req->remote_addr) == 0)
+                return;
+        r = s->meta->ops->device_touch(s->meta, req->device.id, now, req->remote_addr);
+        if (r < 0)
+                log_warn("device %s: cannot record last seen: %s", req->device.id, err_msg(r));
+}
+
+int server_start(struct server *s, const char *listen, unsigned threads)
+{
+        struct http_config cfg = {
+            .listen = listen,
+            .routes = routes,
+            .n_routes = sizeof(routes) / sizeof(routes[0]),
+            .threads = threads,
+            .ctx = s,
+            .authenticate = authenticate,
+            .after = after,
+        };
+
+        return http_start(&cfg, &s->http);
+}
+
+uint16_t server_port(const struct server *s)
+{
+        return s->http ? http_port(s->http) : 0;
+}
+
+void server_close(struct server *s)
+{
+        http_stop(s->http);
+        s->http = NULL;
+        blob_close(s->blob);
+        s->blob = NULL;
+        meta_close(s->meta);
+        s->meta = NULL;
+        pthread_mutex_destroy(&s->pw_lock);
+}
+
+int server_user_add(struct server *s, const char *name, const char *email, const char *password,
+                    size_t password_len)
+{
+        char hash[AUTH_PWHASH_LEN + 1];
+        int r;
+
+        r = auth_check_user_name(name);
+        if (r == 0)
+                r = auth_check_email(email);
+        if (r == 0)
+                r = auth_check_password(password, password_len);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->pw_lock);
+        r = auth_password_hash(password, password_len, hash);
+        pthread_mutex_unlock(&s->pw_lock);
+        if (r < 0)
+                return r;
+        return s->meta->ops->user_add(s->meta, name, email, hash, server_now(), NULL);
+}
+
+int server_check_password(struct server *s, const char *name, const char *password,
+                          size_t password_len, struct meta_user *user)
+{
+        int r, found;
+
+        r = s->meta->ops->user_get(s->meta, name, user);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        found = r == 0;
+        pthread_mutex_lock(&s->pw_lock);
+        if (found) {
+                r = auth_password_verify(user->pwhash, password, password_len);
+        } else {
+                /* Same work for an unknown name, so timing does not tell
+                 * which names exist. */
+                if (!s->dummy_hash[0])
+                        auth_password_hash("ferry-dummy-password", 20, s->dummy_hash);
+                if (s->dummy_hash[0])
+                        auth_password_verify(s->dummy_hash, password, password_len);
+                r = -EACCES;
+        }
+        pthread_mutex_unlock(&s->pw_lock);
+        if (r == -EACCES)
+                return err_set(-EACCES, "unknown user or wrong password");
+        return r;
+}

@@ -1,0 +1,55 @@
+/* server: the context of one running ferryd — its metadata store, chunk
+ * store, settings and HTTP daemon — passed to every handler, so that
+ * nothing but main()'s signal flag is global. Also the operations the
+ * command line shares with the API (creating a user).
+ */
+#ifndef FERRY_SERVER_H
+#define FERRY_SERVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "blob.h"
+#include "http.h"
+#include "meta.h"
+
+/* A device's last_seen and address are written at most this often. */
+#define SERVER_TOUCH_INTERVAL 5
+/* A device is "online" when it made a request within this many seconds. */
+#define SERVER_ONLINE_WINDOW 120
+
+struct server {
+        struct meta *meta;
+        struct blob *blob;
+        int registration_open;
+        struct http *http;
+        /* Argon2id takes 64 MiB a run: one at a time keeps ferryd's memory
+         * bounded however many logins arrive together. */
+        pthread_mutex_t pw_lock;
+        char dummy_hash[AUTH_PWHASH_LEN + 1]; /* for unknown users, under pw_lock */
+};
+
+/* Opens the stores under data_dir (created 0700 if missing): meta.db and
+ * chunks/. 0 or a negative code with a message. */
+int server_open(struct server *s, const char *data_dir, int registration_open);
+/* Starts serving on listen ("ADDR:PORT") with threads workers. */
+int server_start(struct server *s, const char *listen, unsigned threads);
+uint16_t server_port(const struct server *s);
+/* Stops serving (if started) and closes the stores. */
+void server_close(struct server *s);
+
+/* Validates the fields and creates a user. 0, -EINVAL, -EEXIST, or another
+ * negative code, with a message. */
+int server_user_add(struct server *s, const char *name, const char *email, const char *password,
+                    size_t password_len);
+
+/* Checks a password under pw_lock, spending the same time for an unknown
+ * user. 0 with *user filled, or -EACCES. */
+int server_check_password(struct server *s, const char *name, const char *password,
+                          size_t password_len, struct meta_user *user);
+
+int64_t server_now(void); /* seconds since the epoch */
+
+#endif
