@@ -13,12 +13,12 @@
 #define CONFIG_DEFAULT_MASS_DELETE_PERCENT 25
 
 struct config {
-        char *root;        /* absolute path of the linked folder */
-        char *server;      /* base URL without trailing '/', e.g. http://127.0.0.1:8700 */
+        char *root;   /* absolute path of the linked folder */
+        char *server; /* base URL without trailing '/', e.g. http://127.0.0.1:8700 */
         char *user;
-        char *device_id;   /* 32 hex */
+        char *device_id; /* 32 hex */
         char *device_name;
-        char *token;       /* 64 hex */
+        char *token; /* 64 hex */
         /* the mass-delete guard trips when one round would delete more than
          * mass_delete_count files AND more than mass_delete_percent % of the
          * folder */

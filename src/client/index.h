@@ -32,16 +32,18 @@ struct index_entry {
         int64_t ctime_ns;
         uint64_t ino;
         uint32_t mode;
-        struct hash hash; /* files: content hash; zero otherwise */
-        char *target;     /* symlinks: the link text; NULL otherwise */
-        int64_t seq;      /* server seq this state corresponds to */
+        struct hash hash;    /* files: content hash; zero otherwise */
+        char *target;        /* symlinks: the link text; NULL otherwise */
+        int64_t seq;         /* server seq this state corresponds to */
         int64_t recorded_ns; /* when the stat was recorded (racy-git check) */
 };
 
 int index_open(const char *db_path, struct index **out);
 void index_close(struct index *idx);
 
-/* Group many writes in one transaction (much faster, and atomic). */
+/* Group many writes in one transaction (much faster, and atomic). Nests:
+ * only the outermost begin/commit pair opens and closes the transaction; a
+ * rollback at any depth rolls back the whole transaction. */
 int index_begin(struct index *idx);
 int index_commit(struct index *idx);
 int index_rollback(struct index *idx);

@@ -22,6 +22,10 @@ struct remote;
 int remote_new(const char *server_url, const char *token, struct remote **out);
 void remote_free(struct remote *r);
 
+/* Replaces the token (NULL drops it), e.g. right after login, keeping the
+ * connection. Returns 0 or -ENOMEM. */
+int remote_set_token(struct remote *r, const char *token);
+
 /* GET server_url + path_query; *out gets the parsed JSON body. */
 int remote_get_json(struct remote *r, const char *path_query, json_t **out);
 

@@ -28,10 +28,10 @@ enum change_op { CHANGE_PUT = 0, CHANGE_DELETE = 1, CHANGE_RENAME = 2 };
 
 struct local_change {
         int op;
-        char *path;  /* for a rename: the new path */
-        char *from;  /* rename only: the old path */
+        char *path;   /* for a rename: the new path */
+        char *from;   /* rename only: the old path */
         int64_t base; /* seq of the index entry (of `from` for a rename); 0 if new */
-        int kind;    /* enum file_kind (put, rename) */
+        int kind;     /* enum file_kind (put, rename) */
         uint64_t size;
         int64_t mtime_ns;
         int64_t ctime_ns;
@@ -47,6 +47,10 @@ struct scan_result {
         size_t cap;
         int64_t entries_seen; /* files, dirs and links found in the folder */
         int64_t deletes;      /* how many changes are deletes */
+        /* when the scan began (fsutil_now_ns): store it as recorded_ns when
+         * writing index entries for these changes, so a rewrite made in
+         * the same clock tick as the scan still looks racy next round */
+        int64_t started_ns;
 };
 
 /* Scans root against idx. May update idx (stat refreshes only). Returns 0

@@ -1,0 +1,679 @@
+/* scan: compares the linked folder with the local index and lists what
+ * changed, as changes the server can apply in order.
+ *
+ * One pass walks the folder (openat/fstatat relative to each directory's
+ * descriptor, never following a symlink), matching every name against the
+ * index entries loaded up front. Only files whose stat differs from their
+ * entry, or whose entry is "racy" (mtime within a second of when the entry
+ * was recorded), are opened and hashed. A second pass turns pairs of "new
+ * file" + "vanished file with the same content" into renames, and lists the
+ * remaining vanished entries as deletes.
+ *
+ * Safety rules this module keeps, because a wrong answer here deletes data
+ * on every device:
+ *   - a root that is missing or unreadable is an error, never "everything
+ *     was deleted";
+ *   - a subdirectory or file that cannot be read this round is left alone
+ *     (its index entries count as seen), never reported deleted;
+ *   - a file that changes while it is hashed is hashed once more and
+ *     otherwise skipped until the next round, so a change never carries
+ *     metadata that does not match its content.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "path.h"
+#include "scan.h"
+
+#define NS_PER_SEC 1000000000LL
+/* Files modified this close to when their entry was recorded are hashed
+ * even when their stat matches: the file system may not have ticked. */
+#define RACY_WINDOW_NS NS_PER_SEC
+
+/* An index entry as loaded at the start of the scan. */
+struct known {
+        struct index_entry e;
+        int seen;    /* found in the folder, or in a part we could not read */
+        int renamed; /* consumed as the source of a rename */
+};
+
+/* An unchanged file whose stat moved on (touch, copy back): its entry is
+ * rewritten with the new stat at the end of the scan. */
+struct refresh {
+        struct index_entry e;
+        struct manifest m;
+};
+
+struct scan {
+        const char *root;
+        struct index *idx;
+        struct scan_result *out;
+        struct known *known;
+        size_t nknown, capknown;
+        struct refresh *refresh;
+        size_t nrefresh, caprefresh;
+        int64_t started_ns;
+};
+
+static int64_t ts_ns(const struct timespec *t)
+{
+        return (int64_t)t->tv_sec * NS_PER_SEC + t->tv_nsec;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+        size_t ncap;
+        void *np;
+
+        if (need <= *cap)
+                return 0;
+        ncap = *cap ? *cap * 2 : 64;
+        while (ncap < need)
+                ncap *= 2;
+        np = realloc(*p, ncap * size);
+        if (np == NULL)
+                return -ENOMEM;
+        *p = np;
+        *cap = ncap;
+        return 0;
+}
+
+static int load_known(const struct index_entry *e, void *ud)
+{
+        struct scan *sc = ud;
+        struct known *k;
+
+        if (grow((void **)&sc->known, &sc->capknown, sc->nknown + 1, sizeof(*sc->known)) < 0)
+                return -ENOMEM;
+        k = &sc->known[sc->nknown];
+        memset(k, 0, sizeof(*k));
+        k->e = *e;
+        k->e.path = strdup(e->path);
+        k->e.target = e->target ? strdup(e->target) : NULL;
+        if (k->e.path == NULL || (e->target && k->e.target == NULL)) {
+                index_entry_free(&k->e);
+                return -ENOMEM;
+        }
+        sc->nknown++;
+        return 0;
+}
+
+static int cmp_known(const void *a, const void *b)
+{
+        return strcmp(((const struct known *)a)->e.path, ((const struct known *)b)->e.path);
+}
+
+static struct known *find_known(struct scan *sc, const char *path)
+{
+        size_t lo = 0, hi = sc->nknown;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(path, sc->known[mid].e.path);
+
+                if (c == 0)
+                        return &sc->known[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
+/* Marks prefix and everything under it as seen: a part of the folder we
+ * could not read this round must not turn into deletes. */
+static void protect_subtree(struct scan *sc, const char *prefix)
+{
+        size_t n = strlen(prefix), i;
+
+        for (i = 0; i < sc->nknown; i++) {
+                const char *p = sc->known[i].e.path;
+
+                if (strncmp(p, prefix, n) == 0 && (p[n] == '\0' || p[n] == '/'))
+                        sc->known[i].seen = 1;
+        }
+}
+
+/* Appends a zeroed change for path (copied) and returns it, or NULL. */
+static struct local_change *add_change(struct scan *sc, int op, const char *path)
+{
+        struct scan_result *o = sc->out;
+        struct local_change *c;
+
+        if (grow((void **)&o->changes, &o->cap, o->n + 1, sizeof(*o->changes)) < 0)
+                return NULL;
+        c = &o->changes[o->n];
+        memset(c, 0, sizeof(*c));
+        c->op = op;
+        c->path = strdup(path);
+        if (c->path == NULL)
+                return NULL;
+        o->n++;
+        return c;
+}
+
+static void fill_stat(struct local_change *c, const struct stat *st)
+{
+        c->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+        c->mtime_ns = ts_ns(&st->st_mtim);
+        c->ctime_ns = ts_ns(&st->st_ctim);
+        c->ino = (uint64_t)st->st_ino;
+}
+
+static uint32_t file_mode(const struct stat *st)
+{
+        return (st->st_mode & 0111) ? 0755 : 0644;
+}
+
+static int same_stat(const struct stat *a, const struct stat *b)
+{
+        return a->st_size == b->st_size && a->st_ino == b->st_ino &&
+               ts_ns(&a->st_mtim) == ts_ns(&b->st_mtim) && ts_ns(&a->st_ctim) == ts_ns(&b->st_ctim);
+}
+
+/* 1 when the file's stat equals its entry and the entry is not racy. */
+static int entry_fresh(const struct index_entry *e, const struct stat *st)
+{
+        int64_t mtime = ts_ns(&st->st_mtim);
+
+        if (e->kind != KIND_FILE || e->size != (uint64_t)st->st_size || e->mtime_ns != mtime ||
+            e->ctime_ns != ts_ns(&st->st_ctim) || e->ino != (uint64_t)st->st_ino ||
+            e->mode != file_mode(st))
+                return 0;
+        return mtime < e->recorded_ns - RACY_WINDOW_NS;
+}
+
+/* Hashes dfd/name into m with st its stat. Returns 0, 1 when the file is to
+ * be skipped this round (gone, unreadable, or changing under us), or a
+ * negative code for failures that must stop the scan. */
+static int hash_file(int dfd, const char *name, const char *rel, struct stat *st,
+                     struct manifest *m)
+{
+        struct stat before, after;
+        int attempt, fd, r;
+
+        for (attempt = 0; attempt < 2; attempt++) {
+                /* O_NONBLOCK: if the file was swapped for a fifo since the
+                 * fstatat, opening must not hang */
+                fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno != ENOENT)
+                                log_warn("cannot read %s: %s; skipping it this round", rel,
+                                         strerror(errno));
+                        return 1;
+                }
+                if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode)) {
+                        close(fd);
+                        return 1;
+                }
+                r = manifest_from_fd(fd, m, NULL, NULL);
+                if (r == 0 && fstat(fd, &after) < 0)
+                        r = -errno;
+                close(fd);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_warn("cannot read %s: %s; skipping it this round", rel, err_msg(r));
+                        manifest_free(m);
+                        return 1;
+                }
+                if (same_stat(&before, &after) && m->size == (uint64_t)before.st_size) {
+                        *st = before;
+                        return 0;
+                }
+                manifest_free(m);
+                memset(m, 0, sizeof(*m));
+        }
+        log_info("%s is changing while it is read; leaving it for the next round", rel);
+        return 1;
+}
+
+static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel, struct known *k,
+                     struct stat *st)
+{
+        struct manifest m = MANIFEST_INIT;
+        struct local_change *c;
+        struct refresh *f;
+        uint32_t mode;
+        int r;
+
+        if (k && entry_fresh(&k->e, st))
+                return 0;
+        r = hash_file(dfd, name, rel, st, &m);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        mode = file_mode(st);
+
+        if (k && k->e.kind == KIND_FILE && k->e.mode == mode &&
+            hash_equal(&k->e.hash, &m.file_hash)) {
+                /* same content: not a change, but remember the new stat so
+                 * the file is not hashed again next round */
+                r = grow((void **)&sc->refresh, &sc->caprefresh, sc->nrefresh + 1,
+                         sizeof(*sc->refresh));
+                if (r < 0)
+                        goto out;
+                f = &sc->refresh[sc->nrefresh];
+                memset(f, 0, sizeof(*f));
+                f->e = k->e; /* borrows path and target from the known entry */
+                f->e.size = (uint64_t)st->st_size;
+                f->e.mtime_ns = ts_ns(&st->st_mtim);
+                f->e.ctime_ns = ts_ns(&st->st_ctim);
+                f->e.ino = (uint64_t)st->st_ino;
+                f->e.recorded_ns = sc->started_ns;
+                f->m = m;
+                memset(&m, 0, sizeof(m));
+                sc->nrefresh++;
+                goto out;
+        }
+
+        c = add_change(sc, CHANGE_PUT, rel);
+        if (c == NULL) {
+                r = -ENOMEM;
+                goto out;
+        }
+        c->kind = KIND_FILE;
+        c->base = k ? k->e.seq : 0;
+        fill_stat(c, st);
+        c->mode = mode;
+        c->manifest = m;
+        memset(&m, 0, sizeof(m));
+out:
+        manifest_free(&m);
+        return r;
+}
+
+static int scan_symlink(struct scan *sc, int dfd, const char *name, const char *rel,
+                        struct known *k, const struct stat *st)
+{
+        char *target = malloc(PATH_MAX_BYTES + 2);
+        struct local_change *c;
+        json_t *probe;
+        ssize_t n;
+        int r = 0;
+
+        if (target == NULL)
+                return -ENOMEM;
+        n = readlinkat(dfd, name, target, PATH_MAX_BYTES + 1);
+        if (n < 0) {
+                if (errno != ENOENT)
+                        log_warn("cannot read the link %s: %s; skipping it this round", rel,
+                                 strerror(errno));
+                goto out;
+        }
+        target[n] = '\0';
+        /* the target travels as a JSON string: it must be UTF-8 */
+        probe = json_stringn(target, (size_t)n);
+        if (n > PATH_MAX_BYTES || probe == NULL) {
+                log_warn("skipping the link %s: its target is too long or not UTF-8", rel);
+                json_decref(probe);
+                goto out;
+        }
+        json_decref(probe);
+        if (k && k->e.kind == KIND_SYMLINK && k->e.target && strcmp(k->e.target, target) == 0)
+                goto out;
+        c = add_change(sc, CHANGE_PUT, rel);
+        if (c == NULL) {
+                r = -ENOMEM;
+                goto out;
+        }
+        c->kind = KIND_SYMLINK;
+        c->base = k ? k->e.seq : 0;
+        fill_stat(c, st);
+        c->target = target;
+        target = NULL;
+out:
+        free(target);
+        return r;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads the names in the directory open as dfd (sorted, without "." and
+ * ".."). Returns 0 or -errno. */
+static int read_names(int dfd, char ***names, size_t *n)
+{
+        size_t cap = 0;
+        struct dirent *de;
+        DIR *d = NULL;
+        int fd, r = 0;
+
+        *names = NULL;
+        *n = 0;
+        fd = dup(dfd);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (de == NULL) {
+                        r = -errno;
+                        break;
+                }
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (grow((void **)names, &cap, *n + 1, sizeof(**names)) < 0 ||
+                    ((*names)[*n] = strdup(de->d_name)) == NULL) {
+                        r = -ENOMEM;
+                        break;
+                }
+                (*n)++;
+        }
+        closedir(d);
+        if (r == 0 && *n > 1)
+                qsort(*names, *n, sizeof(**names), cmp_name);
+        return r;
+}
+
+static int walk(struct scan *sc, int dfd, const char *rel);
+
+/* Handles one name found in the directory rel (open as dfd). */
+static int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
+{
+        struct buf child = BUF_INIT;
+        struct local_change *c;
+        struct known *k;
+        struct stat st;
+        const char *cp;
+        int kind, cfd, r = 0;
+
+        if (rel[0] == '\0' && strcmp(name, PATH_STATE_DIR) == 0)
+                return 0;
+        if (strncmp(name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)) == 0)
+                return 0;
+        r = rel[0] ? buf_printf(&child, "%s/%s", rel, name) : buf_append_str(&child, name);
+        if (r < 0)
+                goto out;
+        cp = (const char *)child.data;
+
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT) {
+                        log_warn("cannot stat %s: %s; leaving it alone this round", cp,
+                                 strerror(errno));
+                        protect_subtree(sc, cp);
+                }
+                goto out;
+        }
+        if (S_ISREG(st.st_mode))
+                kind = KIND_FILE;
+        else if (S_ISDIR(st.st_mode))
+                kind = KIND_DIR;
+        else if (S_ISLNK(st.st_mode))
+                kind = KIND_SYMLINK;
+        else {
+                log_debug("skipping %s: not a file, directory or symlink", cp);
+                goto out;
+        }
+        if (path_validate(cp) < 0) {
+                log_warn("skipping %s: %s", cp, err_msg(-EINVAL));
+                err_clear();
+                goto out;
+        }
+        sc->out->entries_seen++;
+        k = find_known(sc, cp);
+        if (k)
+                k->seen = 1;
+
+        if (kind == KIND_FILE) {
+                r = scan_file(sc, dfd, name, cp, k, &st);
+        } else if (kind == KIND_SYMLINK) {
+                r = scan_symlink(sc, dfd, name, cp, k, &st);
+        } else {
+                if (!(k && k->e.kind == KIND_DIR)) {
+                        c = add_change(sc, CHANGE_PUT, cp);
+                        if (c == NULL) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        c->kind = KIND_DIR;
+                        c->base = k ? k->e.seq : 0;
+                        fill_stat(c, &st);
+                }
+                cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno != ENOENT) {
+                                log_warn("cannot read the directory %s: %s; leaving it alone "
+                                         "this round",
+                                         cp, strerror(errno));
+                                protect_subtree(sc, cp);
+                        }
+                        goto out;
+                }
+                r = walk(sc, cfd, cp);
+                close(cfd);
+        }
+out:
+        buf_free(&child);
+        return r;
+}
+
+static int walk(struct scan *sc, int dfd, const char *rel)
+{
+        char **names = NULL;
+        size_t n = 0, i;
+        int r;
+
+        r = read_names(dfd, &names, &n);
+        if (r < 0) {
+                if (r == -ENOMEM || rel[0] == '\0')
+                        goto out;
+                log_warn("cannot read the directory %s: %s; leaving it alone this round", rel,
+                         strerror(-r));
+                protect_subtree(sc, rel);
+                r = 0;
+                goto out;
+        }
+        for (i = 0; i < n && r == 0; i++)
+                r = scan_name(sc, dfd, rel, names[i]);
+out:
+        for (i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
+static int cmp_by_hash(const void *a, const void *b)
+{
+        const struct known *x = *(struct known *const *)a, *y = *(struct known *const *)b;
+        int c = memcmp(x->e.hash.b, y->e.hash.b, HASH_LEN);
+
+        return c ? c : strcmp(x->e.path, y->e.path);
+}
+
+/* New files whose content, mode and mtime equal those of a vanished file
+ * become renames of it (each vanished file used once). mv keeps mtime and
+ * mode; a copy that changed either is uploaded as a new version instead,
+ * which costs no chunk upload anyway. */
+static int find_renames(struct scan *sc)
+{
+        struct known **gone = NULL;
+        size_t ngone = 0, i, lo, hi;
+        int r = 0;
+
+        for (i = 0; i < sc->nknown; i++)
+                if (!sc->known[i].seen && sc->known[i].e.kind == KIND_FILE)
+                        ngone++;
+        if (ngone == 0)
+                return 0;
+        gone = malloc(ngone * sizeof(*gone));
+        if (gone == NULL)
+                return -ENOMEM;
+        ngone = 0;
+        for (i = 0; i < sc->nknown; i++)
+                if (!sc->known[i].seen && sc->known[i].e.kind == KIND_FILE)
+                        gone[ngone++] = &sc->known[i];
+        qsort(gone, ngone, sizeof(*gone), cmp_by_hash);
+
+        for (i = 0; i < sc->out->n; i++) {
+                struct local_change *c = &sc->out->changes[i];
+
+                if (c->op != CHANGE_PUT || c->kind != KIND_FILE || find_known(sc, c->path))
+                        continue;
+                lo = 0;
+                hi = ngone;
+                while (lo < hi) { /* first with hash >= the new file's */
+                        size_t mid = lo + (hi - lo) / 2;
+
+                        if (memcmp(gone[mid]->e.hash.b, c->manifest.file_hash.b, HASH_LEN) < 0)
+                                lo = mid + 1;
+                        else
+                                hi = mid;
+                }
+                for (; lo < ngone && hash_equal(&gone[lo]->e.hash, &c->manifest.file_hash); lo++) {
+                        struct known *g = gone[lo];
+
+                        if (g->renamed || g->e.mode != c->mode || g->e.mtime_ns != c->mtime_ns)
+                                continue;
+                        c->from = strdup(g->e.path);
+                        if (c->from == NULL) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        c->op = CHANGE_RENAME;
+                        c->base = g->e.seq;
+                        g->renamed = 1;
+                        break;
+                }
+        }
+out:
+        free(gone);
+        return r;
+}
+
+static int add_deletes(struct scan *sc)
+{
+        struct local_change *c;
+        size_t i;
+
+        for (i = 0; i < sc->nknown; i++) {
+                struct known *k = &sc->known[i];
+
+                if (k->seen || k->renamed)
+                        continue;
+                c = add_change(sc, CHANGE_DELETE, k->e.path);
+                if (c == NULL)
+                        return -ENOMEM;
+                c->kind = k->e.kind;
+                c->base = k->e.seq;
+                sc->out->deletes++;
+        }
+        return 0;
+}
+
+/* Puts and renames in path order (a parent sorts before its children), then
+ * deletes in reverse path order (children before their parent). */
+static int cmp_change(const void *a, const void *b)
+{
+        const struct local_change *x = a, *y = b;
+        int xd = x->op == CHANGE_DELETE, yd = y->op == CHANGE_DELETE;
+
+        if (xd != yd)
+                return xd - yd;
+        return xd ? strcmp(y->path, x->path) : strcmp(x->path, y->path);
+}
+
+static int apply_refreshes(struct scan *sc)
+{
+        size_t i;
+        int r;
+
+        if (sc->nrefresh == 0)
+                return 0;
+        r = index_begin(sc->idx);
+        if (r < 0)
+                return r;
+        for (i = 0; i < sc->nrefresh && r == 0; i++)
+                r = index_put(sc->idx, &sc->refresh[i].e, &sc->refresh[i].m);
+        if (r < 0) {
+                index_rollback(sc->idx);
+                return r;
+        }
+        return index_commit(sc->idx);
+}
+
+int scan_folder(const char *root, struct index *idx, struct scan_result *out)
+{
+        struct scan sc = {.root = root, .idx = idx, .out = out};
+        size_t i;
+        int rfd = -1, r;
+
+        memset(out, 0, sizeof(*out));
+        sc.started_ns = fsutil_now_ns();
+        out->started_ns = sc.started_ns;
+        rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0) {
+                r = errno == EACCES || errno == EPERM ? -EACCES : -ENOENT;
+                r = err_set(r,
+                            "the folder %s is missing or unreadable (%s); refusing to sync so "
+                            "nothing is deleted",
+                            root, strerror(errno));
+                goto out;
+        }
+        r = index_foreach(idx, load_known, &sc);
+        if (r < 0)
+                goto out;
+        if (sc.nknown > 1)
+                qsort(sc.known, sc.nknown, sizeof(*sc.known), cmp_known);
+
+        r = walk(&sc, rfd, "");
+        if (r < 0) {
+                if (r != -ENOMEM)
+                        r = err_set(r == -EACCES ? -EACCES : -ENOENT,
+                                    "the folder %s is missing or unreadable (%s); refusing to "
+                                    "sync so nothing is deleted",
+                                    root, strerror(-r));
+                goto out;
+        }
+        if ((r = find_renames(&sc)) < 0 || (r = add_deletes(&sc)) < 0)
+                goto out;
+        if (out->n > 1)
+                qsort(out->changes, out->n, sizeof(*out->changes), cmp_change);
+        r = apply_refreshes(&sc);
+out:
+        if (rfd >= 0)
+                close(rfd);
+        for (i = 0; i < sc.nrefresh; i++)
+                manifest_free(&sc.refresh[i].m);
+        free(sc.refresh);
+        for (i = 0; i < sc.nknown; i++)
+                index_entry_free(&sc.known[i].e);
+        free(sc.known);
+        if (r < 0)
+                scan_result_free(out);
+        return r;
+}
+
+void scan_result_free(struct scan_result *r)
+{
+        size_t i;
+
+        if (r == NULL)
+                return;
+        for (i = 0; i < r->n; i++) {
+                free(r->changes[i].path);
+                free(r->changes[i].from);
+                free(r->changes[i].target);
+                manifest_free(&r->changes[i].manifest);
+        }
+        free(r->changes);
+        memset(r, 0, sizeof(*r));
+}
