@@ -1,0 +1,42 @@
+# A thin layer over Meson + Ninja so that a fresh Debian 12 machine needs only
+# `make run` or `make test`. The real build description is meson.build; the
+# targets here install dependencies, configure a build directory once, and
+# call the scripts that run things.
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+BUILDTYPE ?= debugoptimized
+
+.PHONY: all deps build run test test-asan bench check-style clean
+
+all: build
+
+deps:
+	bash scripts/deps.sh
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) --buildtype=$(BUILDTYPE)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	BUILD=$(BUILD) bash scripts/run.sh
+
+test: build
+	bash scripts/test.sh $(BUILD)
+
+$(BUILD_ASAN)/build.ninja: | deps
+	meson setup $(BUILD_ASAN) --buildtype=$(BUILDTYPE) -Db_sanitize=address,undefined -Db_lundef=false
+
+test-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+	bash scripts/test.sh $(BUILD_ASAN)
+
+bench: build
+	python3 bench/sync_bench.py --build $(BUILD)
+
+check-style:
+	bash scripts/check-style.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
