@@ -1,0 +1,150 @@
+/* cli: the shared part of the `ferry` command line (see cli.h). Keeping the
+ * option parsing here, apart from main(), is what lets the unit tests run
+ * it. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+
+const struct cli_command cli_commands[] = {
+    {"register", "create an account on a server", cmd_register},
+    {"init", "log in and link a folder (DIR/.ferry/)", cmd_init},
+    {"sync", "one round: upload local changes, download remote ones", cmd_sync},
+    {"status", "the linked folder, its last sync and pending local changes", cmd_status},
+    {"ls", "what the server holds for this account", cmd_ls},
+    {"devices", "this account's devices", cmd_devices},
+    {NULL, NULL, NULL},
+};
+
+const struct cli_command *cli_find(const char *name)
+{
+        for (const struct cli_command *c = cli_commands; c->name; c++)
+                if (!strcmp(c->name, name))
+                        return c;
+        return NULL;
+}
+
+void cli_help(FILE *f)
+{
+        fputs("usage: ferry [-C DIR] [-v] COMMAND [ARGS]\n"
+              "       ferry --help | --version\n"
+              "\n"
+              "Keeps a folder identical across devices through a ferryd server.\n"
+              "\n"
+              "Options:\n"
+              "  -C DIR       work on the folder DIR (default: the current directory or the\n"
+              "               nearest parent holding .ferry/)\n"
+              "  -v           more log output on stderr (-vv for debug)\n"
+              "  --help       this help; 'ferry COMMAND --help' for a command's\n"
+              "  --version    the version\n"
+              "\n"
+              "Commands:\n",
+              f);
+        for (const struct cli_command *c = cli_commands; c->name; c++)
+                fprintf(f, "  %-10s   %s\n", c->name, c->summary);
+        fputs("\nExit codes: 0 success, 1 failure, 2 usage error. See docs/cli.md.\n", f);
+}
+
+enum cli_action cli_parse_global(int argc, char **argv, struct cli *g, int *cmd)
+{
+        int i;
+
+        memset(g, 0, sizeof(*g));
+        for (i = 1; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+                        return CLI_HELP;
+                if (!strcmp(a, "--version") || !strcmp(a, "-V"))
+                        return CLI_VERSION;
+                if (!strcmp(a, "-C")) {
+                        if (i + 1 >= argc)
+                                return CLI_BAD_USAGE;
+                        g->dir = argv[++i];
+                } else if (!strncmp(a, "-C", 2)) {
+                        g->dir = a + 2;
+                } else if (a[0] == '-' && a[1] == 'v' && strspn(a + 1, "v") == strlen(a + 1)) {
+                        g->verbose += (int)strlen(a + 1);
+                } else if (!strcmp(a, "--verbose")) {
+                        g->verbose++;
+                } else if (a[0] == '-') {
+                        return CLI_BAD_USAGE;
+                } else {
+                        *cmd = i;
+                        return CLI_RUN;
+                }
+        }
+        return CLI_BAD_USAGE;
+}
+
+int cli_fail(const char *cmd, int r)
+{
+        fprintf(stderr, "ferry: %s: %s\n", cmd, err_msg(r));
+        return CLI_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "ferry: %s: ", cmd);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " (see 'ferry %s --help')\n", cmd);
+        return CLI_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int argc, char **argv, int c)
+{
+        const char *opt = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "?";
+
+        if (c == ':')
+                return cli_usage(cmd, "option %s needs a value", opt);
+        return cli_usage(cmd, "unknown option %s", opt);
+}
+
+int cli_load_config(const struct cli *g, struct config *cfg)
+{
+        char *root = NULL;
+        int r;
+
+        r = config_find_root(g->dir ? g->dir : ".", &root);
+        if (r < 0)
+                return r;
+        r = config_load(root, cfg);
+        if (r == 0 && (!cfg->server || !cfg->token || !cfg->device_name || !cfg->user)) {
+                r = err_set(-EINVAL,
+                            "%s/.ferry/config.json is incomplete (no server, user, "
+                            "device or token); link the folder again with 'ferry init'",
+                            root);
+                config_free(cfg);
+        }
+        free(root);
+        return r;
+}
+
+int cli_print_json(json_t *j)
+{
+        if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+                return err_set(-EIO, "cannot write the output");
+        fputc('\n', stdout);
+        return 0;
+}
+
+void cli_format_time(int64_t secs, char *out, size_t len)
+{
+        time_t t = (time_t)secs;
+        struct tm tm;
+
+        localtime_r(&t, &tm);
+        if (strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(out, len, "%lld", (long long)secs);
+}

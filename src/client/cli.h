@@ -1,0 +1,71 @@
+/* cli: what the `ferry` commands share: the global options (-C DIR, -v,
+ * --help, --version), the command table, the one-line error reports and the
+ * exit codes (0 success, 1 failure, 2 usage error), and opening a linked
+ * folder's config. Each command lives in a cmd_*.c file.
+ */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <jansson.h>
+
+#include "config.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+struct cli {
+        const char *dir; /* -C DIR, or NULL */
+        int verbose;     /* -v count */
+};
+
+enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_BAD_USAGE };
+
+/* Parses the global options before the command name. *cmd gets the index
+ * of the command name in argv (CLI_RUN only). Prints nothing. */
+enum cli_action cli_parse_global(int argc, char **argv, struct cli *g, int *cmd);
+
+struct cli_command {
+        const char *name;
+        const char *summary;
+        int (*run)(const struct cli *g, int argc, char **argv); /* argv[0] is the name */
+};
+
+/* The command table, ended by a NULL name. */
+extern const struct cli_command cli_commands[];
+
+const struct cli_command *cli_find(const char *name);
+
+/* Prints the top-level help. */
+void cli_help(FILE *f);
+
+/* "ferry: <cmd>: <err_msg(r)>" on stderr; returns CLI_FAIL. */
+int cli_fail(const char *cmd, int r);
+
+/* "ferry: <cmd>: <message> (see 'ferry <cmd> --help')" on stderr; returns
+ * CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resets getopt and reports a bad option of a command's argv the same way.
+ * Call with the '?' or ':' getopt_long returned. */
+int cli_bad_option(const char *cmd, int argc, char **argv, int c);
+
+/* Finds the linked folder (-C DIR or the current directory, then its
+ * parents) and loads its config into cfg (zeroed by the caller). */
+int cli_load_config(const struct cli *g, struct config *cfg);
+
+/* Prints j as indented JSON on stdout with a final newline. */
+int cli_print_json(json_t *j);
+
+/* Formats seconds since the epoch as "YYYY-mm-dd HH:MM:SS" (local time). */
+void cli_format_time(int64_t secs, char *out, size_t len);
+
+/* The commands (cmd_account.c, cmd_sync.c, cmd_info.c). */
+int cmd_register(const struct cli *g, int argc, char **argv);
+int cmd_init(const struct cli *g, int argc, char **argv);
+int cmd_sync(const struct cli *g, int argc, char **argv);
+int cmd_status(const struct cli *g, int argc, char **argv);
+int cmd_ls(const struct cli *g, int argc, char **argv);
+int cmd_devices(const struct cli *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,72 @@
+/* localfs: the sync round's moves on the local folder that must never lose
+ * data or escape the folder: the per-folder lock, the sweep of temporary
+ * files a killed run left behind, the check that no parent of a path written
+ * from the network is a symlink, moving files to the trash instead of
+ * unlinking them, and moving a file aside as a conflict copy.
+ *
+ * Paths given to these functions are Ferry paths (relative to root) that
+ * the caller has already passed through path_validate().
+ */
+#ifndef FERRY_LOCALFS_H
+#define FERRY_LOCALFS_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "index.h"
+
+#define LOCALFS_LOCK_FILE "lock"
+#define LOCALFS_TRASH_DIR "trash"
+
+/* Takes an exclusive flock on root/.ferry/lock without waiting. *fd gets the
+ * lock's descriptor (release with localfs_unlock). -EBUSY with a message when
+ * another ferry holds it. */
+int localfs_lock(const char *root, int *fd);
+void localfs_unlock(int fd);
+
+/* Removes the .ferry-tmp-* files under root (not under .ferry/, never
+ * following symlinks). *removed (may be NULL) gets how many. */
+int localfs_sweep_temp(const char *root, int64_t *removed);
+
+/* Checks every parent component of path inside root with lstat: each must
+ * be a real directory (not a symlink). With create set, missing ones are
+ * made (0755). Returns 0, -ELOOP for a symlink, -ENOTDIR for something else
+ * in the way, -ENOENT for a missing one without create; with a message. */
+int localfs_safe_parents(const char *root, const char *path, int create);
+
+/* The trash folder's name for a round started at when:
+ * "YYYYmmdd-HHMMSS" (local time) into out (16 bytes). */
+void localfs_trash_stamp(time_t when, char out[16]);
+
+/* Moves root/path to root/.ferry/trash/<stamp>/path (creating the folders),
+ * adding a ".N" suffix if that name is taken. *dest (may be NULL) gets the
+ * new absolute path (malloc'd). */
+int localfs_trash(const char *root, const char *stamp, const char *path, char **dest);
+
+/* Renames root/path to its conflict name for this device and time (never
+ * over an existing file: a later second is tried then). *newpath (may be
+ * NULL) gets the new Ferry path (malloc'd). */
+int localfs_conflict_move(const char *root, const char *path, const char *device, time_t when,
+                          char **newpath);
+
+/* The mode sent to the server: 0755 or 0644 for files (only the executable
+ * bit syncs), 0 for directories and symlinks. */
+uint32_t localfs_wire_mode(int kind, uint32_t st_mode);
+
+/* The kind (enum file_kind) of a stat, or -1 for anything Ferry does not
+ * sync (devices, sockets, fifos). */
+int localfs_kind(const struct stat *st);
+
+/* Fills the stat fields of e (kind, size, mtime_ns, ctime_ns, ino, mode) the
+ * way the scanner records them (mode as localfs_wire_mode). */
+void localfs_entry_stat(struct index_entry *e, const struct stat *st);
+
+/* 1 when st still describes what e recorded (kind, size, mtime, ctime,
+ * inode), 0 otherwise. */
+int localfs_stat_matches(const struct index_entry *e, const struct stat *st);
+
+/* Whole-file SHA-256 of root/path (opened without following links). */
+int localfs_hash_file(const char *root, const char *path, struct hash *out);
+
+#endif

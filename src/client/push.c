@@ -1,0 +1,381 @@
+/* push: the upload half of a sync round (see push.h).
+ *
+ * The index is written only from the server's answer: an entry says "the
+ * server holds this state as seq", so a crash between upload and commit, or
+ * a refused commit, leaves the change to be found again by the next scan.
+ * A conflict never overwrites anything: the local file is moved aside as a
+ * conflict copy (uploaded by the next pass) and the server's version is
+ * queued for the pull to write under the original name.
+ */
+#include "push.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "err.h"
+#include "localfs.h"
+#include "log.h"
+#include "manifest.h"
+#include "path.h"
+#include "scan.h"
+
+int push_mass_delete_tripped(int64_t deletes, int64_t indexed, int64_t count, int percent)
+{
+        if (deletes <= count)
+                return 0;
+        /* deletes / indexed > percent / 100, without dividing */
+        return deletes * 100 > (int64_t)percent * indexed;
+}
+
+/* A change to retry after the first commit: the same change after its
+ * missing chunks were sent, or one half of a rename the server refused. */
+struct retry {
+        struct local_change c; /* shallow: points into the scan result */
+        int owns_manifest;
+};
+
+struct batch {
+        struct retry *items;
+        size_t n, cap;
+};
+
+static int batch_add(struct batch *b, const struct local_change *c)
+{
+        if (b->n == b->cap) {
+                size_t ncap = b->cap ? b->cap * 2 : 16;
+                struct retry *p = realloc(b->items, ncap * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                b->items = p;
+                b->cap = ncap;
+        }
+        memset(&b->items[b->n], 0, sizeof(b->items[b->n]));
+        b->items[b->n].c = *c;
+        b->n++;
+        return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+        for (size_t i = 0; i < b->n; i++)
+                if (b->items[i].owns_manifest)
+                        manifest_free(&b->items[i].c.manifest);
+        free(b->items);
+        memset(b, 0, sizeof(*b));
+}
+
+static json_t *change_json(const struct local_change *c)
+{
+        char hex[HASH_HEX_LEN + 1];
+        json_t *j = json_object();
+
+        if (!j)
+                return NULL;
+        if (c->op == CHANGE_DELETE) {
+                json_object_set_new(j, "op", json_string("delete"));
+        } else if (c->op == CHANGE_RENAME) {
+                json_object_set_new(j, "op", json_string("rename"));
+                json_object_set_new(j, "from", json_string(c->from));
+        } else {
+                json_object_set_new(j, "op", json_string("put"));
+                json_object_set_new(j, "kind", json_string(kind_name(c->kind)));
+                if (c->kind == KIND_FILE) {
+                        hash_to_hex(&c->manifest.file_hash, hex);
+                        json_object_set_new(j, "size", json_integer((json_int_t)c->size));
+                        json_object_set_new(j, "mtime_ns", json_integer(c->mtime_ns));
+                        json_object_set_new(j, "mode",
+                                            json_integer(localfs_wire_mode(KIND_FILE, c->mode)));
+                        json_object_set_new(j, "hash", json_string(hex));
+                        json_object_set_new(j, "chunks", manifest_to_json(&c->manifest));
+                } else if (c->kind == KIND_SYMLINK) {
+                        json_object_set_new(j, "target", json_string(c->target));
+                }
+        }
+        json_object_set_new(j, "path", json_string(c->path));
+        json_object_set_new(j, "base", json_integer(c->base));
+        return j;
+}
+
+/* Records an accepted change in the index. */
+static int apply_ok(struct sync_ctx *s, const struct local_change *c, int64_t seq)
+{
+        struct manifest m = MANIFEST_INIT;
+        const struct manifest *mp = &c->manifest;
+        struct index_entry e = {0};
+        int r;
+
+        if (c->op == CHANGE_DELETE) {
+                s->stats.deleted++;
+                return index_delete(s->idx, c->path);
+        }
+        if (c->op == CHANGE_RENAME && c->kind == KIND_FILE && c->manifest.n == 0 && c->size > 0) {
+                /* keep the chunk records for local reuse */
+                if (index_get_manifest(s->idx, c->from, &m) == 0)
+                        mp = &m;
+        }
+        e.path = c->path;
+        e.kind = c->kind;
+        e.size = c->size;
+        e.mtime_ns = c->mtime_ns;
+        e.ctime_ns = c->ctime_ns;
+        e.ino = c->ino;
+        e.mode = localfs_wire_mode(c->kind, c->mode);
+        if (c->kind == KIND_FILE)
+                e.hash = c->manifest.file_hash;
+        e.target = c->target;
+        e.seq = seq;
+        e.recorded_ns = s->scan_ns;
+        if (c->op == CHANGE_RENAME) {
+                r = index_delete(s->idx, c->from);
+                if (r < 0)
+                        goto out;
+        }
+        r = index_put(s->idx, &e, c->kind == KIND_FILE ? mp : NULL);
+        s->stats.uploaded++;
+out:
+        manifest_free(&m);
+        return r;
+}
+
+/* The server's version moved on: keep ours as a conflict copy and let the
+ * pull write theirs. */
+static int apply_conflict(struct sync_ctx *s, const struct local_change *c, json_t *current)
+{
+        char *full = path_join(s->cfg->root, c->path);
+        struct stat st;
+        int r = 0;
+
+        if (!full)
+                return -ENOMEM;
+        if (c->op != CHANGE_DELETE && lstat(full, &st) == 0) {
+                r = localfs_conflict_move(s->cfg->root, c->path, s->cfg->device_name, time(NULL),
+                                          NULL);
+                if (r < 0)
+                        goto out;
+                s->stats.conflicts++;
+        } else if (c->op == CHANGE_DELETE) {
+                log_warn("%s was deleted here but changed on another device; keeping the "
+                         "other device's version",
+                         c->path);
+        }
+        r = index_delete(s->idx, c->path);
+        if (r < 0)
+                goto out;
+        if (json_is_object(current) && json_array_append(s->pending, current) < 0)
+                r = -ENOMEM;
+        s->again = 1;
+out:
+        free(full);
+        return r;
+}
+
+/* A refused rename becomes a delete of the old path and a put of the new
+ * one, so each half meets its own conflict handling. */
+static int split_rename(struct sync_ctx *s, const struct local_change *c, struct batch *retry)
+{
+        struct local_change del = {0}, put = *c;
+        int r;
+
+        del.op = CHANGE_DELETE;
+        del.path = c->from;
+        del.kind = c->kind;
+        del.base = c->base;
+        r = batch_add(retry, &del);
+        if (r < 0)
+                return r;
+        put.op = CHANGE_PUT;
+        put.from = NULL;
+        put.base = 0;
+        r = batch_add(retry, &put);
+        if (r < 0)
+                return r;
+        if (put.kind == KIND_FILE && put.manifest.n == 0 && put.size > 0) {
+                struct retry *it = &retry->items[retry->n - 1];
+
+                memset(&it->c.manifest, 0, sizeof(it->c.manifest));
+                r = index_get_manifest(s->idx, c->from, &it->c.manifest);
+                if (r < 0)
+                        return r;
+                it->c.manifest.file_hash = c->manifest.file_hash;
+                it->owns_manifest = 1;
+        }
+        return 0;
+}
+
+static int commit_batch(struct sync_ctx *s, const struct local_change *const *changes, size_t n,
+                        int may_retry)
+{
+        json_t *req = json_object(), *arr = json_array(), *resp = NULL, *results;
+        struct batch retry = {0};
+        int r, intx = 0;
+
+        if (!req || !arr) {
+                json_decref(arr);
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_set_new(req, "changes", arr);
+        for (size_t i = 0; i < n; i++) {
+                json_t *j = change_json(changes[i]);
+
+                if (!j || json_array_append_new(arr, j) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        r = remote_post_json(s->remote, "/api/v1/commit", req, &resp);
+        if (r < 0)
+                goto out;
+        results = json_object_get(resp, "results");
+        if (!json_is_array(results) || json_array_size(results) != n) {
+                r = err_set(-EPROTO, "the server's commit answer does not have one result per "
+                                     "change");
+                goto out;
+        }
+        r = index_begin(s->idx);
+        if (r < 0)
+                goto out;
+        intx = 1;
+        for (size_t i = 0; i < n; i++) {
+                const struct local_change *c = changes[i];
+                json_t *res = json_array_get(results, i);
+                const char *st = json_string_value(json_object_get(res, "status"));
+
+                if (!st) {
+                        r = err_set(-EPROTO, "the server's commit result for %s has no status",
+                                    c->path);
+                        goto out;
+                }
+                if (!strcmp(st, "ok")) {
+                        json_t *seq = json_object_get(res, "seq");
+
+                        if (!json_is_integer(seq)) {
+                                r = err_set(-EPROTO,
+                                            "the server's commit result for %s has no "
+                                            "seq",
+                                            c->path);
+                                goto out;
+                        }
+                        r = apply_ok(s, c, json_integer_value(seq));
+                } else if (!strcmp(st, "conflict")) {
+                        if (c->op == CHANGE_RENAME && may_retry)
+                                r = split_rename(s, c, &retry);
+                        else
+                                r = apply_conflict(s, c, json_object_get(res, "current"));
+                } else if (!strcmp(st, "missing_chunks") && may_retry) {
+                        int skip = 0;
+
+                        r = transfer_upload_missing(&s->xfer, c, json_object_get(res, "missing"),
+                                                    &skip);
+                        if (r == 0 && !skip)
+                                r = batch_add(&retry, c);
+                } else {
+                        const char *why = json_string_value(json_object_get(res, "error"));
+
+                        log_error(
+                            "the server refused %s %s: %s",
+                            c->op == CHANGE_DELETE ? "the delete of" : "the change to", c->path,
+                            why                             ? why
+                            : !strcmp(st, "missing_chunks") ? "chunks still missing after an upload"
+                                                            : st);
+                        s->stats.invalid++;
+                }
+                if (r < 0)
+                        goto out;
+        }
+        r = index_commit(s->idx);
+        intx = 0;
+        if (r < 0 || retry.n == 0)
+                goto out;
+        {
+                const struct local_change **again = malloc(retry.n * sizeof(*again));
+
+                if (!again) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (size_t i = 0; i < retry.n; i++)
+                        again[i] = &retry.items[i].c;
+                r = commit_batch(s, again, retry.n, 0);
+                free(again);
+        }
+out:
+        if (intx) {
+                if (r < 0)
+                        index_rollback(s->idx);
+                else
+                        index_commit(s->idx);
+        }
+        batch_free(&retry);
+        json_decref(req);
+        json_decref(resp);
+        return r;
+}
+
+int push_run(struct sync_ctx *s)
+{
+        struct scan_result sr = {0};
+        struct local_change **ptrs = NULL;
+        const struct local_change **todo = NULL;
+        int64_t indexed = 0;
+        size_t ntodo = 0;
+        int *skip = NULL;
+        int r;
+
+        r = scan_folder(s->cfg->root, s->idx, &sr);
+        if (r < 0)
+                goto out;
+        s->scan_ns = sr.started_ns;
+        r = index_count(s->idx, &indexed);
+        if (r < 0)
+                goto out;
+        if (!s->opts->allow_mass_delete &&
+            push_mass_delete_tripped(sr.deletes, indexed, s->cfg->mass_delete_count,
+                                     s->cfg->mass_delete_percent)) {
+                r = err_set(-ECANCELED,
+                            "this round would delete %lld of the %lld synced entries (more than "
+                            "%lld and %d%%); nothing was changed. If that is intended, run "
+                            "'ferry sync --allow-mass-delete'",
+                            (long long)sr.deletes, (long long)indexed,
+                            (long long)s->cfg->mass_delete_count, s->cfg->mass_delete_percent);
+                goto out;
+        }
+        if (sr.n == 0)
+                goto out;
+        log_debug("scan: %zu local changes (%lld deletes)", sr.n, (long long)sr.deletes);
+        ptrs = malloc(sr.n * sizeof(*ptrs));
+        todo = malloc(sr.n * sizeof(*todo));
+        skip = calloc(sr.n, sizeof(*skip));
+        if (!ptrs || !todo || !skip) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < sr.n; i++)
+                ptrs[i] = &sr.changes[i];
+        r = transfer_upload(&s->xfer, ptrs, sr.n, skip);
+        if (r < 0)
+                goto out;
+        for (size_t i = 0; i < sr.n; i++) {
+                if (skip[i])
+                        s->again = 1;
+                else
+                        todo[ntodo++] = ptrs[i];
+        }
+        for (size_t from = 0; from < ntodo; from += PUSH_COMMIT_BATCH) {
+                size_t k = ntodo - from < PUSH_COMMIT_BATCH ? ntodo - from : PUSH_COMMIT_BATCH;
+
+                r = commit_batch(s, todo + from, k, 1);
+                if (r < 0)
+                        goto out;
+        }
+out:
+        free(ptrs);
+        free(todo);
+        free(skip);
+        scan_result_free(&sr);
+        return r;
+}

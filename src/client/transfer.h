@@ -1,0 +1,91 @@
+/* transfer: moving file content between the folder and the server, chunk by
+ * chunk, never holding a whole file in memory.
+ *
+ * Upload: for the files a scan found changed, ask the server which chunks it
+ * lacks (POST /api/v1/chunks/missing), read exactly those from the files and
+ * send them in bodies of about 4 MiB (POST /api/v1/chunks). Every chunk read
+ * is hashed again: a file that changed since the scan is skipped this round
+ * (the next scan picks it up), so the server never gets bytes that do not
+ * match what will be committed.
+ *
+ * Download: assemble file versions from their manifests into temporary files
+ * (".ferry-tmp-<random>" in the target's directory), taking chunks this
+ * device already has from local files (verified by hash) and the rest from
+ * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
+ * Each file is verified against its whole-file hash, given its mode and
+ * mtime, fsynced and renamed into place; directories are fsynced before
+ * transfer_download() returns.
+ */
+#ifndef FERRY_TRANSFER_H
+#define FERRY_TRANSFER_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "index.h"
+#include "manifest.h"
+#include "remote.h"
+#include "scan.h"
+
+/* Sizes of one request (docs/api.md gives the server's hard limits). */
+#define TRANSFER_BODY_BYTES (4u * 1024u * 1024u)
+#define TRANSFER_MISSING_BATCH 10000
+#define TRANSFER_FETCH_BATCH 1024
+
+struct transfer {
+        struct remote *remote;
+        const char *root;
+        struct index *idx; /* where local copies of chunks are looked up; may be NULL */
+        /* Optional: opens (O_RDONLY) the current location of a file the index
+         * still names but that this round moved away (to the trash); returns
+         * a descriptor or a negative code. */
+        int (*open_moved)(void *ud, const char *path);
+        void *ud;
+        /* statistics, for the debug log */
+        uint64_t chunks_sent, bytes_sent, chunks_fetched, bytes_fetched, chunks_local;
+};
+
+/* Sends the chunks the server lacks for the file puts among changes[0..n)
+ * (other changes are ignored). skip[i] is set to 1 for a file that vanished
+ * or changed since it was scanned (and left alone otherwise): do not commit
+ * it this round. Returns 0 or a negative code (network, server). */
+int transfer_upload(struct transfer *t, struct local_change *const *changes, size_t n, int *skip);
+
+/* Sends the chunks named in missing (a JSON array of hex hashes, as in a
+ * commit's missing_chunks result) from c's file. *skip as above. */
+int transfer_upload_missing(struct transfer *t, const struct local_change *c, const json_t *missing,
+                            int *skip);
+
+/* One file version to download. */
+struct dl_job {
+        char *path;        /* Ferry path */
+        struct manifest m; /* chunks, size and file_hash */
+        uint32_t mode;     /* from the server: 0644 or 0755 */
+        int64_t mtime_ns;
+        int64_t seq;
+        /* the local state seen when the download was decided, so that a
+         * change made meanwhile is noticed before the rename */
+        int have_prev;
+        struct stat prev;
+};
+
+struct dl_hooks {
+        /* Called just before the rename into place (may be NULL): a
+         * negative return abandons this file and is returned. */
+        int (*before_rename)(void *ud, struct dl_job *j);
+        /* Called once the file is in place, with its stat. */
+        int (*done)(void *ud, struct dl_job *j, const struct stat *st);
+        void *ud;
+};
+
+/* Downloads jobs[0..n) (their parents must exist and be checked safe).
+ * Returns 0 or the first negative code (then some files may be in place and
+ * reported through done, the others are not touched). */
+int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
+                      const struct dl_hooks *hooks);
+
+void dl_job_free(struct dl_job *j);
+
+#endif

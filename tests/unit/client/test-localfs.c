@@ -1,0 +1,225 @@
+/* Unit tests for localfs: the folder lock, the sweep of temporary files a
+ * killed run left behind, the safe-parent check that keeps writes from the
+ * network out of symlinks, the trash and conflict-copy moves. Each test
+ * works in its own mkdtemp folder under $TMPDIR, removed at the end. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "localfs.h"
+#include "manifest.h"
+#include "path.h"
+
+static char *make_root(void)
+{
+        const char *t = getenv("TMPDIR");
+        char *root = NULL;
+
+        assert_true(asprintf(&root, "%s/ferry-localfs-XXXXXX", t && *t ? t : "/tmp") > 0);
+        assert_non_null(mkdtemp(root));
+        return root;
+}
+
+static void remove_root(char *root)
+{
+        char *cmd = NULL;
+
+        assert_true(asprintf(&cmd, "rm -rf '%s'", root) > 0);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        free(root);
+}
+
+static void put_file(const char *root, const char *rel, const char *text)
+{
+        char *p = path_join(root, rel);
+        FILE *f;
+
+        assert_non_null(p);
+        f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+        free(p);
+}
+
+static void mkdir_in(const char *root, const char *rel)
+{
+        char *p = path_join(root, rel);
+
+        assert_int_equal(mkdir(p, 0755), 0);
+        free(p);
+}
+
+static int exists(const char *root, const char *rel)
+{
+        char *p = path_join(root, rel);
+        struct stat st;
+        int r = lstat(p, &st) == 0;
+
+        free(p);
+        return r;
+}
+
+static void test_lock_is_exclusive(void **state)
+{
+        char *root = make_root();
+        int a = -1, b = -1;
+
+        (void)state;
+        mkdir_in(root, ".ferry");
+        assert_int_equal(localfs_lock(root, &a), 0);
+        assert_int_equal(localfs_lock(root, &b), -EBUSY);
+        localfs_unlock(a);
+        assert_int_equal(localfs_lock(root, &b), 0);
+        localfs_unlock(b);
+        remove_root(root);
+}
+
+static void test_sweep_removes_only_temp_files(void **state)
+{
+        char *root = make_root(), *other = make_root(), *link = NULL;
+        int64_t n = -1;
+
+        (void)state;
+        mkdir_in(root, ".ferry");
+        mkdir_in(root, "a");
+        mkdir_in(root, "a/b");
+        put_file(root, ".ferry-tmp-0123", "x");
+        put_file(root, "a/b/.ferry-tmp-abcd", "x");
+        put_file(root, "a/keep.txt", "x");
+        put_file(root, "a/ferry-tmp-no-dot", "x");
+        put_file(root, ".ferry/.ferry-tmp-state", "x"); /* .ferry/ is not ours to sweep */
+        put_file(other, ".ferry-tmp-outside", "x");
+        link = path_join(root, "a/out");
+        assert_int_equal(symlink(other, link), 0);
+
+        assert_int_equal(localfs_sweep_temp(root, &n), 0);
+        assert_int_equal(n, 2);
+        assert_false(exists(root, ".ferry-tmp-0123"));
+        assert_false(exists(root, "a/b/.ferry-tmp-abcd"));
+        assert_true(exists(root, "a/keep.txt"));
+        assert_true(exists(root, "a/ferry-tmp-no-dot"));
+        assert_true(exists(root, ".ferry/.ferry-tmp-state"));
+        assert_true(exists(other, ".ferry-tmp-outside")); /* never through a link */
+        free(link);
+        remove_root(other);
+        remove_root(root);
+}
+
+static void test_safe_parents(void **state)
+{
+        char *root = make_root(), *other = make_root(), *link = NULL;
+
+        (void)state;
+        mkdir_in(root, "d");
+        put_file(root, "file", "x");
+        link = path_join(root, "evil");
+        assert_int_equal(symlink(other, link), 0);
+
+        assert_int_equal(localfs_safe_parents(root, "top.txt", 0), 0);
+        assert_int_equal(localfs_safe_parents(root, "d/x.txt", 0), 0);
+        assert_int_equal(localfs_safe_parents(root, "evil/x.txt", 1), -ELOOP);
+        assert_int_equal(localfs_safe_parents(root, "evil/sub/x.txt", 1), -ELOOP);
+        assert_false(exists(other, "sub"));
+        assert_int_equal(localfs_safe_parents(root, "file/x.txt", 1), -ENOTDIR);
+        assert_int_equal(localfs_safe_parents(root, "new/deeper/x.txt", 0), -ENOENT);
+        assert_false(exists(root, "new"));
+        assert_int_equal(localfs_safe_parents(root, "new/deeper/x.txt", 1), 0);
+        assert_true(exists(root, "new/deeper"));
+        assert_false(exists(root, "new/deeper/x.txt"));
+        free(link);
+        remove_root(other);
+        remove_root(root);
+}
+
+static void test_trash_keeps_both_copies(void **state)
+{
+        char *root = make_root(), *dest = NULL;
+
+        (void)state;
+        mkdir_in(root, ".ferry");
+        mkdir_in(root, "d");
+        put_file(root, "d/x.txt", "one");
+        assert_int_equal(localfs_trash(root, "20261121-140205", "d/x.txt", &dest), 0);
+        assert_false(exists(root, "d/x.txt"));
+        assert_true(exists(root, ".ferry/trash/20261121-140205/d/x.txt"));
+        assert_non_null(strstr(dest, "/.ferry/trash/20261121-140205/d/x.txt"));
+        free(dest);
+        put_file(root, "d/x.txt", "two");
+        assert_int_equal(localfs_trash(root, "20261121-140205", "d/x.txt", NULL), 0);
+        assert_true(exists(root, ".ferry/trash/20261121-140205/d/x.txt"));
+        assert_true(exists(root, ".ferry/trash/20261121-140205/d/x.txt.1"));
+        assert_int_equal(localfs_trash(root, "20261121-140205", "d/gone.txt", NULL), -ENOENT);
+        remove_root(root);
+}
+
+static void test_conflict_move_never_overwrites(void **state)
+{
+        char *root = make_root(), *name1 = NULL, *name2 = NULL;
+        time_t when = 1795269725;
+
+        (void)state;
+        put_file(root, "r.txt", "mine");
+        assert_int_equal(localfs_conflict_move(root, "r.txt", "laptop", when, &name1), 0);
+        assert_false(exists(root, "r.txt"));
+        assert_true(exists(root, name1));
+        assert_non_null(strstr(name1, "(conflict from laptop "));
+        put_file(root, "r.txt", "mine again");
+        assert_int_equal(localfs_conflict_move(root, "r.txt", "laptop", when, &name2), 0);
+        assert_string_not_equal(name1, name2);
+        assert_true(exists(root, name1));
+        assert_true(exists(root, name2));
+        free(name1);
+        free(name2);
+        remove_root(root);
+}
+
+static void test_modes_and_stat(void **state)
+{
+        struct index_entry e = {0};
+        struct stat st;
+        char *root = make_root(), *p;
+
+        (void)state;
+        assert_int_equal(localfs_wire_mode(KIND_FILE, 0100644), 0644);
+        assert_int_equal(localfs_wire_mode(KIND_FILE, 0100700), 0755);
+        assert_int_equal(localfs_wire_mode(KIND_FILE, 0100600), 0644);
+        assert_int_equal(localfs_wire_mode(KIND_DIR, 040755), 0);
+        assert_int_equal(localfs_wire_mode(KIND_SYMLINK, 0120777), 0);
+
+        put_file(root, "f", "abc");
+        p = path_join(root, "f");
+        assert_int_equal(lstat(p, &st), 0);
+        localfs_entry_stat(&e, &st);
+        assert_int_equal(e.kind, KIND_FILE);
+        assert_int_equal(e.size, 3);
+        assert_true(localfs_stat_matches(&e, &st));
+        e.mtime_ns++;
+        assert_false(localfs_stat_matches(&e, &st));
+        free(p);
+        remove_root(root);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_lock_is_exclusive),
+            cmocka_unit_test(test_sweep_removes_only_temp_files),
+            cmocka_unit_test(test_safe_parents),
+            cmocka_unit_test(test_trash_keeps_both_copies),
+            cmocka_unit_test(test_conflict_move_never_overwrites),
+            cmocka_unit_test(test_modes_and_stat),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
