@@ -1,8 +1,8 @@
 /* api: the handlers of HTTP API v1 (docs/api.md), one per endpoint, grouped
  * by concern: api_account.c (health, register, login, devices),
  * api_chunks.c (missing, upload, fetch), api_files.c (commit, changes,
- * files, file); api.c holds what they share (JSON body parsing, entries as
- * JSON). Each handler gets the struct server as ctx.
+ * files, file), api_events.c (the event stream); api.c holds what they share (JSON body parsing,
+ * entries as JSON). Each handler gets the struct server as ctx.
  */
 #ifndef FERRY_API_H
 #define FERRY_API_H
@@ -28,6 +28,7 @@ void api_commit(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_changes(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_files(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_file(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_events(void *ctx, struct http_request *req, struct http_reply *rep);
 
 /* Parses the body as a JSON object. On failure sets a 400 reply and returns
  * NULL. */

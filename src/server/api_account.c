@@ -1,10 +1,12 @@
 /* api_account: the account endpoints of API v1 — health, register, login
- * (which creates a device and its token) and the device list. */
+ * (which creates a device and its token) and the device list. A device is
+ * listed online when it made a request lately or holds an event stream. */
 #include <string.h>
 
 #include "api.h"
 #include "auth.h"
 #include "err.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "server.h"
@@ -136,6 +138,7 @@ out:
 }
 
 struct devices_ctx {
+        struct server *s;
         json_t *arr;
         const struct http_request *req;
         int64_t now;
@@ -149,12 +152,17 @@ static int device_cb(const struct meta_device *d, void *userdata)
          * reply (see server.c), so show what it is about to say. */
         int64_t last_seen = self ? dc->now : d->last_seen;
         const char *address = self ? dc->req->remote_addr : d->address;
+
+        /* A device holding an event stream is online however long ago its
+         * last request was. */
+        int online = dc->now - last_seen <= SERVER_ONLINE_WINDOW ||
+                     events_device_streams(dc->s->events, d->user_id, d->id) > 0;
         json_t *o;
 
         o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "id", d->id, "name", d->name,
                       "platform", d->platform, "address", address, "created",
-                      (json_int_t)d->created, "last_seen", (json_int_t)last_seen, "online",
-                      dc->now - last_seen <= SERVER_ONLINE_WINDOW, "this", self);
+                      (json_int_t)d->created, "last_seen", (json_int_t)last_seen, "online", online,
+                      "this", self);
         if (!o || json_array_append_new(dc->arr, o) < 0)
                 return -ENOMEM;
         return 0;
@@ -163,7 +171,7 @@ static int device_cb(const struct meta_device *d, void *userdata)
 void api_devices(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
-        struct devices_ctx dc = {json_array(), req, server_now()};
+        struct devices_ctx dc = {s, json_array(), req, server_now()};
         int r;
 
         if (!dc.arr) {

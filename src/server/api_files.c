@@ -3,7 +3,9 @@
  *
  * A request whose shape is wrong (not JSON, wrong types, a path that breaks
  * the path rules) is refused whole with 400 before the journal is touched;
- * the journal then decides each well-formed change on its own.
+ * the journal then decides each well-formed change on its own. A commit
+ * that moved the space's number is announced to its event streams
+ * (events.h) once its transaction is over.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "api.h"
 #include "err.h"
+#include "events.h"
 #include "journal.h"
 #include "path.h"
 #include "server.h"
@@ -214,6 +217,14 @@ void api_commit(void *ctx, struct http_request *req, struct http_reply *rep)
         if (r < 0) {
                 api_internal(rep, "commit", r);
                 goto out;
+        }
+        /* The transaction is over: the space's other devices may pull now.
+         * Only a change that took a number moves the space. */
+        for (i = 0; i < n; i++) {
+                if (rs[i].status == JOURNAL_OK && rs[i].seq > 0) {
+                        events_publish(s->events, req->device.user_id, seq, req->device.id);
+                        break;
+                }
         }
         results = json_array();
         for (i = 0; results && i < n; i++) {

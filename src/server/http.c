@@ -7,6 +7,8 @@
  * per piece of body (we append it to a bounded buffer), then a last time
  * with no data (we run the handler and queue its reply). The per-request
  * state lives in *con_cls and is freed in the completion callback.
+ *
+ * Long-lived streams (suspend/resume, keep-alives) live in http_live.c.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
-#include "http.h"
+#include "http_int.h"
 #include "log.h"
 
 /* A body sent without Content-Length (chunked) that outgrows its limit is
@@ -30,11 +33,10 @@
 _Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "stream end");
 _Static_assert(HTTP_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR, "stream error");
 
-struct http {
-        struct MHD_Daemon *d;
-        struct http_config cfg;
-        uint16_t port;
-};
+/* Connections and the accept backlog, sized for thousands of idle event
+ * streams (each holds one socket and a few KiB). */
+#define CONNECTION_LIMIT 20000u
+#define LISTEN_BACKLOG 4096u
 
 struct req_state {
         const struct http_route *route;
@@ -94,6 +96,11 @@ const char *http_query(const struct http_request *req, const char *key)
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+const char *http_header(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 /* Queues rep on conn and releases what rep owns. */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply *rep)
 {
@@ -101,7 +108,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct http_reply
         enum MHD_Result ret;
         const char *ctype = "application/json";
 
-        if (rep->stream) {
+        if (rep->stream && rep->live) {
+                resp = http_live_response(rep);
+                ctype = rep->content_type ? rep->content_type : "application/octet-stream";
+        } else if (rep->stream) {
                 resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, rep->stream,
                                                          rep->stream_cls, rep->stream_free);
                 if (!resp && rep->stream_free)
@@ -188,6 +198,7 @@ static int on_headers(struct http *h, struct MHD_Connection *conn, struct req_st
         st->req.method = st->route->method;
         st->req.path = st->route->path;
         st->req.conn = conn;
+        st->req.http = h;
         remote_address(conn, st->req.remote_addr, sizeof(st->req.remote_addr));
 
         if (st->route->auth) {
@@ -318,7 +329,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         n = strlen(line);
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 line[--n] = '\0';
-        log_warn("http: %s", line);
+        /* A device that went away is routine with thousands of event
+         * streams; keep it out of the warnings. */
+        if (strstr(line, "no longer available") || strstr(line, "reset by peer"))
+                log_debug("http: %s", line);
+        else
+                log_warn("http: %s", line);
 }
 
 /* Splits "ADDR:PORT" / "[ADDR]:PORT" and resolves it to a socket address. */
@@ -378,19 +394,35 @@ int http_start(const struct http_config *cfg, struct http **out)
         if (!h)
                 return -ENOMEM;
         h->cfg = *cfg;
+        if (!h->cfg.live_keepalive_ms)
+                h->cfg.live_keepalive_ms = HTTP_LIVE_KEEPALIVE_MS;
+        /* Ready before the first request can open a stream. */
+        r = http_live_start(h);
+        if (r < 0) {
+                free(h);
+                return r;
+        }
         /* MHD sets SO_REUSEADDR by itself (a restarted ferryd can bind at
          * once) but not SO_REUSEPORT, so a second ferryd on the same port
-         * fails instead of sharing it. */
-        flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+         * fails instead of sharing it. MHD_ALLOW_SUSPEND_RESUME also turns
+         * on the inter-thread channel that makes a resume take effect at
+         * once. */
+        flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                MHD_ALLOW_SUSPEND_RESUME;
         if (v6)
                 flags |= MHD_USE_IPv6;
+        /* Idle live streams are suspended (no timeout) or send keep-alives
+         * well within the 300 s idle timeout. */
         h->d = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
             (unsigned int)(cfg->threads ? cfg->threads : 4), MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+            LISTEN_BACKLOG, MHD_OPTION_END);
         if (!h->d) {
+                http_live_stop(h);
+                http_live_fini(h);
                 free(h);
                 return err_set(-EADDRINUSE, "cannot listen on %s", cfg->listen);
         }
@@ -407,8 +439,16 @@ uint16_t http_port(const struct http *h)
 
 void http_stop(struct http *h)
 {
+        MHD_socket ls;
+
         if (!h)
                 return;
+        /* No new connections, then every live stream ends. */
+        ls = MHD_quiesce_daemon(h->d);
+        http_live_stop(h);
         MHD_stop_daemon(h->d);
+        if (ls != MHD_INVALID_SOCKET)
+                close(ls);
+        http_live_fini(h);
         free(h);
 }

@@ -8,6 +8,13 @@
  *
  * Handlers see only struct http_request and struct http_reply: no globals,
  * no libmicrohttpd types. The server context they need comes in as ctx.
+ *
+ * Long-lived streams (the event stream, Server-Sent Events) are replies
+ * whose body never ends by itself. They do not hold a thread: when their
+ * reader has nothing to send the connection is suspended (libmicrohttpd
+ * takes it out of its epoll set, so an idle stream costs no CPU at all)
+ * until http_live_wake() is called from any thread; a keep-alive text is
+ * sent after an idle interval so that dead peers and proxies notice.
  */
 #ifndef FERRY_HTTP_H
 #define FERRY_HTTP_H
@@ -20,6 +27,8 @@
 #include "meta.h"
 
 struct MHD_Connection;
+struct http;
+struct http_live;
 
 struct http_request {
         const char *method;
@@ -31,6 +40,7 @@ struct http_request {
         int authenticated;
         struct meta_device device;
         struct MHD_Connection *conn; /* for http_query() */
+        struct http *http;
 };
 
 /* A streamed body: called with increasing pos; returns the bytes written
@@ -48,6 +58,9 @@ struct http_reply {
         http_stream_fn stream;
         void *stream_cls;
         void (*stream_free)(void *cls);
+        /* Makes the streamed body long-lived (see http_live_new): stream
+         * may then return 0 for "nothing to send now". */
+        struct http_live *live;
 };
 
 typedef void (*http_handler)(void *ctx, struct http_request *req, struct http_reply *rep);
@@ -72,9 +85,12 @@ struct http_config {
         int (*authenticate)(void *ctx, const char *authorization, struct http_request *req);
         /* Called after each handled authenticated request with its status. */
         void (*after)(void *ctx, const struct http_request *req, int status);
+        /* Idle time after which a long-lived stream sends its keep-alive
+         * text; 0 means HTTP_LIVE_KEEPALIVE_MS. */
+        unsigned live_keepalive_ms;
 };
 
-struct http;
+#define HTTP_LIVE_KEEPALIVE_MS 25000
 
 /* Starts listening. 0 or a negative code with a message. */
 int http_start(const struct http_config *cfg, struct http **out);
@@ -85,6 +101,27 @@ void http_stop(struct http *h);
 
 /* The value of query argument key (decoded), or NULL. */
 const char *http_query(const struct http_request *req, const char *key);
+/* The value of request header name, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/* A long-lived stream for req, to hand to rep->live together with
+ * rep->stream: its reader is called whenever the connection can take more
+ * and may return 0 when it has nothing to send, which parks the connection
+ * until http_live_wake(). keepalive (a static string, or NULL) is sent when
+ * the stream was idle for the configured interval. The reply also gets
+ * "Cache-Control: no-cache". When the daemon stops, the reader is no longer
+ * called and the stream ends. NULL when the daemon is stopping or out of
+ * memory. Once set in a reply the daemon owns it: it calls the reply's
+ * stream_free first, then frees the stream; before that, a handler that
+ * gives up calls http_live_free(). */
+struct http_live *http_live_new(struct http_request *req, const char *keepalive);
+void http_live_free(struct http_live *lv);
+/* Has the stream's reader called again soon (from any thread; lv is a
+ * struct http_live, typed for use as a callback). Cheap; never blocks on
+ * the network. */
+void http_live_wake(void *lv);
+/* The number of long-lived streams open now. */
+size_t http_live_count(struct http *h);
 
 /* Sets a JSON reply (takes the reference j). */
 void http_reply_json(struct http_reply *rep, int status, json_t *j);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "auth.h"
@@ -83,6 +84,27 @@ static int cmd_user_add(const char *data, const char *name, const char *email)
         return 0;
 }
 
+/* Each connected device holds a socket for its event stream: raise the
+ * open-file limit to what the system allows us. */
+static void raise_nofile(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rlim_t old = rl.rlim_cur;
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        log_warn("cannot raise the open-file limit from %llu: %s",
+                                 (unsigned long long)old, strerror(errno));
+                        return;
+                }
+        }
+        log_info("open-file limit %llu (at most about that many connected devices)",
+                 (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_serve(const char *data, const char *listen, int registration_open)
 {
         struct server s;
@@ -96,6 +118,7 @@ static int cmd_serve(const char *data, const char *listen, int registration_open
         sigaddset(&set, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        raise_nofile();
 
         r = server_open(&s, data, registration_open);
         if (r < 0) {

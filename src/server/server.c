@@ -29,6 +29,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/changes", api_changes, 0, 1},
     {"GET", "/api/v1/files", api_files, 0, 1},
     {"GET", "/api/v1/file", api_file, 0, 1},
+    {"GET", "/api/v1/events", api_events, 0, 1},
 };
 
 int64_t server_now(void)
@@ -57,7 +58,11 @@ int server_open(struct server *s, const char *data_dir, int registration_open)
                 return r;
         snprintf(path, sizeof(path), "%s/chunks", data_dir);
         r = blob_fs_open(path, &s->blob);
+        if (r == 0)
+                r = events_local_new(&s->events);
         if (r < 0) {
+                blob_close(s->blob);
+                s->blob = NULL;
                 meta_close(s->meta);
                 s->meta = NULL;
         }
@@ -110,6 +115,7 @@ int server_start(struct server *s, const char *listen, unsigned threads)
             .ctx = s,
             .authenticate = authenticate,
             .after = after,
+            .live_keepalive_ms = s->live_keepalive_ms,
         };
 
         return http_start(&cfg, &s->http);
@@ -122,8 +128,12 @@ uint16_t server_port(const struct server *s)
 
 void server_close(struct server *s)
 {
+        /* The streams go with the HTTP daemon, and their subscriptions
+         * with them, before the hub. */
         http_stop(s->http);
         s->http = NULL;
+        events_close(s->events);
+        s->events = NULL;
         blob_close(s->blob);
         s->blob = NULL;
         meta_close(s->meta);

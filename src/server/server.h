@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "blob.h"
+#include "events.h"
 #include "http.h"
 #include "meta.h"
 
@@ -25,6 +26,10 @@ struct server {
         struct blob *blob;
         int registration_open;
         struct http *http;
+        struct events *events; /* the event streams' hub */
+        /* Keep-alive interval of event streams in ms; 0 for the default
+         * (tests set it between server_open and server_start). */
+        unsigned live_keepalive_ms;
         /* Argon2id takes 64 MiB a run: one at a time keeps ferryd's memory
          * bounded however many logins arrive together. */
         pthread_mutex_t pw_lock;
