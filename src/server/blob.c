@@ -3,6 +3,21 @@
 #include "err.h"
 #include "frame.h"
 
+int blob_put(struct blob *b, const struct hash *h, uint8_t enc, const uint8_t *payload, size_t len)
+{
+        struct blob_batch *bb = NULL;
+        int r;
+
+        r = b->ops->batch_new(b, &bb);
+        if (r < 0)
+                return r;
+        r = b->ops->put(b, bb, h, enc, payload, len);
+        if (r == 0)
+                r = b->ops->flush(b, bb);
+        b->ops->batch_free(b, bb);
+        return r;
+}
+
 int blob_get_raw(struct blob *b, const struct hash *h, struct buf *out)
 {
         struct buf stored = BUF_INIT;

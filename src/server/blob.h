@@ -2,12 +2,18 @@
  * local-directory backend (blob_fs.c) and a later S3 backend are
  * interchangeable.
  *
- * Chunks are content-addressed and immutable: put() of a hash already stored
+ * Chunks are content-addressed and immutable: putting a hash already stored
  * does nothing. A chunk is handed over and given back in a frame encoding
  * (frame.h: FRAME_ENC_RAW or FRAME_ENC_ZSTD) so that a chunk stored
  * compressed can be sent to a client without being decompressed. The store
  * does not check hashes: callers verify a chunk (frame_decode) before put(),
  * and clients verify what they fetch.
+ *
+ * Writes go through a batch, so that a backend can make many chunks durable
+ * at once instead of paying a disk flush per chunk: put() stages chunks in
+ * a batch, flush() makes all of them durable and visible, and only then may
+ * metadata point at them (a chunk is referenced only once it is on disk).
+ * A backend whose put() is already durable (S3) makes flush() a no-op.
  */
 #ifndef FERRY_BLOB_H
 #define FERRY_BLOB_H
@@ -19,12 +25,22 @@
 #include "hash.h"
 
 struct blob;
+struct blob_batch; /* backend-defined */
 
 struct blob_ops {
-        /* Stores the chunk h whose (verified) content is payload[0..len) in
-         * encoding enc, durably, before returning. 0 or -errno. */
-        int (*put)(struct blob *b, const struct hash *h, uint8_t enc, const uint8_t *payload,
-                   size_t len);
+        /* Starts an empty batch of puts. 0 or -errno. */
+        int (*batch_new)(struct blob *b, struct blob_batch **out);
+        /* Stages the chunk h whose (verified) content is payload[0..len) in
+         * encoding enc. It is neither durable nor guaranteed visible to
+         * get()/exists() until flush() returns 0. 0 or -errno. */
+        int (*put)(struct blob *b, struct blob_batch *bb, const struct hash *h, uint8_t enc,
+                   const uint8_t *payload, size_t len);
+        /* Makes every chunk staged in bb durable and visible, and the chunks
+         * put() found already stored durable too. Empties bb. 0 or -errno
+         * (then none of the staged chunks may be referenced). */
+        int (*flush)(struct blob *b, struct blob_batch *bb);
+        /* Frees bb, dropping whatever was staged and not flushed. */
+        void (*batch_free)(struct blob *b, struct blob_batch *bb);
         /* Replaces out's contents with the stored payload and sets *enc.
          * -ENOENT when absent. */
         int (*get)(struct blob *b, const struct hash *h, struct buf *out, uint8_t *enc);
@@ -39,6 +55,9 @@ struct blob {
 
 /* Opens (creating if needed) the store in directory dir. 0 or -errno. */
 int blob_fs_open(const char *dir, struct blob **out);
+
+/* One chunk stored durably: a batch of one, flushed. 0 or -errno. */
+int blob_put(struct blob *b, const struct hash *h, uint8_t enc, const uint8_t *payload, size_t len);
 
 /* get() then decoding to the raw chunk bytes in out. 0, -ENOENT, or
  * -EBADMSG when the stored payload does not decode. */

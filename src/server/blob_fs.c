@@ -9,10 +9,17 @@
  * eighth (judged first on a 4 KiB sample, see worth_compressing); a chunk
  * the client sent compressed is kept as sent.
  *
- * Durability: a chunk is written to DIR/ab/.tmp-<random>, fsynced, renamed
- * into place and the directory fsynced, so a crash leaves either nothing or
- * the whole chunk under its name (at worst a stray .tmp- file).
+ * Durability, per batch (see blob.h): put() writes each new chunk to
+ * DIR/.tmp/<random> without a flush (only starting its write-back);
+ * flush() then fsyncs all of them back to back, which lets the disk and
+ * the file system overlap and merge the writes, renames each into place and
+ * fsyncs each touched fan-out directory once. A chunk thus appears under
+ * its name only once its bytes are on disk, and metadata points at it only
+ * once its name is on disk too; a crash leaves at worst stray files in
+ * DIR/.tmp, which blob_fs_open() sweeps once they are old enough that no
+ * writer can still own them.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -27,6 +35,7 @@
 #include "err.h"
 #include "frame.h"
 #include "fsutil.h"
+#include "log.h"
 
 #define COMPRESS_MIN 512 /* smaller chunks are not worth a try */
 #define PROBE_LEN 4096   /* sample tried first on larger chunks */
@@ -47,9 +56,24 @@ static int worth_compressing(const uint8_t *data, size_t len)
         return !ZSTD_isError(zlen) && zlen <= PROBE_LEN - PROBE_LEN / 8;
 }
 
+#define TMP_SUBDIR ".tmp"
+#define TMP_STALE_SEC 600 /* a temp file older than this has no writer left */
+
 struct blob_fs {
         struct blob base; /* first: struct blob * is cast back */
         char *dir;
+};
+
+/* A chunk written to a temp file, waiting for flush(). */
+struct pending {
+        struct hash h;
+        char tmp[PATH_MAX];
+};
+
+struct blob_batch {
+        struct pending *p;
+        size_t n, cap;
+        uint8_t dirs[256]; /* fan-out directories whose entries must be synced */
 };
 
 static struct blob_fs *bf_of(struct blob *b)
@@ -107,21 +131,95 @@ static int bf_exists(struct blob *b, const struct hash *h)
         return errno == ENOENT ? 0 : err_set(-errno, "chunk store: %s: %m", path);
 }
 
-static int bf_put(struct blob *b, const struct hash *h, uint8_t enc, const uint8_t *payload,
-                  size_t len)
+static int bf_batch_new(struct blob *b, struct blob_batch **out)
 {
-        struct blob_fs *bf = bf_of(b);
-        char path[PATH_MAX], tmp[PATH_MAX], rnd[17];
-        uint8_t *z = NULL;
-        struct iovec iov[2];
-        int fd = -1, r;
+        (void)b;
+        *out = calloc(1, sizeof(**out));
+        return *out ? 0 : -ENOMEM;
+}
 
-        r = bf_exists(b, h);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        r = chunk_path(bf, h, path, sizeof(path));
+static void batch_drop(struct blob_batch *bb)
+{
+        for (size_t i = 0; i < bb->n; i++)
+                if (bb->p[i].tmp[0])
+                        unlink(bb->p[i].tmp);
+        bb->n = 0;
+        memset(bb->dirs, 0, sizeof(bb->dirs));
+}
+
+static void bf_batch_free(struct blob *b, struct blob_batch *bb)
+{
+        (void)b;
+        if (!bb)
+                return;
+        batch_drop(bb);
+        free(bb->p);
+        free(bb);
+}
+
+/* Writes enc + payload to a new temp file, named in *p. */
+static int write_temp(struct blob_fs *bf, uint8_t enc, const uint8_t *payload, size_t len,
+                      struct pending *p)
+{
+        char rnd[17];
+        struct iovec iov[2];
+        int fd, r;
+
+        r = fsutil_random_hex(rnd, 8);
         if (r < 0)
                 return r;
+        if (snprintf(p->tmp, sizeof(p->tmp), "%s/" TMP_SUBDIR "/%s", bf->dir, rnd) >=
+            (int)sizeof(p->tmp))
+                return err_set(-ENAMETOOLONG, "chunk store path too long");
+        fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return err_set(-errno, "chunk store: %s: %m", p->tmp);
+        iov[0].iov_base = &enc;
+        iov[0].iov_len = 1;
+        iov[1].iov_base = (void *)payload;
+        iov[1].iov_len = len;
+        r = write_all(fd, iov, 2);
+        /* Start the write-back now, so that flush() mostly waits for I/O
+         * already under way; an error here shows again at fsync. */
+        if (r == 0)
+                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(p->tmp);
+                return err_set(r, "chunk store: writing %s: %s", p->tmp, strerror(-r));
+        }
+        return 0;
+}
+
+static int bf_put(struct blob *b, struct blob_batch *bb, const struct hash *h, uint8_t enc,
+                  const uint8_t *payload, size_t len)
+{
+        struct blob_fs *bf = bf_of(b);
+        uint8_t *z = NULL;
+        int r;
+
+        /* A hash put twice in one batch (clients do not, but may) is written
+         * twice: the second rename replaces the first copy with the same
+         * bytes, cheaper than looking it up in the batch every time. */
+        /* Already stored: its bytes were synced before its rename, but its
+         * name may not be yet (another batch between rename and directory
+         * sync), so flush() syncs its directory too. */
+        r = bf_exists(b, h);
+        if (r != 0) {
+                if (r > 0)
+                        bb->dirs[h->b[0]] = 1;
+                return r < 0 ? r : 0;
+        }
+        if (bb->n == bb->cap) {
+                size_t ncap = bb->cap ? bb->cap * 2 : 64;
+                struct pending *np = realloc(bb->p, ncap * sizeof(*np));
+
+                if (!np)
+                        return -ENOMEM;
+                bb->p = np;
+                bb->cap = ncap;
+        }
         if (enc == FRAME_ENC_RAW && worth_compressing(payload, len)) {
                 size_t zcap = ZSTD_compressBound(len), zlen;
                 z = malloc(zcap);
@@ -134,43 +232,91 @@ static int bf_put(struct blob *b, const struct hash *h, uint8_t enc, const uint8
                         len = zlen;
                 }
         }
-        /* The fan-out directory: created on first use. */
-        snprintf(tmp, sizeof(tmp), "%.*s", (int)(strrchr(path, '/') - path), path);
-        if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                r = err_set(-errno, "chunk store: mkdir %s: %m", tmp);
-                goto out;
+        r = write_temp(bf, enc, payload, len, &bb->p[bb->n]);
+        if (r == 0) {
+                bb->p[bb->n].h = *h;
+                bb->n++;
         }
-        r = fsutil_random_hex(rnd, 8);
+        free(z);
+        return r;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+        int fd = open(path, flags | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return err_set(-errno, "chunk store: %s: %m", path);
+        if (fsync(fd) < 0 && !((flags & O_DIRECTORY) && (errno == EINVAL || errno == EROFS)))
+                r = err_set(-errno, "chunk store: fsync %s: %m", path);
+        close(fd);
+        return r;
+}
+
+/* Creates the directory holding the chunk file path, durably. */
+static int make_fanout(const char *path)
+{
+        char dir[PATH_MAX];
+
+        snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return err_set(-errno, "chunk store: mkdir %s: %m", dir);
+        return fsutil_fsync_parent(dir);
+}
+
+static int bf_flush(struct blob *b, struct blob_batch *bb)
+{
+        struct blob_fs *bf = bf_of(b);
+        char path[PATH_MAX];
+        size_t i;
+        int r = 0;
+
+        /* 1. the bytes of every new chunk */
+        for (i = 0; i < bb->n && r == 0; i++)
+                r = fsync_path(bb->p[i].tmp, O_RDONLY);
         if (r < 0)
                 goto out;
-        snprintf(tmp + strlen(tmp), sizeof(tmp) - strlen(tmp), "/.tmp-%s", rnd);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                r = err_set(-errno, "chunk store: %s: %m", tmp);
-                goto out;
+        /* 2. their names: in place only now that the bytes are on disk */
+        for (i = 0; i < bb->n; i++) {
+                r = chunk_path(bf, &bb->p[i].h, path, sizeof(path));
+                if (r < 0)
+                        goto out;
+                if (rename(bb->p[i].tmp, path) < 0) {
+                        if (errno != ENOENT) {
+                                r = err_set(-errno, "chunk store: rename to %s: %m", path);
+                                goto out;
+                        }
+                        /* the fan-out directory: created on first use */
+                        r = make_fanout(path);
+                        if (r < 0)
+                                goto out;
+                        if (rename(bb->p[i].tmp, path) < 0) {
+                                r = err_set(-errno, "chunk store: rename to %s: %m", path);
+                                goto out;
+                        }
+                }
+                bb->p[i].tmp[0] = 0;
+                bb->dirs[bb->p[i].h.b[0]] = 1;
         }
-        iov[0].iov_base = &enc;
-        iov[0].iov_len = 1;
-        iov[1].iov_base = (void *)payload;
-        iov[1].iov_len = len;
-        r = write_all(fd, iov, 2);
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        fd = -1;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                r = err_set(r, "chunk store: writing %s: %s", path, strerror(-r));
-                goto out;
+        /* 3. the directories holding those names */
+        for (i = 0; i < 256; i++) {
+                if (!bb->dirs[i])
+                        continue;
+                if (snprintf(path, sizeof(path), "%s/%02x", bf->dir, (unsigned)i) >=
+                    (int)sizeof(path)) {
+                        r = err_set(-ENAMETOOLONG, "chunk store path too long");
+                        goto out;
+                }
+                r = fsync_path(path, O_RDONLY | O_DIRECTORY);
+                if (r < 0)
+                        goto out;
         }
-        r = fsutil_fsync_parent(path);
 out:
-        if (fd >= 0)
-                close(fd);
-        free(z);
+        for (i = 0; i < bb->n; i++)
+                if (bb->p[i].tmp[0])
+                        unlink(bb->p[i].tmp);
+        bb->n = 0;
+        memset(bb->dirs, 0, sizeof(bb->dirs));
         return r;
 }
 
@@ -231,20 +377,56 @@ static void bf_close(struct blob *b)
 }
 
 static const struct blob_ops fs_ops = {
+    .batch_new = bf_batch_new,
     .put = bf_put,
+    .flush = bf_flush,
+    .batch_free = bf_batch_free,
     .get = bf_get,
     .exists = bf_exists,
     .close = bf_close,
 };
 
+/* Removes the temp files a crashed writer left in tmpdir. Only old ones:
+ * a young one may belong to a writer still running (another process on the
+ * same data directory). */
+static void sweep_temps(const char *tmpdir)
+{
+        char path[PATH_MAX];
+        struct dirent *de;
+        struct stat st;
+        time_t now = time(NULL);
+        int n = 0;
+        DIR *d;
+
+        d = opendir(tmpdir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name) >= (int)sizeof(path))
+                        continue;
+                if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                    st.st_mtime < now - TMP_STALE_SEC && unlink(path) == 0)
+                        n++;
+        }
+        closedir(d);
+        if (n)
+                log_info("chunk store: removed %d stale temporary files from %s", n, tmpdir);
+}
+
 int blob_fs_open(const char *dir, struct blob **out)
 {
+        char tmpdir[PATH_MAX];
         struct blob_fs *bf;
         int r;
 
-        r = fsutil_mkdirs(dir, 1);
+        if (snprintf(tmpdir, sizeof(tmpdir), "%s/" TMP_SUBDIR, dir) >= (int)sizeof(tmpdir))
+                return err_set(-ENAMETOOLONG, "chunk store path too long");
+        r = fsutil_mkdirs(tmpdir, 1);
         if (r < 0)
-                return err_set(r, "chunk store: cannot create %s: %s", dir, strerror(-r));
+                return err_set(r, "chunk store: cannot create %s: %s", tmpdir, strerror(-r));
+        sweep_temps(tmpdir);
         bf = calloc(1, sizeof(*bf));
         if (!bf)
                 return -ENOMEM;

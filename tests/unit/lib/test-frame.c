@@ -85,6 +85,33 @@ static void test_roundtrip_body(void **state)
         buf_free(&out);
 }
 
+/* A chunk whose first 4 KiB do not compress is sent raw without trying the
+ * rest (the cheap probe that spares random, JPEG or zip data a full zstd
+ * pass), and still round-trips. */
+static void test_incompressible_probe(void **state)
+{
+        size_t n = 65536;
+        uint8_t *data = calloc(1, n);
+        struct buf body = BUF_INIT, out = BUF_INIT;
+        struct hash h;
+        struct frame f;
+        size_t used;
+
+        (void)state;
+        assert_non_null(data);
+        fill_random(data, 4096, 42);
+        hash_buf(data, n, &h);
+        assert_int_equal(frame_append(&body, &h, data, n, 1), 0);
+        assert_int_equal(frame_parse(body.data, body.len, &f, &used), 1);
+        assert_int_equal(f.encoding, FRAME_ENC_RAW);
+        assert_int_equal(f.len, n);
+        assert_int_equal(frame_decode(&f, &out), 0);
+        assert_memory_equal(out.data, data, n);
+        free(data);
+        buf_free(&body);
+        buf_free(&out);
+}
+
 static void test_no_compress_flag(void **state)
 {
         uint8_t data[4096];
@@ -246,6 +273,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_roundtrip_body),
             cmocka_unit_test(test_no_compress_flag),
+            cmocka_unit_test(test_incompressible_probe),
             cmocka_unit_test(test_truncated_needs_more),
             cmocka_unit_test(test_tampered_payload),
             cmocka_unit_test(test_bad_headers),

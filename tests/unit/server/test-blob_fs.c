@@ -1,12 +1,16 @@
 /* test-blob_fs: the local chunk store (blob_fs.c) — round trips of raw and
  * compressed chunks, compression at rest only when it pays, the on-disk
- * layout, idempotent puts and that no temporary file is left behind. */
+ * layout, idempotent puts, batches (nothing in place before flush, nothing
+ * left when dropped), the sweep of stale temp files and that no temporary
+ * file is left behind. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <zstd.h>
@@ -66,7 +70,7 @@ static void test_raw_compressible(void **state)
         memset(data, 'z', sizeof(data));
         hash_buf(data, sizeof(data), &h);
         assert_int_equal(f->b->ops->exists(f->b, &h), 0);
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
         assert_int_equal(f->b->ops->exists(f->b, &h), 1);
         /* Stored compressed, at its fan-out path. */
         assert_true(stored_size(f, &h) > 0);
@@ -90,14 +94,14 @@ static void test_raw_incompressible(void **state)
 
         assert_int_equal(fsutil_random(data, sizeof(data)), 0);
         hash_buf(data, sizeof(data), &h);
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
         assert_int_equal(stored_size(f, &h), (long)sizeof(data) + 1);
         assert_int_equal(f->b->ops->get(f->b, &h, &out, &enc), 0);
         assert_int_equal(enc, FRAME_ENC_RAW);
         assert_int_equal(out.len, sizeof(data));
         assert_memory_equal(out.data, data, sizeof(data));
         /* A second put of the same hash changes nothing. */
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, data, sizeof(data)), 0);
         assert_int_equal(stored_size(f, &h), (long)sizeof(data) + 1);
         buf_free(&out);
 }
@@ -117,7 +121,7 @@ static void test_zstd_kept_as_sent(void **state)
         hash_buf(text, sizeof(text), &h);
         zlen = ZSTD_compress(z, sizeof(z), text, sizeof(text), 3);
         assert_false(ZSTD_isError(zlen));
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_ZSTD, z, zlen), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_ZSTD, z, zlen), 0);
         assert_int_equal(stored_size(f, &h), (long)zlen + 1);
         assert_int_equal(f->b->ops->get(f->b, &h, &out, &enc), 0);
         assert_int_equal(enc, FRAME_ENC_ZSTD);
@@ -135,7 +139,7 @@ static void test_small_and_missing(void **state)
         struct buf out = BUF_INIT;
         uint8_t enc;
 
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"tiny", 4), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"tiny", 4), 0);
         assert_int_equal(stored_size(f, &h), 5);
         assert_int_equal(blob_get_raw(f->b, &h, &out), 0);
         assert_int_equal(out.len, 4);
@@ -152,26 +156,41 @@ static void test_corrupt_detected(void **state)
         struct buf out = BUF_INIT;
 
         /* Stored under the wrong name: reading it back as raw notices. */
-        assert_int_equal(f->b->ops->put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"that", 4), 0);
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"that", 4), 0);
         assert_int_equal(blob_get_raw(f->b, &h, &out), -EBADMSG);
         buf_free(&out);
+}
+
+/* Regular files in dir whose name starts with prefix. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+        struct dirent *de;
+        int n = 0;
+        DIR *d = opendir(dir);
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' || prefix[0] == '.')
+                        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+                                n++;
+        closedir(d);
+        return n;
 }
 
 static void test_no_temp_files(void **state)
 {
         struct fix *f = *state;
         char hex[HASH_HEX_LEN + 1], sub[4400];
-        struct dirent *de;
         struct hash h;
         int i, n = 0;
-        DIR *d;
 
         for (i = 0; i < 20; i++) {
                 char s[16];
                 snprintf(s, sizeof(s), "c%d", i);
                 h = srvtest_hash(s);
-                assert_int_equal(
-                    f->b->ops->put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)s, strlen(s)), 0);
+                assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)s, strlen(s)),
+                                 0);
         }
         for (i = 0; i < 20; i++) {
                 char s[16];
@@ -179,14 +198,98 @@ static void test_no_temp_files(void **state)
                 h = srvtest_hash(s);
                 hash_to_hex(&h, hex);
                 snprintf(sub, sizeof(sub), "%s/%.2s", f->chunks, hex);
-                d = opendir(sub);
-                assert_non_null(d);
-                while ((de = readdir(d)))
-                        if (de->d_name[0] == '.' && strncmp(de->d_name, ".tmp-", 5) == 0)
-                                n++;
-                closedir(d);
+                n += count_prefixed(sub, ".tmp");
         }
+        snprintf(sub, sizeof(sub), "%s/.tmp", f->chunks);
+        n += count_prefixed(sub, "");
         assert_int_equal(n, 0);
+}
+
+/* A batch's chunks are not in place before flush(); after it they all are
+ * (a hash put twice in one batch included), no temp file is left, and a
+ * chunk already stored is left alone. */
+static void test_batch_visible_after_flush(void **state)
+{
+        struct fix *f = *state;
+        struct blob_batch *bb = NULL;
+        struct hash h[50], old = srvtest_hash("old");
+        char s[50][16], tmpdir[4400];
+        struct buf out = BUF_INIT;
+        int i;
+
+        snprintf(tmpdir, sizeof(tmpdir), "%s/.tmp", f->chunks);
+        assert_int_equal(blob_put(f->b, &old, FRAME_ENC_RAW, (const uint8_t *)"old", 3), 0);
+        assert_int_equal(f->b->ops->batch_new(f->b, &bb), 0);
+        for (i = 0; i < 50; i++) {
+                snprintf(s[i], sizeof(s[i]), "chunk %d", i);
+                h[i] = srvtest_hash(s[i]);
+                assert_int_equal(f->b->ops->put(f->b, bb, &h[i], FRAME_ENC_RAW,
+                                                (const uint8_t *)s[i], strlen(s[i])),
+                                 0);
+        }
+        assert_int_equal(
+            f->b->ops->put(f->b, bb, &h[7], FRAME_ENC_RAW, (const uint8_t *)s[7], strlen(s[7])), 0);
+        assert_int_equal(f->b->ops->put(f->b, bb, &old, FRAME_ENC_RAW, (const uint8_t *)"old", 3),
+                         0);
+        for (i = 0; i < 50; i++)
+                assert_int_equal(f->b->ops->exists(f->b, &h[i]), 0);
+        assert_true(count_prefixed(tmpdir, "") >= 50);
+        assert_int_equal(f->b->ops->flush(f->b, bb), 0);
+        for (i = 0; i < 50; i++) {
+                assert_int_equal(blob_get_raw(f->b, &h[i], &out), 0);
+                assert_int_equal(out.len, strlen(s[i]));
+                assert_memory_equal(out.data, s[i], out.len);
+        }
+        assert_int_equal(blob_get_raw(f->b, &old, &out), 0);
+        assert_memory_equal(out.data, "old", 3);
+        assert_int_equal(count_prefixed(tmpdir, ""), 0);
+        /* the batch is empty again and reusable */
+        assert_int_equal(f->b->ops->flush(f->b, bb), 0);
+        f->b->ops->batch_free(f->b, bb);
+        buf_free(&out);
+}
+
+/* A batch freed without flush() leaves nothing behind. */
+static void test_batch_dropped(void **state)
+{
+        struct fix *f = *state;
+        struct blob_batch *bb = NULL;
+        struct hash h = srvtest_hash("dropped");
+        char tmpdir[4400];
+
+        snprintf(tmpdir, sizeof(tmpdir), "%s/.tmp", f->chunks);
+        assert_int_equal(f->b->ops->batch_new(f->b, &bb), 0);
+        assert_int_equal(f->b->ops->put(f->b, bb, &h, FRAME_ENC_RAW, (const uint8_t *)"x", 1), 0);
+        assert_int_equal(count_prefixed(tmpdir, ""), 1);
+        f->b->ops->batch_free(f->b, bb);
+        assert_int_equal(count_prefixed(tmpdir, ""), 0);
+        assert_int_equal(f->b->ops->exists(f->b, &h), 0);
+}
+
+/* Opening the store removes temp files a crash left long ago, and only
+ * those: a young one may belong to a writer still at work. */
+static void test_stale_temps_swept(void **state)
+{
+        struct fix *f = *state;
+        char tmpdir[4400], oldf[4500], young[4500];
+        struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+        struct blob *b2 = NULL;
+        FILE *fp;
+
+        snprintf(tmpdir, sizeof(tmpdir), "%s/.tmp", f->chunks);
+        snprintf(oldf, sizeof(oldf), "%s/0123456789abcdef", tmpdir);
+        snprintf(young, sizeof(young), "%s/fedcba9876543210", tmpdir);
+        fp = fopen(oldf, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        fp = fopen(young, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(utimensat(AT_FDCWD, oldf, ts, 0), 0);
+        assert_int_equal(blob_fs_open(f->chunks, &b2), 0);
+        assert_int_equal(access(oldf, F_OK), -1);
+        assert_int_equal(access(young, F_OK), 0);
+        blob_close(b2);
 }
 
 int main(void)
@@ -198,6 +301,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_small_and_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_corrupt_detected, setup, teardown),
             cmocka_unit_test_setup_teardown(test_no_temp_files, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_batch_visible_after_flush, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_batch_dropped, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_stale_temps_swept, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
