@@ -1,14 +1,16 @@
-/* transfer: chunk uploads and file downloads (see transfer.h).
+/* transfer: chunk uploads (see transfer.h; downloads are in transfer_dl.c).
  *
- * Memory stays bounded whatever the file sizes: an upload holds one request
- * body (~4 MiB) and one chunk; a download holds one window of chunks
- * (~4 MiB), the fetched frames for it and one decoded chunk. This is what
- * lets a 2 GiB file sync with the client well under 100 MiB of RSS.
+ * Memory stays bounded whatever the file sizes: an upload holds two request
+ * bodies (~4 MiB each: one being sent, one being filled) and one chunk.
+ * This is what lets a 2 GiB file sync with the client well under 100 MiB
+ * of RSS.
  */
 #include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +90,7 @@ static int is_file_put(const struct local_change *c)
         return c->op == CHANGE_PUT && c->kind == KIND_FILE;
 }
 
-/* Reads exactly len bytes at off; -EIO on a short read (file shrank). */
-static int pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
+int transfer_pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 {
         while (len > 0) {
                 ssize_t n = pread(fd, p, len, (off_t)off);
@@ -108,35 +109,134 @@ static int pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
         return 0;
 }
 
-static int write_full(int fd, const uint8_t *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* ---- upload ---- */
 
-static int post_body(struct transfer *t, struct buf *body)
+/* Posts bodies on a second thread, so that reading, hashing and framing the
+ * next body overlaps with the server verifying and storing this one (on
+ * loopback or a fast link each side is about half of the time). One body
+ * is in flight at most, and the remote is used by the poster alone while
+ * it runs: requests stay in order on the one connection. */
+struct poster {
+        struct transfer *t;
+        pthread_t th;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int started;
+        struct buf *job; /* the body to post; NULL when idle */
+        int stop;
+        int result;    /* of the last post */
+        char msg[256]; /* its error message (err_set is per thread) */
+};
+
+static void *poster_main(void *arg)
+{
+        struct poster *p = arg;
+
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                struct buf *body;
+                int r;
+
+                while (!p->job && !p->stop)
+                        pthread_cond_wait(&p->cv, &p->mu);
+                if (!p->job)
+                        break;
+                body = p->job;
+                pthread_mutex_unlock(&p->mu);
+                r = remote_post_frames(p->t->remote, "/api/v1/chunks", body, NULL);
+                pthread_mutex_lock(&p->mu);
+                if (r < 0) {
+                        snprintf(p->msg, sizeof(p->msg), "%s", err_msg(r));
+                        p->result = r;
+                } else {
+                        p->t->bytes_sent += body->len;
+                }
+                p->job = NULL;
+                pthread_cond_broadcast(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+}
+
+/* Waits until no body is in flight; returns the first failed post's code
+ * (its message set again on this thread) or 0. */
+static int poster_wait(struct poster *p)
 {
         int r;
 
-        if (body->len == 0)
+        if (!p->started)
                 return 0;
-        r = remote_post_frames(t->remote, "/api/v1/chunks", body, NULL);
+        pthread_mutex_lock(&p->mu);
+        while (p->job)
+                pthread_cond_wait(&p->cv, &p->mu);
+        r = p->result;
+        pthread_mutex_unlock(&p->mu);
+        return r < 0 ? err_set(r, "%s", p->msg) : 0;
+}
+
+/* Hands body over (the caller must not touch it until poster_wait()). */
+static int poster_submit(struct poster *p, struct buf *body)
+{
+        int r = poster_wait(p);
+
         if (r < 0)
                 return r;
-        t->bytes_sent += body->len;
-        buf_reset(body);
+        if (!p->started) {
+                sigset_t all, prev;
+
+                /* signals (SIGINT of `ferry watch`) stay with the main
+                 * thread, which decides what to abandon */
+                sigfillset(&all);
+                pthread_sigmask(SIG_SETMASK, &all, &prev);
+                r = pthread_create(&p->th, NULL, poster_main, p);
+                pthread_sigmask(SIG_SETMASK, &prev, NULL);
+                if (r != 0)
+                        return err_set(-r, "cannot start the upload thread: %s", strerror(r));
+                p->started = 1;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->job = body;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+}
+
+static void poster_stop(struct poster *p)
+{
+        if (!p->started)
+                return;
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+        p->started = 0;
+}
+
+/* Two bodies: one filled here while the poster sends the other. */
+struct sender {
+        struct poster post;
+        struct buf body[2];
+        int fill; /* index of the body being filled */
+};
+
+/* Hands the filled body to the poster (after the previous one is through)
+ * and switches to the other one. */
+static int sender_ship(struct sender *sd)
+{
+        struct buf *b = &sd->body[sd->fill];
+        int r;
+
+        if (b->len == 0)
+                return 0;
+        r = poster_wait(&sd->post);
+        if (r < 0)
+                return r;
+        r = poster_submit(&sd->post, b);
+        if (r < 0)
+                return r;
+        sd->fill ^= 1;
+        buf_reset(&sd->body[sd->fill]);
         return 0;
 }
 
@@ -144,7 +244,7 @@ static int post_body(struct transfer *t, struct buf *body)
  * posting whenever the body is full. A file that no longer matches its scan
  * gets *skip = 1. */
 static int send_file(struct transfer *t, const struct local_change *c, struct hset *set,
-                     struct buf *body, uint8_t *chunk, int *skip)
+                     struct sender *sd, uint8_t *chunk, int *skip)
 {
         uint64_t off = 0;
         char *full = NULL;
@@ -171,7 +271,7 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                                 goto out;
                         }
                 }
-                if (ref->size > CHUNK_MAX || pread_full(fd, chunk, ref->size, off) < 0) {
+                if (ref->size > CHUNK_MAX || transfer_pread_full(fd, chunk, ref->size, off) < 0) {
                         log_warn("%s changed while it was uploaded; it will be synced next round",
                                  c->path);
                         *skip = 1;
@@ -184,13 +284,13 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                         *skip = 1;
                         goto out;
                 }
-                r = frame_append(body, &h, chunk, ref->size, 1);
+                r = frame_append(&sd->body[sd->fill], &h, chunk, ref->size, 1);
                 if (r < 0)
                         goto out;
                 set->sent[k] = 1;
                 t->chunks_sent++;
-                if (body->len >= TRANSFER_BODY_BYTES) {
-                        r = post_body(t, body);
+                if (sd->body[sd->fill].len >= TRANSFER_BODY_BYTES) {
+                        r = sender_ship(sd);
                         if (r < 0)
                                 goto out;
                 }
@@ -205,26 +305,39 @@ out:
 static int send_all(struct transfer *t, struct local_change *const *changes, size_t n,
                     struct hset *set, int *skip)
 {
-        struct buf body = BUF_INIT;
+        struct sender sd = {.post = {.t = t}, .body = {BUF_INIT, BUF_INIT}};
         uint8_t *chunk = NULL;
-        int r = 0;
+        int r = 0, r2;
 
         if (set->n == 0)
                 return 0;
+        pthread_mutex_init(&sd.post.mu, NULL);
+        pthread_cond_init(&sd.post.cv, NULL);
         chunk = malloc(CHUNK_MAX);
-        if (!chunk)
-                return -ENOMEM;
+        if (!chunk) {
+                r = -ENOMEM;
+                goto out;
+        }
         for (size_t i = 0; i < n; i++) {
                 if (!is_file_put(changes[i]) || skip[i])
                         continue;
-                r = send_file(t, changes[i], set, &body, chunk, &skip[i]);
+                r = send_file(t, changes[i], set, &sd, chunk, &skip[i]);
                 if (r < 0)
                         goto out;
         }
-        r = post_body(t, &body);
+        r = sender_ship(&sd);
 out:
+        /* every body must be through (or failed) before the commit that
+         * needs its chunks, and before the buffers go */
+        r2 = poster_wait(&sd.post);
+        if (r == 0)
+                r = r2;
+        poster_stop(&sd.post);
+        pthread_mutex_destroy(&sd.post.mu);
+        pthread_cond_destroy(&sd.post.cv);
         free(chunk);
-        buf_free(&body);
+        buf_free(&sd.body[0]);
+        buf_free(&sd.body[1]);
         return r;
 }
 
@@ -342,420 +455,4 @@ int transfer_upload_missing(struct transfer *t, const struct local_change *c, co
 out:
         hset_free(&set);
         return r;
-}
-
-/* ---- download ---- */
-
-/* One chunk of one job inside the current window. */
-struct slot {
-        size_t job;
-        size_t chunk;
-        size_t off; /* in the window buffer */
-        int have;
-};
-
-/* The file being written: only one at a time, since slots are written in
- * manifest order. */
-struct cur {
-        ssize_t job;
-        int fd;
-        char *tmp;
-        char *final;
-        struct hash_ctx *ctx;
-        uint64_t written;
-};
-
-struct dl {
-        struct transfer *t;
-        struct dl_job *jobs;
-        size_t n;
-        const struct dl_hooks *hooks;
-        struct slot *slots;
-        uint8_t *win;
-        struct buf fetched, chunk;
-        struct cur cur;
-        /* a cached local source file for chunk reuse */
-        char *src_path;
-        int src_fd;
-        /* directories to fsync before returning */
-        char **dirs;
-        size_t ndirs, capdirs;
-};
-
-static void cur_abandon(struct cur *c)
-{
-        if (c->fd >= 0)
-                close(c->fd);
-        if (c->tmp)
-                unlink(c->tmp);
-        free(c->tmp);
-        free(c->final);
-        c->fd = -1;
-        c->tmp = NULL;
-        c->final = NULL;
-        c->job = -1;
-        c->written = 0;
-}
-
-static int cur_open(struct dl *d, size_t job)
-{
-        struct cur *c = &d->cur;
-        struct buf tmp = BUF_INIT;
-        char rnd[17];
-        char *dir = NULL;
-        int r;
-
-        c->final = path_join(d->t->root, d->jobs[job].path);
-        dir = path_dirname(d->jobs[job].path);
-        if (!c->final || !dir) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = fsutil_random_hex(rnd, 8);
-        if (r < 0)
-                goto out;
-        r = buf_printf(&tmp, "%s%s%s/%s%s", d->t->root, *dir ? "/" : "", dir, PATH_TEMP_PREFIX,
-                       rnd);
-        if (r < 0)
-                goto out;
-        c->tmp = (char *)buf_steal(&tmp, NULL);
-        c->fd = open(c->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (c->fd < 0) {
-                r = err_set(-errno, "cannot create %s: %s", c->tmp, strerror(errno));
-                free(c->tmp);
-                c->tmp = NULL;
-                goto out;
-        }
-        c->job = (ssize_t)job;
-        c->written = 0;
-        hash_ctx_final(c->ctx, &(struct hash){{0}}); /* reset for this file */
-out:
-        buf_free(&tmp);
-        free(dir);
-        return r;
-}
-
-static int remember_dir(struct dl *d, const char *final)
-{
-        const char *slash = strrchr(final, '/');
-        char *dir;
-
-        for (size_t i = 0; i < d->ndirs; i++)
-                if (strlen(d->dirs[i]) == (size_t)(slash - final) &&
-                    !strncmp(d->dirs[i], final, (size_t)(slash - final)))
-                        return 0;
-        if (d->ndirs == d->capdirs) {
-                size_t ncap = d->capdirs ? d->capdirs * 2 : 16;
-                char **p = realloc(d->dirs, ncap * sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                d->dirs = p;
-                d->capdirs = ncap;
-        }
-        dir = strndup(final, (size_t)(slash - final));
-        if (!dir)
-                return -ENOMEM;
-        d->dirs[d->ndirs++] = dir;
-        return 0;
-}
-
-/* Verifies, sets mode and mtime, fsyncs and renames the current file into
- * place, then reports it. */
-static int cur_finish(struct dl *d)
-{
-        struct cur *c = &d->cur;
-        struct dl_job *j = &d->jobs[c->job];
-        struct timespec ts[2];
-        struct stat st, st2;
-        struct hash h;
-        char hex[HASH_HEX_LEN + 1];
-        int r;
-
-        hash_ctx_final(c->ctx, &h);
-        if (c->written != j->m.size || !hash_equal(&h, &j->m.file_hash)) {
-                hash_to_hex(&j->m.file_hash, hex);
-                r = err_set(-EBADMSG, "downloaded %s does not match its hash %s", j->path, hex);
-                goto out;
-        }
-        ts[0].tv_sec = 0;
-        ts[0].tv_nsec = UTIME_NOW;
-        ts[1].tv_sec = (time_t)(j->mtime_ns / 1000000000);
-        ts[1].tv_nsec = (long)(j->mtime_ns % 1000000000);
-        if (ts[1].tv_nsec < 0) {
-                ts[1].tv_sec -= 1;
-                ts[1].tv_nsec += 1000000000;
-        }
-        if (fchmod(c->fd, (j->mode & 0777) ? (j->mode & 0777) : 0644) < 0 ||
-            futimens(c->fd, ts) < 0 || fsync(c->fd) < 0 || fstat(c->fd, &st) < 0) {
-                r = err_set(-errno, "cannot write %s: %s", c->tmp, strerror(errno));
-                goto out;
-        }
-        if (d->hooks && d->hooks->before_rename) {
-                r = d->hooks->before_rename(d->hooks->ud, j);
-                if (r < 0)
-                        goto out;
-        }
-        if (rename(c->tmp, c->final) < 0) {
-                r = err_set(-errno, "cannot rename %s to %s: %s", c->tmp, c->final,
-                            strerror(errno));
-                goto out;
-        }
-        free(c->tmp);
-        c->tmp = NULL;
-        r = remember_dir(d, c->final);
-        if (r < 0)
-                goto out;
-        /* rename() may change the ctime; take the stat after it unless
-         * someone else already replaced the file (then the pre-rename stat
-         * makes the next scan look at it). */
-        if (lstat(c->final, &st2) == 0 && st2.st_ino == st.st_ino && st2.st_size == st.st_size &&
-            st2.st_mtim.tv_sec == st.st_mtim.tv_sec && st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
-                st = st2;
-        if (d->hooks && d->hooks->done)
-                r = d->hooks->done(d->hooks->ud, j, &st);
-out:
-        cur_abandon(c);
-        return r;
-}
-
-static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
-{
-        struct cur *c = &d->cur;
-        int r;
-
-        if (c->job != (ssize_t)job) {
-                r = cur_open(d, job);
-                if (r < 0)
-                        return r;
-        }
-        r = write_full(c->fd, p, len);
-        if (r < 0)
-                return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
-        hash_ctx_update(c->ctx, p, len);
-        c->written += len;
-        if (d->jobs[job].m.n > 0 && c->written == d->jobs[job].m.size)
-                return cur_finish(d);
-        return 0;
-}
-
-/* Tries to fill the slot from a local file that the index says holds the
- * chunk. Returns 1 on success, 0 when the network must be used. */
-static int read_local(struct dl *d, const struct chunk_ref *ref, uint8_t *dst)
-{
-        struct transfer *t = d->t;
-        uint64_t off = 0;
-        char *path = NULL;
-        struct hash h;
-        int ok = 0;
-
-        if (!t->idx || index_find_chunk(t->idx, &ref->hash, &path, &off) < 0)
-                return 0;
-        if (path_validate(path) < 0)
-                goto out;
-        if (!d->src_path || strcmp(d->src_path, path) != 0) {
-                char *full = path_join(t->root, path);
-
-                if (d->src_fd >= 0)
-                        close(d->src_fd);
-                free(d->src_path);
-                d->src_path = NULL;
-                d->src_fd = full ? open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-                free(full);
-                if (d->src_fd < 0 && t->open_moved)
-                        d->src_fd = t->open_moved(t->ud, path);
-                if (d->src_fd < 0) {
-                        d->src_fd = -1;
-                        goto out;
-                }
-                d->src_path = path;
-                path = NULL;
-        }
-        if (pread_full(d->src_fd, dst, ref->size, off) < 0)
-                goto out;
-        hash_buf(dst, ref->size, &h);
-        ok = hash_equal(&h, &ref->hash);
-out:
-        free(path);
-        return ok;
-}
-
-/* Fetches the slots in [0, ns) that are not filled yet, in one request. */
-static int fetch_window(struct dl *d, size_t ns)
-{
-        json_t *req = json_object(), *arr = json_array();
-        char hex[HASH_HEX_LEN + 1];
-        size_t pos = 0, want = 0;
-        int r;
-
-        if (!req || !arr) {
-                json_decref(arr);
-                r = -ENOMEM;
-                goto out;
-        }
-        json_object_set_new(req, "hashes", arr);
-        for (size_t i = 0; i < ns; i++) {
-                if (d->slots[i].have)
-                        continue;
-                hash_to_hex(&d->jobs[d->slots[i].job].m.chunks[d->slots[i].chunk].hash, hex);
-                if (json_array_append_new(arr, json_string(hex)) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                want++;
-        }
-        if (want == 0) {
-                r = 0;
-                goto out;
-        }
-        r = remote_post_json_binary(d->t->remote, "/api/v1/chunks/fetch", req, &d->fetched);
-        if (r < 0)
-                goto out;
-        d->t->bytes_fetched += d->fetched.len;
-        for (size_t i = 0; i < ns; i++) {
-                struct slot *s = &d->slots[i];
-                const struct chunk_ref *ref = &d->jobs[s->job].m.chunks[s->chunk];
-                struct frame f;
-                size_t used;
-
-                if (s->have)
-                        continue;
-                r = frame_parse(d->fetched.data + pos, d->fetched.len - pos, &f, &used);
-                if (r == 0)
-                        r = err_set(-EPROTO, "the server's chunk answer is truncated");
-                if (r < 0)
-                        goto out;
-                pos += used;
-                if (!hash_equal(&f.hash, &ref->hash)) {
-                        r = err_set(-EPROTO, "the server sent chunks out of order");
-                        goto out;
-                }
-                r = frame_decode(&f, &d->chunk);
-                if (r < 0)
-                        goto out;
-                if (d->chunk.len != ref->size) {
-                        r = err_set(-EBADMSG, "a chunk of %s has the wrong size",
-                                    d->jobs[s->job].path);
-                        goto out;
-                }
-                memcpy(d->win + s->off, d->chunk.data, ref->size);
-                s->have = 1;
-                d->t->chunks_fetched++;
-        }
-        r = 0;
-out:
-        json_decref(req);
-        return r;
-}
-
-/* An empty file has no chunk to trigger its write: create and finish it. */
-static int finish_empty(struct dl *d, size_t job)
-{
-        int r = cur_open(d, job);
-
-        if (r < 0)
-                return r;
-        return cur_finish(d);
-}
-
-int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
-                      const struct dl_hooks *hooks)
-{
-        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks, .src_fd = -1};
-        size_t job = 0, chunk = 0;
-        int r = 0;
-
-        d.cur.fd = -1;
-        d.cur.job = -1;
-        d.cur.ctx = hash_ctx_new();
-        d.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.slots));
-        d.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
-        if (!d.cur.ctx || !d.slots || !d.win) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (;;) {
-                size_t ns = 0, bytes = 0;
-
-                /* Build the next window: consecutive chunks across files. */
-                while (job < n && ns < TRANSFER_FETCH_BATCH && bytes < TRANSFER_BODY_BYTES) {
-                        const struct chunk_ref *ref;
-
-                        if (jobs[job].m.n == 0) {
-                                /* Finish earlier slots first so the single
-                                 * open file stays the one being written. */
-                                if (ns > 0)
-                                        break;
-                                r = finish_empty(&d, job);
-                                if (r < 0)
-                                        goto out;
-                                job++;
-                                continue;
-                        }
-                        ref = &jobs[job].m.chunks[chunk];
-                        d.slots[ns] = (struct slot){.job = job, .chunk = chunk, .off = bytes};
-                        d.slots[ns].have = read_local(&d, ref, d.win + bytes);
-                        if (d.slots[ns].have)
-                                t->chunks_local++;
-                        bytes += ref->size;
-                        ns++;
-                        if (++chunk == jobs[job].m.n) {
-                                job++;
-                                chunk = 0;
-                        }
-                }
-                if (ns == 0)
-                        break;
-                r = fetch_window(&d, ns);
-                if (r < 0)
-                        goto out;
-                for (size_t i = 0; i < ns; i++) {
-                        const struct slot *s = &d.slots[i];
-
-                        r = cur_write(&d, s->job, d.win + s->off,
-                                      jobs[s->job].m.chunks[s->chunk].size);
-                        if (r < 0)
-                                goto out;
-                }
-        }
-        /* The renames are durable only once their directories are synced;
-         * the caller records the new seq after this returns. */
-        for (size_t i = 0; i < d.ndirs; i++) {
-                int fd = open(d.dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-                if (fd < 0) {
-                        r = err_set(-errno, "cannot open %s: %s", d.dirs[i], strerror(errno));
-                        goto out;
-                }
-                if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS) {
-                        r = err_set(-errno, "cannot fsync %s: %s", d.dirs[i], strerror(errno));
-                        close(fd);
-                        goto out;
-                }
-                close(fd);
-        }
-        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu reused locally", n,
-                  (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
-                  (unsigned long long)t->chunks_local);
-out:
-        cur_abandon(&d.cur);
-        hash_ctx_free(d.cur.ctx);
-        if (d.src_fd >= 0)
-                close(d.src_fd);
-        free(d.src_path);
-        for (size_t i = 0; i < d.ndirs; i++)
-                free(d.dirs[i]);
-        free(d.dirs);
-        free(d.slots);
-        free(d.win);
-        buf_free(&d.fetched);
-        buf_free(&d.chunk);
-        return r;
-}
-
-void dl_job_free(struct dl_job *j)
-{
-        free(j->path);
-        manifest_free(&j->m);
-        memset(j, 0, sizeof(*j));
 }

@@ -3,8 +3,9 @@
  *
  * Upload: for the files a scan found changed, ask the server which chunks it
  * lacks (POST /api/v1/chunks/missing), read exactly those from the files and
- * send them in bodies of about 4 MiB (POST /api/v1/chunks). Every chunk read
- * is hashed again: a file that changed since the scan is skipped this round
+ * send them in bodies of about 4 MiB (POST /api/v1/chunks), one body in
+ * flight on a second thread while the next is read. Every chunk read is
+ * hashed again: a file that changed since the scan is skipped this round
  * (the next scan picks it up), so the server never gets bytes that do not
  * match what will be committed.
  *
@@ -12,9 +13,11 @@
  * (".ferry-tmp-<random>" in the target's directory), taking chunks this
  * device already has from local files (verified by hash) and the rest from
  * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
- * Each file is verified against its whole-file hash, given its mode and
- * mtime, fsynced and renamed into place; directories are fsynced before
- * transfer_download() returns.
+ * Each file is verified against its whole-file hash and given its mode and
+ * mtime; files are then fsynced in groups of up to 128 (one after the
+ * other, so the disk merges their writes) and only then renamed into place;
+ * the touched directories are fsynced once before transfer_download()
+ * returns.
  */
 #ifndef FERRY_TRANSFER_H
 #define FERRY_TRANSFER_H
@@ -87,5 +90,9 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                       const struct dl_hooks *hooks);
 
 void dl_job_free(struct dl_job *j);
+
+/* Reads exactly len bytes at off; -EIO on a short read (the file shrank).
+ * Shared by the upload and download halves. */
+int transfer_pread_full(int fd, uint8_t *p, size_t len, uint64_t off);
 
 #endif

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
+#include "hash.h"
 #include "index.h"
 #include "localfs.h"
 #include "manifest.h"
@@ -28,6 +29,8 @@
 
 struct fixture {
         char *root;
+        int fail_at; /* before_rename fails for this job index (-1: never) */
+        int renames;
         struct index *idx;
         struct manifest m; /* of src.bin */
         int done_calls;
@@ -219,6 +222,103 @@ static void test_replaces_existing_file_atomically(void **state)
         dl_job_free(&job);
 }
 
+/* Jobs for n small files: even ones empty, odd ones the first chunk of
+ * src.bin, each under its own name. */
+static struct dl_job *small_jobs(struct fixture *fx, size_t n)
+{
+        struct dl_job *jobs = calloc(n, sizeof(*jobs));
+        const struct chunk_ref *c0 = &fx->m.chunks[0];
+        uint8_t *buf = malloc(c0->size);
+        struct hash h;
+        char *src = path_join(fx->root, "src.bin");
+        int fd = open(src, O_RDONLY);
+
+        assert_non_null(jobs);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, buf, c0->size, 0), (ssize_t)c0->size);
+        close(fd);
+        hash_buf(buf, c0->size, &h);
+        for (size_t i = 0; i < n; i++) {
+                assert_true(asprintf(&jobs[i].path, "f%03zu.bin", i) > 0);
+                jobs[i].mode = 0644;
+                jobs[i].mtime_ns = 1000000000LL * 1600000000 + (int64_t)i;
+                if (i % 2) {
+                        assert_int_equal(manifest_add(&jobs[i].m, &c0->hash, c0->size), 0);
+                        jobs[i].m.file_hash = h;
+                } else {
+                        hash_buf(NULL, 0, &jobs[i].m.file_hash);
+                }
+        }
+        free(buf);
+        free(src);
+        return jobs;
+}
+
+static int count_renamed(void *ud, struct dl_job *j)
+{
+        struct fixture *fx = ud;
+        int k = atoi(j->path + 1);
+
+        if (k == fx->fail_at)
+                return -EINTR;
+        fx->renames++;
+        return 0;
+}
+
+/* More files than are made durable together: every one is verified, put in
+ * place with its content and mtime, and reported once. */
+static void test_many_small_files(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.before_rename = count_renamed, .done = done, .ud = fx};
+        const size_t n = 301;
+        struct dl_job *jobs = small_jobs(fx, n);
+        struct stat st;
+
+        fx->fail_at = -1;
+        assert_int_equal(transfer_download(&t, jobs, n, &hooks), 0);
+        assert_int_equal(fx->done_calls, (int)n);
+        assert_int_equal(fx->renames, (int)n);
+        for (size_t i = 0; i < n; i++) {
+                char *p = path_join(fx->root, jobs[i].path);
+
+                assert_int_equal(lstat(p, &st), 0);
+                assert_int_equal((uint64_t)st.st_size, jobs[i].m.size);
+                assert_int_equal(st.st_mtim.tv_nsec, (long)i);
+                free(p);
+                dl_job_free(&jobs[i]);
+        }
+        assert_int_equal(count_temp(fx->root), 0);
+        free(jobs);
+}
+
+/* A hook refusing one file stops the download there: the files before it
+ * are in place and reported, the ones after are not touched, and no
+ * temporary file is left. */
+static void test_refused_rename_stops_cleanly(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.before_rename = count_renamed, .done = done, .ud = fx};
+        const size_t n = 200;
+        struct dl_job *jobs = small_jobs(fx, n);
+        struct stat st;
+
+        fx->fail_at = 150;
+        assert_int_equal(transfer_download(&t, jobs, n, &hooks), -EINTR);
+        assert_int_equal(fx->done_calls, 150);
+        for (size_t i = 0; i < n; i++) {
+                char *p = path_join(fx->root, jobs[i].path);
+
+                assert_int_equal(lstat(p, &st) == 0, i < 150);
+                free(p);
+                dl_job_free(&jobs[i]);
+        }
+        assert_int_equal(count_temp(fx->root), 0);
+        free(jobs);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -227,6 +327,8 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_replaces_existing_file_atomically, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_many_small_files, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_refused_rename_stops_cleanly, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,529 @@
+/* transfer_dl: file downloads (see transfer.h): windows of chunks taken
+ * from local files or fetched, written in manifest order into temporary
+ * files, verified, made durable in groups and renamed into place.
+ *
+ * Memory stays bounded whatever the file sizes: a download holds one window
+ * of chunks (~4 MiB), the fetched frames for it and one decoded chunk.
+ */
+#include "transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "chunker.h"
+#include "err.h"
+#include "frame.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "log.h"
+#include "path.h"
+
+static int write_full(int fd, const uint8_t *p, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* One chunk of one job inside the current window. */
+struct slot {
+        size_t job;
+        size_t chunk;
+        size_t off; /* in the window buffer */
+        int have;
+};
+
+/* The file being written: only one at a time, since slots are written in
+ * manifest order. */
+struct cur {
+        ssize_t job;
+        int fd;
+        char *tmp;
+        char *final;
+        struct hash_ctx *ctx;
+        uint64_t written;
+};
+
+/* A downloaded file, verified and complete, not yet durable or in place. */
+struct done_file {
+        size_t job;
+        int fd;
+        char *tmp;
+        char *final;
+};
+
+/* Files made durable together: enough to let the disk merge the writes of
+ * many small files, few enough to stay far below the descriptor limit. */
+#define PENDING_MAX 128
+
+struct dl {
+        struct transfer *t;
+        struct dl_job *jobs;
+        size_t n;
+        const struct dl_hooks *hooks;
+        struct slot *slots;
+        uint8_t *win;
+        struct buf fetched, chunk;
+        struct cur cur;
+        /* a cached local source file for chunk reuse */
+        char *src_path;
+        int src_fd;
+        /* directories to fsync before returning */
+        char **dirs;
+        size_t ndirs, capdirs;
+        /* verified files waiting to be made durable and renamed together */
+        struct done_file *pend;
+        size_t npend;
+};
+
+static void cur_abandon(struct cur *c)
+{
+        if (c->fd >= 0)
+                close(c->fd);
+        if (c->tmp)
+                unlink(c->tmp);
+        free(c->tmp);
+        free(c->final);
+        c->fd = -1;
+        c->tmp = NULL;
+        c->final = NULL;
+        c->job = -1;
+        c->written = 0;
+}
+
+static int cur_open(struct dl *d, size_t job)
+{
+        struct cur *c = &d->cur;
+        struct buf tmp = BUF_INIT;
+        char rnd[17];
+        char *dir = NULL;
+        int r;
+
+        c->final = path_join(d->t->root, d->jobs[job].path);
+        dir = path_dirname(d->jobs[job].path);
+        if (!c->final || !dir) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = fsutil_random_hex(rnd, 8);
+        if (r < 0)
+                goto out;
+        r = buf_printf(&tmp, "%s%s%s/%s%s", d->t->root, *dir ? "/" : "", dir, PATH_TEMP_PREFIX,
+                       rnd);
+        if (r < 0)
+                goto out;
+        c->tmp = (char *)buf_steal(&tmp, NULL);
+        c->fd = open(c->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (c->fd < 0) {
+                r = err_set(-errno, "cannot create %s: %s", c->tmp, strerror(errno));
+                free(c->tmp);
+                c->tmp = NULL;
+                goto out;
+        }
+        c->job = (ssize_t)job;
+        c->written = 0;
+        hash_ctx_final(c->ctx, &(struct hash){{0}}); /* reset for this file */
+out:
+        buf_free(&tmp);
+        free(dir);
+        return r;
+}
+
+static int remember_dir(struct dl *d, const char *final)
+{
+        const char *slash = strrchr(final, '/');
+        char *dir;
+
+        for (size_t i = 0; i < d->ndirs; i++)
+                if (strlen(d->dirs[i]) == (size_t)(slash - final) &&
+                    !strncmp(d->dirs[i], final, (size_t)(slash - final)))
+                        return 0;
+        if (d->ndirs == d->capdirs) {
+                size_t ncap = d->capdirs ? d->capdirs * 2 : 16;
+                char **p = realloc(d->dirs, ncap * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                d->dirs = p;
+                d->capdirs = ncap;
+        }
+        dir = strndup(final, (size_t)(slash - final));
+        if (!dir)
+                return -ENOMEM;
+        d->dirs[d->ndirs++] = dir;
+        return 0;
+}
+
+static void pending_abandon(struct dl *d)
+{
+        for (size_t i = 0; i < d->npend; i++) {
+                close(d->pend[i].fd);
+                if (d->pend[i].tmp[0]) /* emptied once renamed */
+                        unlink(d->pend[i].tmp);
+                free(d->pend[i].tmp);
+                free(d->pend[i].final);
+        }
+        d->npend = 0;
+}
+
+/* Renames one durable file into place and reports it. */
+static int pending_place(struct dl *d, struct done_file *p)
+{
+        struct dl_job *j = &d->jobs[p->job];
+        struct stat st, st2;
+        int r;
+
+        if (fstat(p->fd, &st) < 0)
+                return err_set(-errno, "cannot stat %s: %s", p->tmp, strerror(errno));
+        if (d->hooks && d->hooks->before_rename) {
+                r = d->hooks->before_rename(d->hooks->ud, j);
+                if (r < 0)
+                        return r;
+        }
+        if (rename(p->tmp, p->final) < 0)
+                return err_set(-errno, "cannot rename %s to %s: %s", p->tmp, p->final,
+                               strerror(errno));
+        p->tmp[0] = 0;
+        r = remember_dir(d, p->final);
+        if (r < 0)
+                return r;
+        /* rename() may change the ctime; take the stat after it unless
+         * someone else already replaced the file (then the pre-rename stat
+         * makes the next scan look at it). */
+        if (lstat(p->final, &st2) == 0 && st2.st_ino == st.st_ino && st2.st_size == st.st_size &&
+            st2.st_mtim.tv_sec == st.st_mtim.tv_sec && st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+                st = st2;
+        if (d->hooks && d->hooks->done)
+                return d->hooks->done(d->hooks->ud, j, &st);
+        return 0;
+}
+
+/* Makes every pending file durable (their write-back was started when each
+ * was finished, so these fsyncs mostly wait for I/O already under way),
+ * then renames each into place: a file gets its name only once its content
+ * is verified and on disk. */
+static int pending_flush(struct dl *d)
+{
+        size_t i;
+        int r = 0;
+
+        for (i = 0; i < d->npend; i++)
+                if (fsync(d->pend[i].fd) < 0)
+                        return err_set(-errno, "cannot write %s: %s", d->pend[i].tmp,
+                                       strerror(errno));
+        for (i = 0; i < d->npend; i++) {
+                r = pending_place(d, &d->pend[i]);
+                if (r < 0)
+                        return r;
+        }
+        pending_abandon(d); /* closes; every temp file is renamed */
+        return 0;
+}
+
+/* Verifies the current file, sets its mode and mtime and queues it for
+ * pending_flush(). */
+static int cur_finish(struct dl *d)
+{
+        struct cur *c = &d->cur;
+        struct dl_job *j = &d->jobs[c->job];
+        struct timespec ts[2];
+        struct hash h;
+        char hex[HASH_HEX_LEN + 1];
+        int r;
+
+        hash_ctx_final(c->ctx, &h);
+        if (c->written != j->m.size || !hash_equal(&h, &j->m.file_hash)) {
+                hash_to_hex(&j->m.file_hash, hex);
+                r = err_set(-EBADMSG, "downloaded %s does not match its hash %s", j->path, hex);
+                goto out;
+        }
+        ts[0].tv_sec = 0;
+        ts[0].tv_nsec = UTIME_NOW;
+        ts[1].tv_sec = (time_t)(j->mtime_ns / 1000000000);
+        ts[1].tv_nsec = (long)(j->mtime_ns % 1000000000);
+        if (ts[1].tv_nsec < 0) {
+                ts[1].tv_sec -= 1;
+                ts[1].tv_nsec += 1000000000;
+        }
+        if (fchmod(c->fd, (j->mode & 0777) ? (j->mode & 0777) : 0644) < 0 ||
+            futimens(c->fd, ts) < 0) {
+                r = err_set(-errno, "cannot write %s: %s", c->tmp, strerror(errno));
+                goto out;
+        }
+        /* Start the write-back now; pending_flush() waits for it. */
+        (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        d->pend[d->npend++] = (struct done_file){
+            .job = (size_t)c->job, .fd = c->fd, .tmp = c->tmp, .final = c->final};
+        c->fd = -1;
+        c->tmp = NULL;
+        c->final = NULL;
+        r = d->npend == PENDING_MAX ? pending_flush(d) : 0;
+out:
+        cur_abandon(c);
+        return r;
+}
+
+static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
+{
+        struct cur *c = &d->cur;
+        int r;
+
+        if (c->job != (ssize_t)job) {
+                r = cur_open(d, job);
+                if (r < 0)
+                        return r;
+        }
+        r = write_full(c->fd, p, len);
+        if (r < 0)
+                return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
+        hash_ctx_update(c->ctx, p, len);
+        c->written += len;
+        if (d->jobs[job].m.n > 0 && c->written == d->jobs[job].m.size)
+                return cur_finish(d);
+        return 0;
+}
+
+/* Tries to fill the slot from a local file that the index says holds the
+ * chunk. Returns 1 on success, 0 when the network must be used. */
+static int read_local(struct dl *d, const struct chunk_ref *ref, uint8_t *dst)
+{
+        struct transfer *t = d->t;
+        uint64_t off = 0;
+        char *path = NULL;
+        struct hash h;
+        int ok = 0;
+
+        if (!t->idx || index_find_chunk(t->idx, &ref->hash, &path, &off) < 0)
+                return 0;
+        if (path_validate(path) < 0)
+                goto out;
+        if (!d->src_path || strcmp(d->src_path, path) != 0) {
+                char *full = path_join(t->root, path);
+
+                if (d->src_fd >= 0)
+                        close(d->src_fd);
+                free(d->src_path);
+                d->src_path = NULL;
+                d->src_fd = full ? open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+                free(full);
+                if (d->src_fd < 0 && t->open_moved)
+                        d->src_fd = t->open_moved(t->ud, path);
+                if (d->src_fd < 0) {
+                        d->src_fd = -1;
+                        goto out;
+                }
+                d->src_path = path;
+                path = NULL;
+        }
+        if (transfer_pread_full(d->src_fd, dst, ref->size, off) < 0)
+                goto out;
+        hash_buf(dst, ref->size, &h);
+        ok = hash_equal(&h, &ref->hash);
+out:
+        free(path);
+        return ok;
+}
+
+/* Fetches the slots in [0, ns) that are not filled yet, in one request. */
+static int fetch_window(struct dl *d, size_t ns)
+{
+        json_t *req = json_object(), *arr = json_array();
+        char hex[HASH_HEX_LEN + 1];
+        size_t pos = 0, want = 0;
+        int r;
+
+        if (!req || !arr) {
+                json_decref(arr);
+                r = -ENOMEM;
+                goto out;
+        }
+        json_object_set_new(req, "hashes", arr);
+        for (size_t i = 0; i < ns; i++) {
+                if (d->slots[i].have)
+                        continue;
+                hash_to_hex(&d->jobs[d->slots[i].job].m.chunks[d->slots[i].chunk].hash, hex);
+                if (json_array_append_new(arr, json_string(hex)) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                want++;
+        }
+        if (want == 0) {
+                r = 0;
+                goto out;
+        }
+        r = remote_post_json_binary(d->t->remote, "/api/v1/chunks/fetch", req, &d->fetched);
+        if (r < 0)
+                goto out;
+        d->t->bytes_fetched += d->fetched.len;
+        for (size_t i = 0; i < ns; i++) {
+                struct slot *s = &d->slots[i];
+                const struct chunk_ref *ref = &d->jobs[s->job].m.chunks[s->chunk];
+                struct frame f;
+                size_t used;
+
+                if (s->have)
+                        continue;
+                r = frame_parse(d->fetched.data + pos, d->fetched.len - pos, &f, &used);
+                if (r == 0)
+                        r = err_set(-EPROTO, "the server's chunk answer is truncated");
+                if (r < 0)
+                        goto out;
+                pos += used;
+                if (!hash_equal(&f.hash, &ref->hash)) {
+                        r = err_set(-EPROTO, "the server sent chunks out of order");
+                        goto out;
+                }
+                r = frame_decode(&f, &d->chunk);
+                if (r < 0)
+                        goto out;
+                if (d->chunk.len != ref->size) {
+                        r = err_set(-EBADMSG, "a chunk of %s has the wrong size",
+                                    d->jobs[s->job].path);
+                        goto out;
+                }
+                memcpy(d->win + s->off, d->chunk.data, ref->size);
+                s->have = 1;
+                d->t->chunks_fetched++;
+        }
+        r = 0;
+out:
+        json_decref(req);
+        return r;
+}
+
+/* An empty file has no chunk to trigger its write: create and finish it. */
+static int finish_empty(struct dl *d, size_t job)
+{
+        int r = cur_open(d, job);
+
+        if (r < 0)
+                return r;
+        return cur_finish(d);
+}
+
+int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
+                      const struct dl_hooks *hooks)
+{
+        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks, .src_fd = -1};
+        size_t job = 0, chunk = 0;
+        int r = 0;
+
+        d.cur.fd = -1;
+        d.cur.job = -1;
+        d.cur.ctx = hash_ctx_new();
+        d.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.slots));
+        d.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
+        d.pend = calloc(PENDING_MAX, sizeof(*d.pend));
+        if (!d.cur.ctx || !d.slots || !d.win || !d.pend) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (;;) {
+                size_t ns = 0, bytes = 0;
+
+                /* Build the next window: consecutive chunks across files. */
+                while (job < n && ns < TRANSFER_FETCH_BATCH && bytes < TRANSFER_BODY_BYTES) {
+                        const struct chunk_ref *ref;
+
+                        if (jobs[job].m.n == 0) {
+                                /* Finish earlier slots first so the single
+                                 * open file stays the one being written. */
+                                if (ns > 0)
+                                        break;
+                                r = finish_empty(&d, job);
+                                if (r < 0)
+                                        goto out;
+                                job++;
+                                continue;
+                        }
+                        ref = &jobs[job].m.chunks[chunk];
+                        d.slots[ns] = (struct slot){.job = job, .chunk = chunk, .off = bytes};
+                        d.slots[ns].have = read_local(&d, ref, d.win + bytes);
+                        if (d.slots[ns].have)
+                                t->chunks_local++;
+                        bytes += ref->size;
+                        ns++;
+                        if (++chunk == jobs[job].m.n) {
+                                job++;
+                                chunk = 0;
+                        }
+                }
+                if (ns == 0)
+                        break;
+                r = fetch_window(&d, ns);
+                if (r < 0)
+                        goto out;
+                for (size_t i = 0; i < ns; i++) {
+                        const struct slot *s = &d.slots[i];
+
+                        r = cur_write(&d, s->job, d.win + s->off,
+                                      jobs[s->job].m.chunks[s->chunk].size);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        r = pending_flush(&d);
+        if (r < 0)
+                goto out;
+        /* The renames are durable only once their directories are synced;
+         * the caller records the new seq after this returns. */
+        for (size_t i = 0; i < d.ndirs; i++) {
+                int fd = open(d.dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                if (fd < 0) {
+                        r = err_set(-errno, "cannot open %s: %s", d.dirs[i], strerror(errno));
+                        goto out;
+                }
+                if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS) {
+                        r = err_set(-errno, "cannot fsync %s: %s", d.dirs[i], strerror(errno));
+                        close(fd);
+                        goto out;
+                }
+                close(fd);
+        }
+        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu reused locally", n,
+                  (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
+                  (unsigned long long)t->chunks_local);
+out:
+        cur_abandon(&d.cur);
+        if (d.pend) {
+                /* on an error: the verified files not yet in place are
+                 * dropped, as if never downloaded */
+                pending_abandon(&d);
+                free(d.pend);
+        }
+        hash_ctx_free(d.cur.ctx);
+        if (d.src_fd >= 0)
+                close(d.src_fd);
+        free(d.src_path);
+        for (size_t i = 0; i < d.ndirs; i++)
+                free(d.dirs[i]);
+        free(d.dirs);
+        free(d.slots);
+        free(d.win);
+        buf_free(&d.fetched);
+        buf_free(&d.chunk);
+        return r;
+}
+
+void dl_job_free(struct dl_job *j)
+{
+        free(j->path);
+        manifest_free(&j->m);
+        memset(j, 0, sizeof(*j));
+}
