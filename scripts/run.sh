@@ -5,8 +5,8 @@
 #   - an account "me" (email me@localhost) whose random password is made
 #     once and kept in var/password (mode 0600);
 #   - the folder ./var/Ferry linked to it as this machine's device;
-#   - a loop running `ferry sync` every 2 s (until the watch daemon
-#     replaces it). Ctrl-C stops the loop and the server.
+#   - `ferry watch` on it in the foreground, keeping it in sync in real
+#     time. Ctrl-C stops the watch and the server.
 # Safe to run again: each step is done only once, state lives in ./var.
 set -euo pipefail
 
@@ -51,10 +51,16 @@ echo "run: starting ferryd on $url (log: var/ferryd.log)"
 "$ferryd" --data "$var/server" --listen "$listen" >>"$var/ferryd.log" 2>&1 &
 server_pid=$!
 
+watch_pid=""
 stop() {
   local rc=$1
   trap - INT TERM EXIT
   echo
+  if [ -n "$watch_pid" ] && kill -0 "$watch_pid" 2>/dev/null; then
+    echo "run: stopping ferry watch (pid $watch_pid)"
+    kill -TERM "$watch_pid" 2>/dev/null || true
+    wait "$watch_pid" 2>/dev/null || true
+  fi
   echo "run: stopping ferryd (pid $server_pid)"
   if kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -94,21 +100,17 @@ if [ ! -f "$var/Ferry/.ferry/config.json" ]; then
   echo "run: linked var/Ferry as device '$(hostname)'"
 fi
 
-echo "run: syncing var/Ferry every 2 s; try: $build/src/client/ferry -C var/Ferry status"
-echo "run: Ctrl-C stops the loop and the server"
-last=""
-while true; do
-  set +e
-  out=$("$ferry" -C "$var/Ferry" sync 2>&1)
-  rc=$?
-  set -e
-  if [ "$rc" -ne 0 ]; then
-    echo "$(date +%H:%M:%S) sync failed (exit $rc): $out"
-    last=""
-  elif [ -n "$out" ] && [ "$out" != "$last" ]; then
-    echo "$out" | sed "s/^/$(date +%H:%M:%S) /"
-    last=$out
-  fi
-  sleep 2 &
-  wait $! || true
-done
+echo "run: watching var/Ferry; try: $build/src/client/ferry -C var/Ferry status"
+echo "run: Ctrl-C stops the watch and the server"
+# In the background and waited for, so that Ctrl-C reaches the trap: the
+# watch gets the same SIGINT from the terminal and stops at a safe point.
+"$ferry" -C "$var/Ferry" watch &
+watch_pid=$!
+set +e
+wait "$watch_pid"
+rc=$?
+set -e
+# the watch stopped: by the Ctrl-C (status 0, the trap stops ferryd), or
+# by itself on an error (e.g. it could not start)
+[ "$rc" -eq 0 ] || echo "run: ferry watch exited (status $rc)" >&2
+exit "$rc"

@@ -60,11 +60,12 @@ int cli_print_json(json_t *j);
 /* Formats seconds since the epoch as "YYYY-mm-dd HH:MM:SS" (local time). */
 void cli_format_time(int64_t secs, char *out, size_t len);
 
-/* The commands (cmd_account.c, cmd_sync.c, cmd_info.c). */
+/* The commands (cmd_account.c, cmd_sync.c, cmd_info.c, cmd_watch.c). */
 int cmd_register(const struct cli *g, int argc, char **argv);
 int cmd_init(const struct cli *g, int argc, char **argv);
 int cmd_sync(const struct cli *g, int argc, char **argv);
 int cmd_status(const struct cli *g, int argc, char **argv);
+int cmd_watch(const struct cli *g, int argc, char **argv);
 int cmd_ls(const struct cli *g, int argc, char **argv);
 int cmd_devices(const struct cli *g, int argc, char **argv);
 

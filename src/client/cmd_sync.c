@@ -14,6 +14,7 @@
 #include "localfs.h"
 #include "scan.h"
 #include "sync.h"
+#include "wstatus.h"
 
 enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_HELP };
 
@@ -70,6 +71,7 @@ struct status {
         int64_t last_seq, last_sync_ns, indexed;
         int have_sync, have_pending;
         int64_t put, del;
+        json_t *watch; /* watch.json of a running watch, or NULL */
 };
 
 static int collect(const struct config *cfg, struct status *s)
@@ -80,6 +82,9 @@ static int collect(const struct config *cfg, struct status *s)
         int lock = -1, r;
 
         memset(s, 0, sizeof(*s));
+        r = wstatus_read(cfg->root, &s->watch);
+        if (r < 0)
+                return r;
         db = config_state_path(cfg, INDEX_FILE);
         if (!db)
                 return -ENOMEM;
@@ -123,15 +128,16 @@ out:
 
 static json_t *status_json(const struct config *cfg, const struct status *s)
 {
-        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:I, s:o, s:I, s:o}", "root", cfg->root,
-                         "server", cfg->server, "user", cfg->user, "device", "id",
+        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:I, s:o, s:I, s:o, s:O}", "root",
+                         cfg->root, "server", cfg->server, "user", cfg->user, "device", "id",
                          cfg->device_id ? cfg->device_id : "", "name", cfg->device_name, "last_seq",
                          (json_int_t)s->last_seq, "last_sync",
                          s->have_sync ? json_integer(s->last_sync_ns / 1000000000) : json_null(),
                          "indexed", (json_int_t)s->indexed, "pending",
                          s->have_pending ? json_pack("{s:I, s:I}", "put", (json_int_t)s->put,
                                                      "delete", (json_int_t)s->del)
-                                         : json_null());
+                                         : json_null(),
+                         "watch", s->watch ? s->watch : json_null());
 }
 
 int cmd_status(const struct cli *g, int argc, char **argv)
@@ -142,7 +148,7 @@ int cmd_status(const struct cli *g, int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct config cfg = {0};
-        struct status s;
+        struct status s = {0};
         char when[64];
         json_t *j;
         int c, json = 0, r, rc = CLI_OK;
@@ -199,8 +205,18 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                 printf("pending:   %lld to upload, %lld to delete\n", (long long)s.put,
                        (long long)s.del);
         else
-                printf("pending:   unknown (a sync is running)\n");
+                printf("pending:   unknown (a sync or watch round holds the lock)\n");
+        if (s.watch) {
+                char what[128];
+
+                wstatus_describe(s.watch, what, sizeof(what));
+                printf("watch:     %s (pid %lld)\n", what,
+                       (long long)json_integer_value(json_object_get(s.watch, "pid")));
+        } else {
+                printf("watch:     not running\n");
+        }
 out:
+        json_decref(s.watch);
         config_free(&cfg);
         return rc;
 }

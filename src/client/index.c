@@ -347,32 +347,81 @@ int index_delete(struct index *idx, const char *path)
         return write_end(idx, own, r);
 }
 
-int index_foreach(struct index *idx, int (*cb)(const struct index_entry *e, void *ud), void *ud)
+/* Steps a private entries SELECT (so that cb may use the index, even
+ * foreach, without resetting our cursor), calling cb for each row. */
+static int foreach_stmt(struct index *idx, sqlite3_stmt *s,
+                        int (*cb)(const struct index_entry *e, void *ud), void *ud)
 {
-        sqlite3_stmt *s = NULL;
         struct index_entry e;
         int rc, r = 0;
 
-        /* a private statement, so that cb may use the index (even foreach)
-         * without resetting our cursor */
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                r = row_to_entry(s, &e);
+                if (r < 0)
+                        return r;
+                r = cb(&e, ud);
+                index_entry_free(&e);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                r = db_error(idx, "foreach");
+        return r;
+}
+
+int index_foreach(struct index *idx, int (*cb)(const struct index_entry *e, void *ud), void *ud)
+{
+        sqlite3_stmt *s = NULL;
+        int r;
+
         if (sqlite3_prepare_v2(idx->db,
                                "SELECT path, kind, size, mtime_ns, ctime_ns, ino, mode, hash, "
                                "target, seq, recorded_ns FROM entries ORDER BY path",
                                -1, &s, NULL) != SQLITE_OK)
                 return db_error(idx, "foreach");
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = row_to_entry(s, &e);
-                if (r < 0)
-                        goto out;
-                r = cb(&e, ud);
-                index_entry_free(&e);
-                if (r < 0)
-                        goto out;
+        r = foreach_stmt(idx, s, cb, ud);
+        sqlite3_finalize(s);
+        return r;
+}
+
+int index_foreach_under(struct index *idx, const char *prefix,
+                        int (*cb)(const struct index_entry *e, void *ud), void *ud)
+{
+        sqlite3_stmt *s = NULL;
+        size_t n = strlen(prefix);
+        char *lo = malloc(n + 2), *hi = malloc(n + 2);
+        int r;
+
+        if (!lo || !hi) {
+                r = -ENOMEM;
+                goto out;
         }
-        if (rc != SQLITE_DONE)
-                r = db_error(idx, "foreach");
+        /* the descendants of "a/b" are the paths in ["a/b/", "a/b0"): '0'
+         * follows '/' in byte order, so the primary key's b-tree answers it
+         * as one range */
+        memcpy(lo, prefix, n);
+        memcpy(hi, prefix, n);
+        lo[n] = '/';
+        hi[n] = '0';
+        lo[n + 1] = hi[n + 1] = '\0';
+        if (sqlite3_prepare_v2(idx->db,
+                               "SELECT path, kind, size, mtime_ns, ctime_ns, ino, mode, hash, "
+                               "target, seq, recorded_ns FROM entries WHERE path = ?1 UNION ALL "
+                               "SELECT path, kind, size, mtime_ns, ctime_ns, ino, mode, hash, "
+                               "target, seq, recorded_ns FROM entries WHERE path >= ?2 AND "
+                               "path < ?3",
+                               -1, &s, NULL) != SQLITE_OK) {
+                r = db_error(idx, "foreach under");
+                goto out;
+        }
+        sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, hi, -1, SQLITE_STATIC);
+        r = foreach_stmt(idx, s, cb, ud);
 out:
         sqlite3_finalize(s);
+        free(lo);
+        free(hi);
         return r;
 }
 

@@ -62,6 +62,11 @@ int index_delete(struct index *idx, const char *path);
  * returned. The entry is valid only during the call. */
 int index_foreach(struct index *idx, int (*cb)(const struct index_entry *e, void *ud), void *ud);
 
+/* Calls cb for the entry at prefix (if any) and every entry under prefix/
+ * (not in a defined order). Same rules as index_foreach. */
+int index_foreach_under(struct index *idx, const char *prefix,
+                        int (*cb)(const struct index_entry *e, void *ud), void *ud);
+
 int index_count(struct index *idx, int64_t *n);
 
 /* The chunk list recorded for path. -ENOENT if none. */

@@ -487,6 +487,13 @@ static int flush_jobs(struct sync_ctx *s, struct dl_job *jobs, size_t *njobs)
 
         if (*njobs == 0)
                 return 0;
+        if (s->opts->progress) {
+                int64_t bytes = 0;
+
+                for (size_t i = 0; i < *njobs; i++)
+                        bytes += (int64_t)jobs[i].m.size;
+                s->opts->progress(s->opts->ud, SYNC_DOWNLOADING, (int64_t)*njobs, bytes);
+        }
         r = transfer_download(&s->xfer, jobs, *njobs, &hooks);
         for (size_t i = 0; i < *njobs; i++)
                 dl_job_free(&jobs[i]);
@@ -575,6 +582,8 @@ int pull_run(struct sync_ctx *s)
                     json_object_get(json_array_get(entries, json_array_size(entries) - 1), "seq"));
                 json_decref(resp);
                 resp = NULL;
+                if ((r = sync_check_cancel(s->opts)) < 0)
+                        break;
         }
         json_decref(resp);
         return r;

@@ -321,17 +321,20 @@ int push_run(struct sync_ctx *s)
         struct scan_result sr = {0};
         struct local_change **ptrs = NULL;
         const struct local_change **todo = NULL;
-        int64_t indexed = 0;
+        int64_t indexed = 0, files = 0, bytes = 0;
         size_t ntodo = 0;
         int *skip = NULL;
         int r;
 
-        r = scan_folder(s->cfg->root, s->idx, &sr);
+        if (s->opts->targeted && s->pass == 0)
+                r = scan_paths(s->cfg->root, s->idx, s->opts->paths, s->opts->npaths, &sr);
+        else
+                r = scan_folder(s->cfg->root, s->idx, &sr);
         if (r < 0)
                 goto out;
         s->scan_ns = sr.started_ns;
-        r = index_count(s->idx, &indexed);
-        if (r < 0)
+        /* counting the index costs a table walk: only when the guard may trip */
+        if (sr.deletes > s->cfg->mass_delete_count && (r = index_count(s->idx, &indexed)) < 0)
                 goto out;
         if (!s->opts->allow_mass_delete &&
             push_mass_delete_tripped(sr.deletes, indexed, s->cfg->mass_delete_count,
@@ -354,8 +357,16 @@ int push_run(struct sync_ctx *s)
                 r = -ENOMEM;
                 goto out;
         }
-        for (size_t i = 0; i < sr.n; i++)
+        for (size_t i = 0; i < sr.n; i++) {
                 ptrs[i] = &sr.changes[i];
+                if (sr.changes[i].op == CHANGE_PUT && sr.changes[i].kind == KIND_FILE) {
+                        files++;
+                        bytes += (int64_t)sr.changes[i].size;
+                }
+        }
+        if (s->opts->progress)
+                s->opts->progress(s->opts->ud, SYNC_UPLOADING, files ? files : (int64_t)sr.n,
+                                  bytes);
         r = transfer_upload(&s->xfer, ptrs, sr.n, skip);
         if (r < 0)
                 goto out;
@@ -368,6 +379,8 @@ int push_run(struct sync_ctx *s)
         for (size_t from = 0; from < ntodo; from += PUSH_COMMIT_BATCH) {
                 size_t k = ntodo - from < PUSH_COMMIT_BATCH ? ntodo - from : PUSH_COMMIT_BATCH;
 
+                if ((r = sync_check_cancel(s->opts)) < 0)
+                        goto out;
                 r = commit_batch(s, todo + from, k, 1);
                 if (r < 0)
                         goto out;

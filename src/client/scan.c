@@ -34,36 +34,12 @@
 #include "log.h"
 #include "path.h"
 #include "scan.h"
+#include "scan_int.h"
 
 #define NS_PER_SEC 1000000000LL
 /* Files modified this close to when their entry was recorded are hashed
  * even when their stat matches: the file system may not have ticked. */
 #define RACY_WINDOW_NS NS_PER_SEC
-
-/* An index entry as loaded at the start of the scan. */
-struct known {
-        struct index_entry e;
-        int seen;    /* found in the folder, or in a part we could not read */
-        int renamed; /* consumed as the source of a rename */
-};
-
-/* An unchanged file whose stat moved on (touch, copy back): its entry is
- * rewritten with the new stat at the end of the scan. */
-struct refresh {
-        struct index_entry e;
-        struct manifest m;
-};
-
-struct scan {
-        const char *root;
-        struct index *idx;
-        struct scan_result *out;
-        struct known *known;
-        size_t nknown, capknown;
-        struct refresh *refresh;
-        size_t nrefresh, caprefresh;
-        int64_t started_ns;
-};
 
 static int64_t ts_ns(const struct timespec *t)
 {
@@ -88,7 +64,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
         return 0;
 }
 
-static int load_known(const struct index_entry *e, void *ud)
+int scan_load_known(const struct index_entry *e, void *ud)
 {
         struct scan *sc = ud;
         struct known *k;
@@ -108,7 +84,7 @@ static int load_known(const struct index_entry *e, void *ud)
         return 0;
 }
 
-static int cmp_known(const void *a, const void *b)
+int scan_cmp_known(const void *a, const void *b)
 {
         return strcmp(((const struct known *)a)->e.path, ((const struct known *)b)->e.path);
 }
@@ -133,7 +109,7 @@ static struct known *find_known(struct scan *sc, const char *path)
 
 /* Marks prefix and everything under it as seen: a part of the folder we
  * could not read this round must not turn into deletes. */
-static void protect_subtree(struct scan *sc, const char *prefix)
+void scan_protect_subtree(struct scan *sc, const char *prefix)
 {
         size_t n = strlen(prefix), i;
 
@@ -387,7 +363,7 @@ static int read_names(int dfd, char ***names, size_t *n)
 static int walk(struct scan *sc, int dfd, const char *rel);
 
 /* Handles one name found in the directory rel (open as dfd). */
-static int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
+int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
 {
         struct buf child = BUF_INIT;
         struct local_change *c;
@@ -409,7 +385,7 @@ static int scan_name(struct scan *sc, int dfd, const char *rel, const char *name
                 if (errno != ENOENT) {
                         log_warn("cannot stat %s: %s; leaving it alone this round", cp,
                                  strerror(errno));
-                        protect_subtree(sc, cp);
+                        scan_protect_subtree(sc, cp);
                 }
                 goto out;
         }
@@ -454,7 +430,7 @@ static int scan_name(struct scan *sc, int dfd, const char *rel, const char *name
                                 log_warn("cannot read the directory %s: %s; leaving it alone "
                                          "this round",
                                          cp, strerror(errno));
-                                protect_subtree(sc, cp);
+                                scan_protect_subtree(sc, cp);
                         }
                         goto out;
                 }
@@ -478,7 +454,7 @@ static int walk(struct scan *sc, int dfd, const char *rel)
                         goto out;
                 log_warn("cannot read the directory %s: %s; leaving it alone this round", rel,
                          strerror(-r));
-                protect_subtree(sc, rel);
+                scan_protect_subtree(sc, rel);
                 r = 0;
                 goto out;
         }
@@ -610,10 +586,35 @@ static int apply_refreshes(struct scan *sc)
         return index_commit(sc->idx);
 }
 
+/* The second pass: renames, deletes, order, and the stat refreshes. */
+int scan_finish(struct scan *sc)
+{
+        int r;
+
+        if ((r = find_renames(sc)) < 0 || (r = add_deletes(sc)) < 0)
+                return r;
+        if (sc->out->n > 1)
+                qsort(sc->out->changes, sc->out->n, sizeof(*sc->out->changes), cmp_change);
+        return apply_refreshes(sc);
+}
+
+void scan_cleanup(struct scan *sc, int r)
+{
+        size_t i;
+
+        for (i = 0; i < sc->nrefresh; i++)
+                manifest_free(&sc->refresh[i].m);
+        free(sc->refresh);
+        for (i = 0; i < sc->nknown; i++)
+                index_entry_free(&sc->known[i].e);
+        free(sc->known);
+        if (r < 0)
+                scan_result_free(sc->out);
+}
+
 int scan_folder(const char *root, struct index *idx, struct scan_result *out)
 {
         struct scan sc = {.root = root, .idx = idx, .out = out};
-        size_t i;
         int rfd = -1, r;
 
         memset(out, 0, sizeof(*out));
@@ -628,11 +629,11 @@ int scan_folder(const char *root, struct index *idx, struct scan_result *out)
                             root, strerror(errno));
                 goto out;
         }
-        r = index_foreach(idx, load_known, &sc);
+        r = index_foreach(idx, scan_load_known, &sc);
         if (r < 0)
                 goto out;
         if (sc.nknown > 1)
-                qsort(sc.known, sc.nknown, sizeof(*sc.known), cmp_known);
+                qsort(sc.known, sc.nknown, sizeof(*sc.known), scan_cmp_known);
 
         r = walk(&sc, rfd, "");
         if (r < 0) {
@@ -643,22 +644,11 @@ int scan_folder(const char *root, struct index *idx, struct scan_result *out)
                                     root, strerror(-r));
                 goto out;
         }
-        if ((r = find_renames(&sc)) < 0 || (r = add_deletes(&sc)) < 0)
-                goto out;
-        if (out->n > 1)
-                qsort(out->changes, out->n, sizeof(*out->changes), cmp_change);
-        r = apply_refreshes(&sc);
+        r = scan_finish(&sc);
 out:
         if (rfd >= 0)
                 close(rfd);
-        for (i = 0; i < sc.nrefresh; i++)
-                manifest_free(&sc.refresh[i].m);
-        free(sc.refresh);
-        for (i = 0; i < sc.nknown; i++)
-                index_entry_free(&sc.known[i].e);
-        free(sc.known);
-        if (r < 0)
-                scan_result_free(out);
+        scan_cleanup(&sc, r);
         return r;
 }
 

@@ -59,6 +59,18 @@ struct scan_result {
  * "everything was deleted"). */
 int scan_folder(const char *root, struct index *idx, struct scan_result *out);
 
+/* Like scan_folder, but looks only at paths[0..n) (Ferry paths, e.g. from
+ * inotify): a path that is a directory is scanned with its subtree, a path
+ * that is gone makes deletes of its index entry and those under it, and
+ * renames are found among the paths given (a move inside the folder names
+ * both ends). A path whose parent directory the index does not know is
+ * widened to that parent, so a new directory is always put with its
+ * content. Paths under .ferry/ or naming temporary files are ignored; an
+ * empty path means the whole folder. The same safety rules hold: a part
+ * that cannot be read is left alone, never reported deleted. */
+int scan_paths(const char *root, struct index *idx, const char *const *paths, size_t n,
+               struct scan_result *out);
+
 void scan_result_free(struct scan_result *r);
 
 #endif

@@ -3,8 +3,8 @@
  * Nothing is recorded as synced that is not: the index changes only from
  * the server's answers and after files are on disk, and last_seq and
  * last_sync_ns are written only by a pass that finished. A round that fails
- * half-way (server down, killed) leaves the next round to pick up from the
- * last recorded state.
+ * half-way (server down, killed, interrupted) leaves the next round to pick
+ * up from the last recorded state.
  */
 #include "sync.h"
 
@@ -21,10 +21,72 @@
 #include "pull.h"
 #include "push.h"
 
-int sync_run(const struct config *cfg, const struct sync_options *o, struct sync_stats *st)
+struct sync_session {
+        const struct config *cfg;
+        struct index *idx;
+        struct remote *remote;
+};
+
+int sync_session_open(const struct config *cfg, struct sync_session **out)
 {
-        struct sync_ctx s = {.cfg = cfg, .opts = o};
+        struct sync_session *ss = calloc(1, sizeof(*ss));
         char *db = NULL;
+        int r;
+
+        if (!ss)
+                return -ENOMEM;
+        ss->cfg = cfg;
+        db = config_state_path(cfg, INDEX_FILE);
+        if (!db) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = index_open(db, &ss->idx);
+        if (r == 0)
+                r = remote_new(cfg->server, cfg->token, &ss->remote);
+        if (r == 0) {
+                *out = ss;
+                ss = NULL;
+        }
+out:
+        free(db);
+        sync_session_close(ss);
+        return r;
+}
+
+void sync_session_close(struct sync_session *ss)
+{
+        if (!ss)
+                return;
+        remote_free(ss->remote);
+        if (ss->idx)
+                index_close(ss->idx);
+        free(ss);
+}
+
+int sync_session_last_seq(struct sync_session *ss, int64_t *seq)
+{
+        int r = index_state_get(ss->idx, "last_seq", seq);
+
+        if (r == -ENOENT) {
+                *seq = 0;
+                err_clear();
+                r = 0;
+        }
+        return r;
+}
+
+int sync_check_cancel(const struct sync_options *o)
+{
+        if (o->cancelled && o->cancelled(o->ud))
+                return err_set(-EINTR, "interrupted; the round stopped at a safe point");
+        return 0;
+}
+
+int sync_session_round(struct sync_session *ss, const struct sync_options *o, struct sync_stats *st)
+{
+        const struct config *cfg = ss->cfg;
+        struct sync_ctx s = {.cfg = cfg, .opts = o, .idx = ss->idx, .remote = ss->remote};
         int64_t swept = 0;
         int lock = -1, r;
 
@@ -32,24 +94,19 @@ int sync_run(const struct config *cfg, const struct sync_options *o, struct sync
         r = localfs_lock(cfg->root, &lock);
         if (r < 0)
                 goto out;
-        db = config_state_path(cfg, INDEX_FILE);
         s.pending = json_array();
-        if (!db || !s.pending) {
+        if (!s.pending) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = index_open(db, &s.idx);
-        if (r < 0)
-                goto out;
-        r = localfs_sweep_temp(cfg->root, &swept);
-        if (r < 0)
-                goto out;
-        if (swept)
-                log_info("removed %lld temporary files left by an interrupted run",
-                         (long long)swept);
-        r = remote_new(cfg->server, cfg->token, &s.remote);
-        if (r < 0)
-                goto out;
+        if (!o->no_sweep) {
+                r = localfs_sweep_temp(cfg->root, &swept);
+                if (r < 0)
+                        goto out;
+                if (swept)
+                        log_info("removed %lld temporary files left by an interrupted run",
+                                 (long long)swept);
+        }
         s.xfer.remote = s.remote;
         s.xfer.root = cfg->root;
         s.xfer.idx = s.idx;
@@ -57,8 +114,10 @@ int sync_run(const struct config *cfg, const struct sync_options *o, struct sync
         s.xfer.ud = &s;
         localfs_trash_stamp(time(NULL), s.stamp);
 
-        for (int pass = 0; pass < SYNC_MAX_PASSES; pass++) {
+        for (s.pass = 0; s.pass < SYNC_MAX_PASSES; s.pass++) {
                 s.again = 0;
+                if ((r = sync_check_cancel(o)) < 0)
+                        goto out;
                 r = push_run(&s);
                 if (r < 0)
                         goto out;
@@ -67,7 +126,7 @@ int sync_run(const struct config *cfg, const struct sync_options *o, struct sync
                         goto out;
                 if (!s.again)
                         break;
-                log_debug("pass %d left local changes to upload; running another", pass + 1);
+                log_debug("pass %d left local changes to upload; running another", s.pass + 1);
         }
         r = index_state_set(s.idx, "last_sync_ns", fsutil_now_ns());
         if (r == 0 && s.stats.invalid > 0)
@@ -82,10 +141,28 @@ out:
         free(s.moved_from);
         free(s.moved_to);
         json_decref(s.pending);
-        remote_free(s.remote);
-        if (s.idx)
-                index_close(s.idx);
-        free(db);
         localfs_unlock(lock);
+        return r;
+}
+
+int sync_run(const struct config *cfg, const struct sync_options *o, struct sync_stats *st)
+{
+        struct sync_session *ss = NULL;
+        int r;
+
+        memset(st, 0, sizeof(*st));
+        /* the lock first, so that a busy folder fails before anything opens */
+        {
+                int lock = -1;
+
+                r = localfs_lock(cfg->root, &lock);
+                localfs_unlock(lock);
+                if (r < 0)
+                        return r;
+        }
+        r = sync_session_open(cfg, &ss);
+        if (r == 0)
+                r = sync_session_round(ss, o, st);
+        sync_session_close(ss);
         return r;
 }

@@ -28,8 +28,26 @@
  * file deleted elsewhere). */
 #define SYNC_MAX_PASSES 3
 
+/* What a round is doing, for sync_options.progress. */
+enum sync_phase { SYNC_UPLOADING, SYNC_DOWNLOADING };
+
 struct sync_options {
         int allow_mass_delete;
+        /* Targeted round (the watch daemon): the first pass scans only
+         * paths[0..npaths) (scan_paths; npaths may be 0 for a round that
+         * only pulls); later passes, which follow conflict copies, scan the
+         * whole folder. 0: every pass scans the whole folder. */
+        int targeted;
+        const char *const *paths;
+        size_t npaths;
+        int no_sweep; /* skip the sweep of temporary files (the watch's small rounds) */
+        /* Optional: told how many files and bytes a round is about to upload
+         * or download (only when there are some). */
+        void (*progress)(void *ud, enum sync_phase phase, int64_t files, int64_t bytes);
+        /* Optional: asked at safe points (between passes, commit batches and
+         * pull pages); non-zero abandons the round with -EINTR. */
+        int (*cancelled)(void *ud);
+        void *ud;
 };
 
 struct sync_stats {
@@ -48,6 +66,7 @@ struct sync_ctx {
         struct remote *remote;
         struct transfer xfer;
         const struct sync_options *opts;
+        int pass;        /* 0 for the first pass of the round */
         char stamp[16];  /* trash folder of this round */
         int64_t scan_ns; /* when the last scan started (recorded_ns of pushed entries) */
         int again;       /* another pass is needed */
@@ -64,5 +83,23 @@ struct sync_ctx {
  * for the mass-delete guard, -EBUSY when another ferry holds the lock). *st
  * gets the counts even on failure. */
 int sync_run(const struct config *cfg, const struct sync_options *o, struct sync_stats *st);
+
+/* A folder's index and server connection kept open across rounds (the
+ * watch daemon), so that a round costs no reconnect or index re-open. The
+ * folder lock is still taken by each round only. */
+struct sync_session;
+
+int sync_session_open(const struct config *cfg, struct sync_session **out);
+void sync_session_close(struct sync_session *ss);
+
+/* One round, as sync_run. */
+int sync_session_round(struct sync_session *ss, const struct sync_options *o,
+                       struct sync_stats *st);
+
+/* The last applied seq recorded in the index (0 before the first pull). */
+int sync_session_last_seq(struct sync_session *ss, int64_t *seq);
+
+/* -EINTR with a message when o->cancelled says so, else 0. */
+int sync_check_cancel(const struct sync_options *o);
 
 #endif

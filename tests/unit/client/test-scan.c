@@ -1,7 +1,8 @@
 /* Unit tests for scan: new, modified, unchanged (not re-read), racy,
  * touched, deleted, renamed, nested and empty directories, symlinks (not
  * followed), the executable bit, kind changes, skipped names (.ferry, temp
- * files, invalid names, fifos) and the missing-root refusal. Each test works
+ * files, invalid names, fifos), the missing-root refusal, and the targeted
+ * scan of given paths (scan_paths). Each test works
  * in its own temporary folder with a real index in .ferry/. */
 #include <errno.h>
 #include <fcntl.h>
@@ -543,6 +544,144 @@ static void test_missing_root(void **state)
         assert_int_equal(r.n, 0);
 }
 
+static void scan_some(struct fixture *f, struct scan_result *r, const char *const *paths, size_t n)
+{
+        int rc = scan_paths(f->root, f->idx, paths, n, r);
+
+        if (rc < 0)
+                print_error("scan_paths: %s\n", err_msg(rc));
+        assert_int_equal(rc, 0);
+}
+
+/* scan_paths looks only at the paths given: other changes wait. */
+static void test_paths_only_those(void **state)
+{
+        struct fixture *f = *state;
+        const char *const one[] = {"a.txt"}, *const none[] = {"x"};
+        struct scan_result r;
+
+        assert_int_equal(mkdir(at(f, "d"), 0755), 0);
+        put_file(f, "a.txt", "a");
+        put_file(f, "d/b.txt", "b");
+        scan(f, &r);
+        commit_all(f, &r);
+        put_file(f, "a.txt", "a, changed");
+        put_file(f, "d/b.txt", "b, changed");
+        scan_some(f, &r, one, 1);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.changes[0].path, "a.txt");
+        assert_int_equal(r.changes[0].op, CHANGE_PUT);
+        assert_true(r.changes[0].base > 0);
+        commit_all(f, &r);
+        /* nothing there, nothing known: no change */
+        scan_some(f, &r, none, 1);
+        assert_int_equal(r.n, 0);
+        scan_result_free(&r);
+        /* the whole folder still sees d/b.txt */
+        scan(f, &r);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.changes[0].path, "d/b.txt");
+        scan_result_free(&r);
+}
+
+/* A directory path covers its subtree: deletes deepest first; a file whose
+ * parent is gone is a delete too. */
+static void test_paths_deletes(void **state)
+{
+        struct fixture *f = *state;
+        const char *const dir[] = {"d"}, *const deep[] = {"p/q/r"};
+        struct scan_result r;
+
+        assert_int_equal(mkdir(at(f, "d"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "d/e"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "p"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "p/q"), 0755), 0);
+        put_file(f, "d/e/1", "1");
+        put_file(f, "d/2", "2");
+        put_file(f, "p/q/r", "r");
+        scan(f, &r);
+        commit_all(f, &r);
+        assert_int_equal(unlink(at(f, "d/e/1")), 0);
+        assert_int_equal(unlink(at(f, "d/2")), 0);
+        assert_int_equal(rmdir(at(f, "d/e")), 0);
+        assert_int_equal(rmdir(at(f, "d")), 0);
+        scan_some(f, &r, dir, 1);
+        assert_int_equal(r.n, 4);
+        assert_int_equal(r.deletes, 4);
+        assert_string_equal(r.changes[0].path, "d/e/1");
+        assert_string_equal(r.changes[3].path, "d");
+        commit_all(f, &r);
+
+        assert_int_equal(unlink(at(f, "p/q/r")), 0);
+        assert_int_equal(rmdir(at(f, "p/q")), 0);
+        scan_some(f, &r, deep, 1);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.changes[0].path, "p/q/r");
+        assert_int_equal(r.changes[0].op, CHANGE_DELETE);
+        scan_result_free(&r);
+}
+
+/* A move names both ends: a rename, not an upload; a new directory is
+ * widened to its unknown top so it is put with its content. */
+static void test_paths_rename_and_new_tree(void **state)
+{
+        struct fixture *f = *state;
+        const char *const both[] = {"z.txt", "a.txt"}, *const inner[] = {"n/m/f"};
+        struct scan_result r;
+        char from[2048];
+
+        put_file(f, "a.txt", "moving");
+        scan(f, &r);
+        commit_all(f, &r);
+        snprintf(from, sizeof(from), "%s", at(f, "a.txt"));
+        assert_int_equal(rename(from, at(f, "z.txt")), 0);
+        scan_some(f, &r, both, 2);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.changes[0].op, CHANGE_RENAME);
+        assert_string_equal(r.changes[0].path, "z.txt");
+        assert_string_equal(r.changes[0].from, "a.txt");
+        commit_all(f, &r);
+
+        assert_int_equal(mkdir(at(f, "n"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "n/m"), 0755), 0);
+        put_file(f, "n/m/f", "f");
+        put_file(f, "n/g", "g");
+        scan_some(f, &r, inner, 1);
+        assert_int_equal(r.n, 4);
+        assert_string_equal(r.changes[0].path, "n");
+        assert_string_equal(r.changes[1].path, "n/g");
+        assert_string_equal(r.changes[2].path, "n/m");
+        assert_string_equal(r.changes[3].path, "n/m/f");
+        commit_all(f, &r);
+}
+
+/* .ferry/ and temporary names are ignored; "" is the whole folder; nested
+ * and repeated paths are scanned once. */
+static void test_paths_ignored_and_dedup(void **state)
+{
+        struct fixture *f = *state;
+        const char *const junk[] = {".ferry/index.db", ".ferry", "x/.ferry-tmp-1"};
+        const char *const all[] = {"", "a"};
+        const char *const dup[] = {"d/x", "d", "d", "d/x"};
+        struct scan_result r;
+
+        put_file(f, ".ferry-tmp-1", "t");
+        put_file(f, "a", "a");
+        assert_int_equal(mkdir(at(f, "d"), 0755), 0);
+        put_file(f, "d/x", "x");
+        scan_some(f, &r, junk, 3);
+        assert_int_equal(r.n, 0);
+        scan_result_free(&r);
+        scan_some(f, &r, dup, 4);
+        assert_int_equal(r.n, 2);
+        assert_string_equal(r.changes[0].path, "d");
+        assert_string_equal(r.changes[1].path, "d/x");
+        scan_result_free(&r);
+        scan_some(f, &r, all, 2);
+        assert_int_equal(r.n, 3);
+        scan_result_free(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -556,6 +695,10 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_exec_bit_and_kind_change, setup, teardown),
             cmocka_unit_test_setup_teardown(test_missing_root, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_paths_only_those, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_paths_deletes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_paths_rename_and_new_tree, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_paths_ignored_and_dedup, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,66 @@
+/* cmd_watch: `ferry watch [--log FILE]`, the daemon that keeps a linked
+ * folder in sync in real time (watch.c). It runs in the foreground until
+ * SIGINT or SIGTERM; logs go to stderr, or to FILE. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "watch.h"
+
+enum { OPT_LOG = 1000, OPT_HELP };
+
+int cmd_watch(const struct cli *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"log", required_argument, NULL, OPT_LOG},
+            {"help", no_argument, NULL, OPT_HELP},
+            {NULL, 0, NULL, 0},
+        };
+        struct watch_options wo = {0};
+        struct config cfg = {0};
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_LOG:
+                        wo.log_file = optarg;
+                        break;
+                case 'h':
+                case OPT_HELP:
+                        puts("usage: ferry [-C DIR] watch [--log FILE]\n"
+                             "\n"
+                             "Keeps the linked folder in sync in real time, in the foreground:\n"
+                             "local changes are uploaded as soon as they settle (inotify), and\n"
+                             "changes from other devices are downloaded as soon as the server\n"
+                             "announces them (its event stream). Reconnects by itself when the\n"
+                             "server goes away. Stops cleanly on SIGINT or SIGTERM. Logs one\n"
+                             "line per round that moved something, to stderr or to FILE.\n"
+                             "'ferry status' shows what a running watch is doing.");
+                        return CLI_OK;
+                default:
+                        return cli_bad_option("watch", argc, argv, c);
+                }
+        }
+        if (optind < argc)
+                return cli_usage("watch", "unexpected argument '%s'", argv[optind]);
+        r = cli_load_config(g, &cfg);
+        if (r < 0)
+                return cli_fail("watch", r);
+        /* a daemon's log is its only output: info lines by default */
+        if (g->verbose == 0)
+                log_init("ferry", LOG_LEVEL_INFO);
+        if (wo.log_file && (r = log_open(wo.log_file)) < 0) {
+                config_free(&cfg);
+                return cli_fail("watch", r);
+        }
+        r = watch_run(&cfg, &wo);
+        log_close();
+        config_free(&cfg);
+        if (r < 0)
+                return cli_fail("watch", r);
+        return CLI_OK;
+}

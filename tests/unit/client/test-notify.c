@@ -1,0 +1,249 @@
+/* Unit tests for the inotify tree on a temporary folder: nested
+ * directories created quickly are watched (files made in them afterwards are
+ * seen, and the new top directory is reported so that its earlier content
+ * gets scanned), a directory moved inside the folder reports both names and
+ * is watched under its new name, one moved out is no longer watched, writes
+ * are told apart from closes, and .ferry/ and temporary names are never
+ * reported. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "notify.h"
+
+struct fixture {
+        char base[1024]; /* holds root/ and outside/ */
+        char root[1100];
+        struct notify *n;
+        char log[16384]; /* "path:what;" */
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(p);
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        const char *tmp = getenv("TMPDIR");
+        char p[1200];
+
+        if (!f)
+                return -1;
+        snprintf(f->base, sizeof(f->base), "%s/ferry-notify-XXXXXX", tmp ? tmp : "/tmp");
+        if (!mkdtemp(f->base))
+                return -1;
+        snprintf(f->root, sizeof(f->root), "%s/root", f->base);
+        snprintf(p, sizeof(p), "%s/root/.ferry", f->base);
+        if (mkdir(f->root, 0755) < 0 || mkdir(p, 0700) < 0)
+                return -1;
+        snprintf(p, sizeof(p), "%s/outside", f->base);
+        if (mkdir(p, 0755) < 0)
+                return -1;
+        snprintf(p, sizeof(p), "%s/root/pre", f->base);
+        if (mkdir(p, 0755) < 0)
+                return -1;
+        if (notify_open(f->root, &f->n) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        notify_close(f->n);
+        nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+static const char *at(struct fixture *f, const char *rel)
+{
+        static char p[2][2048];
+        static int k;
+
+        k ^= 1;
+        snprintf(p[k], sizeof(p[k]), "%s/%s", f->root, rel);
+        return p[k];
+}
+
+static void on_event(void *ud, const char *path, unsigned what)
+{
+        struct fixture *f = ud;
+        size_t len = strlen(f->log);
+
+        snprintf(f->log + len, sizeof(f->log) - len, "%s:%u;", path, what);
+}
+
+/* Reads what is queued now (the events of finished syscalls are queued
+ * when they return). */
+static void drain(struct fixture *f)
+{
+        struct pollfd p = {.fd = notify_fd(f->n), .events = POLLIN};
+
+        f->log[0] = '\0';
+        while (poll(&p, 1, 50) > 0)
+                assert_int_equal(notify_read(f->n, on_event, f), 0);
+}
+
+static int has(struct fixture *f, const char *path, unsigned bit)
+{
+        char key[512];
+        const char *p = f->log;
+
+        snprintf(key, sizeof(key), "%s:", path);
+        while ((p = strstr(p, key)) != NULL) {
+                if ((p == f->log || p[-1] == ';') && (unsigned)atoi(p + strlen(key)) & bit)
+                        return 1;
+                p++;
+        }
+        return 0;
+}
+
+static void write_file(const char *path, const char *s)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+        close(fd);
+}
+
+static void test_initial_tree_and_writes(void **state)
+{
+        struct fixture *f = *state;
+        int fd;
+
+        assert_int_equal(notify_count(f->n), 2); /* root and pre, not .ferry */
+        fd = open(at(f, "pre/file"), O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "x", 1), 1);
+        drain(f);
+        assert_true(has(f, "pre/file", NOTIFY_WRITING));
+        assert_false(has(f, "pre/file", NOTIFY_CLOSED));
+        close(fd);
+        drain(f);
+        assert_true(has(f, "pre/file", NOTIFY_CLOSED));
+        assert_int_equal(unlink(at(f, "pre/file")), 0);
+        drain(f);
+        assert_true(has(f, "pre/file", NOTIFY_GONE));
+        assert_int_equal(symlink("target", at(f, "link")), 0);
+        drain(f);
+        assert_true(has(f, "link", NOTIFY_CHANGED));
+        assert_false(has(f, "link", NOTIFY_WRITING));
+}
+
+static void test_nested_dirs_created_quickly(void **state)
+{
+        struct fixture *f = *state;
+
+        assert_int_equal(mkdir(at(f, "a"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "a/b"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "a/b/c"), 0755), 0);
+        write_file(at(f, "a/b/c/early"), "1");
+        drain(f);
+        /* the top new directory is reported: its scan finds "early" */
+        assert_true(has(f, "a", NOTIFY_CHANGED));
+        assert_int_equal(notify_count(f->n), 5);
+        /* and every level is watched now */
+        write_file(at(f, "a/b/c/late"), "2");
+        write_file(at(f, "a/b/mid"), "3");
+        drain(f);
+        assert_true(has(f, "a/b/c/late", NOTIFY_CLOSED));
+        assert_true(has(f, "a/b/mid", NOTIFY_CLOSED));
+}
+
+static void test_moves(void **state)
+{
+        struct fixture *f = *state;
+        char out[1200];
+
+        assert_int_equal(mkdir(at(f, "d"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "d/sub"), 0755), 0);
+        drain(f);
+        assert_int_equal(rename(at(f, "d"), at(f, "pre/moved")), 0);
+        drain(f);
+        assert_true(has(f, "d", NOTIFY_GONE));
+        assert_true(has(f, "pre/moved", NOTIFY_CHANGED));
+        write_file(at(f, "pre/moved/sub/x"), "x");
+        drain(f);
+        assert_true(has(f, "pre/moved/sub/x", NOTIFY_CLOSED));
+        assert_false(has(f, "d/sub/x", ~0u));
+        /* out of the folder: reported gone, then no longer watched */
+        snprintf(out, sizeof(out), "%s/outside/moved", f->base);
+        assert_int_equal(rename(at(f, "pre/moved"), out), 0);
+        drain(f);
+        assert_true(has(f, "pre/moved", NOTIFY_GONE));
+        assert_int_equal(notify_count(f->n), 2);
+        snprintf(out, sizeof(out), "%s/outside/moved/sub/y", f->base);
+        write_file(out, "y");
+        drain(f);
+        assert_string_equal(f->log, "");
+        /* a file moved in, and a file renamed inside */
+        assert_int_equal(rename(out, at(f, "in")), 0);
+        drain(f);
+        assert_true(has(f, "in", NOTIFY_CHANGED));
+        assert_int_equal(rename(at(f, "in"), at(f, "pre/in2")), 0);
+        drain(f);
+        assert_true(has(f, "in", NOTIFY_GONE));
+        assert_true(has(f, "pre/in2", NOTIFY_CHANGED));
+}
+
+static void test_ignored_names(void **state)
+{
+        struct fixture *f = *state;
+
+        write_file(at(f, ".ferry/index.db"), "x");
+        write_file(at(f, ".ferry-tmp-abc"), "x");
+        write_file(at(f, "pre/.ferry-tmp-def"), "x");
+        assert_int_equal(rename(at(f, "pre/.ferry-tmp-def"), at(f, "pre/real")), 0);
+        assert_int_equal(mkdir(at(f, "pre/.ferry"), 0755), 0); /* only the root's is special */
+        drain(f);
+        assert_null(strstr(f->log, "ferry-tmp"));
+        assert_null(strstr(f->log, "index.db"));
+        assert_true(has(f, "pre/real", NOTIFY_CHANGED));
+        assert_true(has(f, "pre/.ferry", NOTIFY_CHANGED));
+}
+
+static void test_root_gone(void **state)
+{
+        struct fixture *f = *state;
+        char p[1200];
+
+        snprintf(p, sizeof(p), "%s/renamed", f->base);
+        assert_int_equal(rename(f->root, p), 0);
+        drain(f);
+        assert_true(has(f, "", NOTIFY_ROOT_GONE));
+        assert_int_equal(rename(p, f->root), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_initial_tree_and_writes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_nested_dirs_created_quickly, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_moves, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ignored_names, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_root_gone, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

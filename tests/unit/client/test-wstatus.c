@@ -1,0 +1,106 @@
+/* Unit tests for the watch's status files: a second watch is refused while
+ * the first holds watch.lock, status sees watch.json only while the lock is
+ * held (a stale file of a dead watch reads as no watch), and the one-line
+ * descriptions `ferry status` prints. */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "wstatus.h"
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(p);
+}
+
+static void test_lock_write_read(void **state)
+{
+        const char *tmp = getenv("TMPDIR");
+        struct wstatus w = {.state = "uploading", .have_detail = 1, .files = 3, .bytes = 1258291};
+        char root[1024], p[1100], line[128];
+        json_t *j = NULL;
+        int fd = -1, fd2 = -1;
+
+        (void)state;
+        snprintf(root, sizeof(root), "%s/ferry-wstatus-XXXXXX", tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(root));
+        snprintf(p, sizeof(p), "%s/.ferry", root);
+        assert_int_equal(mkdir(p, 0700), 0);
+
+        /* no watch yet */
+        assert_int_equal(wstatus_read(root, &j), 0);
+        assert_null(j);
+        assert_int_equal(wstatus_lock(root, &fd), 0);
+        assert_int_equal(wstatus_lock(root, &fd2), -EBUSY);
+        assert_int_equal(wstatus_write(root, &w), 0);
+        assert_int_equal(wstatus_read(root, &j), 0);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "pid")), getpid());
+        assert_string_equal(json_string_value(json_object_get(j, "state")), "uploading");
+        assert_true(json_is_null(json_object_get(j, "offline_since")));
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "uploading 3 files (1.2 MiB)");
+        json_decref(j);
+
+        w.state = "offline";
+        w.have_detail = 0;
+        w.offline_since = 1763733725;
+        snprintf(w.last_error, sizeof(w.last_error), "cannot reach the server");
+        assert_int_equal(wstatus_write(root, &w), 0);
+        assert_int_equal(wstatus_read(root, &j), 0);
+        wstatus_describe(j, line, sizeof(line));
+        assert_non_null(strstr(line, "offline since "));
+        assert_non_null(strstr(line, "(retrying)"));
+        assert_string_equal(json_string_value(json_object_get(j, "last_error")),
+                            "cannot reach the server");
+        json_decref(j);
+
+        /* the watch is gone but its file stayed: no watch */
+        close(fd);
+        assert_int_equal(wstatus_read(root, &j), 0);
+        assert_null(j);
+        assert_int_equal(wstatus_lock(root, &fd), 0);
+        wstatus_remove(root);
+        assert_int_equal(wstatus_read(root, &j), 0);
+        assert_null(j);
+        close(fd);
+        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_describe_plain(void **state)
+{
+        json_t *j = json_pack("{s:s, s:n}", "state", "idle", "detail");
+        char line[64];
+
+        (void)state;
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "idle");
+        json_object_set_new(j, "state", json_string("downloading"));
+        json_object_set_new(j, "detail", json_pack("{s:i, s:i}", "files", 1, "bytes", 10));
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "downloading 1 file (10 B)");
+        json_decref(j);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_lock_write_read),
+            cmocka_unit_test(test_describe_plain),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
