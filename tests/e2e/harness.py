@@ -238,6 +238,7 @@ class Env:
                              os.path.join(self.root, "ferryd.log"))
         self.devices = []
         self.passwords = {}
+        self.watchers = []  # every Watcher started in this scenario
 
     def start(self):
         self.server.start()
@@ -286,6 +287,16 @@ class Env:
     def close(self, failed=False):
         """Stops the server (it must exit 0 on SIGTERM within the bound) and
         removes the temp dir."""
+        # Watchers first: each must still exit 0 on SIGTERM within its
+        # bound (a scenario that forgot to stop one is judged here).
+        watch_problem = None
+        for w in self.watchers:
+            try:
+                w.stop(require_running=False)
+            except Failure as e:
+                watch_problem = watch_problem or str(e)
+            except Exception as e:  # noqa: BLE001
+                watch_problem = watch_problem or "stopping %s: %r" % (w.name, e)
         running = self.server.proc is not None and self.server.proc.poll() is None
         rc, killed = self.server.stop()
         log = self.server.log_text()
@@ -296,6 +307,8 @@ class Env:
             shutil.rmtree(self.root, ignore_errors=True)
         if rep:
             raise Failure("sanitizer report in ferryd log:\n" + rep)
+        if watch_problem:
+            raise Failure(watch_problem)
         if running and killed:
             raise Failure("ferryd did not exit within the bound after SIGTERM")
         if running and rc != 0:
@@ -411,6 +424,14 @@ class Device:
 
     def snapshot(self):
         return snapshot(self.dir)
+
+    def watch(self, wait_idle=True, extra=()):
+        """Starts `ferry -C DIR watch` for this folder (see Watcher)."""
+        from watch_harness import Watcher  # noqa: PLC0415 - it imports this module
+        w = Watcher(self, extra)
+        self.env.watchers.append(w)
+        w.start(wait_idle=wait_idle)
+        return w
 
     def trash_hashes(self):
         """sha256 of every file under .ferry/trash/."""
@@ -559,3 +580,4 @@ def wait_for(cond, timeout, interval=0.01):
             return v
         time.sleep(interval)
     return None
+

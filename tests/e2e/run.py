@@ -28,6 +28,7 @@ import test_robust  # noqa: E402,F401
 import test_cli  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_evil  # noqa: E402,F401
+import test_watch  # noqa: E402,F401
 
 
 def reason_of(e):
