@@ -45,7 +45,15 @@ struct manifest {
         struct hash file_hash; /* SHA-256 of the whole content */
 };
 
-#define MANIFEST_INIT {NULL, 0, 0, 0, {{0}}}
+#define MANIFEST_INIT                                                                              \
+        {                                                                                          \
+                NULL, 0, 0, 0,                                                                     \
+                {                                                                                  \
+                        {                                                                          \
+                                0                                                                  \
+                        }                                                                          \
+                }                                                                                  \
+        }
 
 /* Appends a chunk and adds its size to m->size. Returns 0 or -ENOMEM. */
 int manifest_add(struct manifest *m, const struct hash *h, uint32_t size);
