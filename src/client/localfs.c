@@ -1,6 +1,6 @@
 /* localfs: the local file-system moves of a sync round that must never lose
- * data: the folder lock, the temp-file sweep, safe-parent checks, trash and
- * conflict copies. See localfs.h.
+ * data: the folder lock, the temp-file sweep (which spares resumable partial
+ * downloads), safe-parent checks, trash and conflict copies. See localfs.h.
  *
  * Nothing here follows a symlink inside the folder: walks use lstat and
  * O_NOFOLLOW, and a path from the network is written only when each of its
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -67,10 +68,50 @@ void localfs_unlock(int fd)
                 close(fd); /* closing the last descriptor drops the flock */
 }
 
+#define RESUME_TAG 'r'
+
+void localfs_resume_name(const char *path, char *out)
+{
+        char hex[HASH_HEX_LEN + 1];
+        struct hash h;
+        size_t plen = strlen(PATH_TEMP_PREFIX);
+
+        hash_buf(path, strlen(path), &h);
+        hash_to_hex(&h, hex);
+        memcpy(out, PATH_TEMP_PREFIX, plen);
+        out[plen] = RESUME_TAG;
+        memcpy(out + plen + 1, hex, 16);
+        out[plen + 17] = '\0';
+}
+
+int localfs_is_resume_name(const char *name)
+{
+        size_t plen = strlen(PATH_TEMP_PREFIX);
+
+        if (strlen(name) != LOCALFS_RESUME_NAME_LEN || strncmp(name, PATH_TEMP_PREFIX, plen) != 0 ||
+            name[plen] != RESUME_TAG)
+                return 0;
+        for (const char *c = name + plen + 1; *c; c++)
+                if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+                        return 0;
+        return 1;
+}
+
+/* A partial download that the next download of the same path may resume:
+ * kept by the sweep unless it sat untouched for a day (its path was
+ * probably deleted or renamed on the server meanwhile). The ctime moves on
+ * every write, unlike the mtime, which a finished download sets to the
+ * server's. */
+static int resumable(const char *name, const struct stat *st, time_t now)
+{
+        return localfs_is_resume_name(name) && S_ISREG(st->st_mode) && st->st_nlink == 1 &&
+               now - st->st_ctim.tv_sec < LOCALFS_RESUME_MAX_AGE;
+}
+
 /* One directory level of the sweep: removes temp files here, then recurses
  * into subdirectories after closing this one, so that a deep tree never
  * holds more than one directory open. */
-static int sweep_dir(struct buf *path, int top, int64_t *removed)
+static int sweep_dir(struct buf *path, int top, time_t now, int64_t *removed)
 {
         char **subdirs = NULL;
         size_t nsub = 0, capsub = 0, len = path->len;
@@ -117,6 +158,11 @@ static int sweep_dir(struct buf *path, int top, int64_t *removed)
                         }
                         nsub++;
                 } else if (!strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX))) {
+                        if (resumable(de->d_name, &st, now)) {
+                                log_debug("kept %s: a download may resume it",
+                                          (const char *)path->data);
+                                continue;
+                        }
                         if (unlink((const char *)path->data) == 0) {
                                 log_info("removed %s left by an interrupted run",
                                          (const char *)path->data);
@@ -132,7 +178,7 @@ static int sweep_dir(struct buf *path, int top, int64_t *removed)
                 r = buf_printf(path, "/%s", subdirs[i]);
                 if (r < 0)
                         goto out;
-                r = sweep_dir(path, 0, removed);
+                r = sweep_dir(path, 0, now, removed);
                 if (r < 0)
                         goto out;
         }
@@ -157,7 +203,7 @@ int localfs_sweep_temp(const char *root, int64_t *removed)
                 *removed = 0;
         r = buf_append_str(&path, root);
         if (r == 0)
-                r = sweep_dir(&path, 1, removed);
+                r = sweep_dir(&path, 1, time(NULL), removed);
         buf_free(&path);
         return r;
 }

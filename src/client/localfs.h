@@ -26,8 +26,27 @@ int localfs_lock(const char *root, int *fd);
 void localfs_unlock(int fd);
 
 /* Removes the .ferry-tmp-* files under root (not under .ferry/, never
- * following symlinks). *removed (may be NULL) gets how many. */
+ * following symlinks), except the partial downloads a later round can
+ * resume: regular files with a resume name (below) changed within the last
+ * LOCALFS_RESUME_MAX_AGE seconds. *removed (may be NULL) gets how many were
+ * removed. */
 int localfs_sweep_temp(const char *root, int64_t *removed);
+
+/* A download big enough to be worth resuming assembles into a temporary
+ * file whose name depends only on its target path, so that the next round
+ * finds what an interrupted one (killed, network cut, server restart) had
+ * already written: ".ferry-tmp-r" and the first 16 hex digits of the
+ * SHA-256 of the Ferry path. The name does not promise anything about the
+ * content: whoever resumes verifies every chunk it keeps. */
+#define LOCALFS_RESUME_NAME_LEN 28 /* strlen(PATH_TEMP_PREFIX) + 1 + 16 */
+#define LOCALFS_RESUME_MAX_AGE (24 * 3600)
+
+/* The resume name (a basename) for path into out (LOCALFS_RESUME_NAME_LEN +
+ * 1 bytes). */
+void localfs_resume_name(const char *path, char *out);
+
+/* 1 when name (a basename) has the form of a resume name, 0 otherwise. */
+int localfs_is_resume_name(const char *name);
 
 /* Checks every parent component of path inside root with lstat: each must
  * be a real directory (not a symlink). With create set, missing ones are

@@ -4,6 +4,15 @@
  *
  * Memory stays bounded whatever the file sizes: a download holds one window
  * of chunks (~4 MiB), the fetched frames for it and one decoded chunk.
+ *
+ * Resuming: a file of at least RESUME_MIN_BYTES assembles into a temporary
+ * file named after its path (localfs_resume_name) instead of a random one,
+ * and an interrupted download (an error return, or the process killed)
+ * leaves it there; the sweep at the start of a round spares it. The next
+ * download of that path reads it back chunk by chunk against the manifest
+ * it is now downloading, keeps the longest prefix whose chunks all verify,
+ * cuts off the rest and fetches only from there on. The bytes kept still go
+ * through the whole-file hash before the rename, as always.
  */
 #include "transfer.h"
 
@@ -20,8 +29,15 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "localfs.h"
 #include "log.h"
 #include "path.h"
+
+/* Files smaller than one request body gain little from resuming, and
+ * starting a resumable file ends the current window early (the prefix must
+ * be checked before the window's chunks are chosen), so only files of at
+ * least one body are resumable: many small files still share requests. */
+#define RESUME_MIN_BYTES ((uint64_t)TRANSFER_BODY_BYTES)
 
 static int write_full(int fd, const uint8_t *p, size_t len)
 {
@@ -56,6 +72,7 @@ struct cur {
         char *final;
         struct hash_ctx *ctx;
         uint64_t written;
+        int resumable; /* tmp has the path's resume name: keep it when interrupted */
 };
 
 /* A downloaded file, verified and complete, not yet durable or in place. */
@@ -64,6 +81,7 @@ struct done_file {
         int fd;
         char *tmp;
         char *final;
+        int resumable;
 };
 
 /* Files made durable together: enough to let the disk merge the writes of
@@ -88,13 +106,17 @@ struct dl {
         /* verified files waiting to be made durable and renamed together */
         struct done_file *pend;
         size_t npend;
+        /* chunks and bytes found already written by an interrupted run */
+        uint64_t chunks_resumed, bytes_resumed;
 };
 
-static void cur_abandon(struct cur *c)
+/* Closes the current file. Its temporary file is removed unless keep is set
+ * and it is resumable (an interruption: the next round picks it up). */
+static void cur_abandon(struct cur *c, int keep)
 {
         if (c->fd >= 0)
                 close(c->fd);
-        if (c->tmp)
+        if (c->tmp && !(keep && c->resumable))
                 unlink(c->tmp);
         free(c->tmp);
         free(c->final);
@@ -103,21 +125,139 @@ static void cur_abandon(struct cur *c)
         c->final = NULL;
         c->job = -1;
         c->written = 0;
+        c->resumable = 0;
 }
 
-static int cur_open(struct dl *d, size_t job)
+static int resumable_job(const struct dl_job *j)
+{
+        return j->m.n > 0 && j->m.size >= RESUME_MIN_BYTES;
+}
+
+/* Opens the resume file tmp, creating it if absent. Only a regular file
+ * with no other link is written into (anything else there is removed
+ * first): a hard link to it elsewhere must not be changed through it.
+ * *size gets its current size. Returns a descriptor or a negative code. */
+static int open_resume_file(const char *tmp, uint64_t *size)
+{
+        struct stat st;
+
+        for (int tries = 0; tries < 2; tries++) {
+                int fd = open(tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+                if (fd < 0)
+                        return -errno;
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+                        *size = (uint64_t)st.st_size;
+                        return fd;
+                }
+                close(fd);
+                if (unlink(tmp) < 0)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+/* Reads back what an interrupted run wrote into the current (resume) file:
+ * the longest prefix of the manifest's chunks that all verify is kept and
+ * fed to the whole-file hash, the rest is cut off. *first gets the index of
+ * the first chunk still to write. Uses the window buffer, which is empty
+ * when a resumable file starts. */
+static int cur_resume(struct dl *d, uint64_t have, size_t *first)
+{
+        struct cur *c = &d->cur;
+        const struct manifest *m = &d->jobs[c->job].m;
+        uint64_t off = 0;
+        size_t k = 0;
+        struct hash h;
+
+        while (k < m->n && off + m->chunks[k].size <= have) {
+                if (transfer_pread_full(c->fd, d->win, m->chunks[k].size, off) < 0)
+                        break;
+                hash_buf(d->win, m->chunks[k].size, &h);
+                if (!hash_equal(&h, &m->chunks[k].hash))
+                        break;
+                hash_ctx_update(c->ctx, d->win, m->chunks[k].size);
+                off += m->chunks[k].size;
+                k++;
+        }
+        if ((off != have && ftruncate(c->fd, (off_t)off) < 0) ||
+            lseek(c->fd, (off_t)off, SEEK_SET) < 0)
+                return err_set(-errno, "cannot write %s: %s", c->tmp, strerror(errno));
+        if (off > 0)
+                log_info("resuming the download of %s: %llu of %llu bytes already here",
+                         d->jobs[c->job].path, (unsigned long long)off,
+                         (unsigned long long)m->size);
+        c->written = off;
+        d->chunks_resumed += k;
+        d->bytes_resumed += off;
+        *first = k;
+        return 0;
+}
+
+/* The resume file for job, as an absolute path into *tmp; NULL when a
+ * file waiting to be renamed holds that name (the same path twice in one
+ * batch), so that it is never written through twice. */
+static int resume_path(struct dl *d, size_t job, const char *dir, char **tmp)
+{
+        char name[LOCALFS_RESUME_NAME_LEN + 1];
+        struct buf b = BUF_INIT;
+        int r;
+
+        *tmp = NULL;
+        localfs_resume_name(d->jobs[job].path, name);
+        r = buf_printf(&b, "%s%s%s/%s", d->t->root, *dir ? "/" : "", dir, name);
+        if (r < 0) {
+                buf_free(&b);
+                return r;
+        }
+        for (size_t i = 0; i < d->npend; i++)
+                if (!strcmp(d->pend[i].tmp, (const char *)b.data)) {
+                        buf_free(&b);
+                        return 0;
+                }
+        *tmp = (char *)buf_steal(&b, NULL);
+        return 0;
+}
+
+/* Opens the temporary file for job as the current file. For a resumable
+ * job, *first (may be NULL otherwise) gets the first chunk still missing
+ * from it. */
+static int cur_open(struct dl *d, size_t job, size_t *first)
 {
         struct cur *c = &d->cur;
         struct buf tmp = BUF_INIT;
+        uint64_t have = 0;
         char rnd[17];
         char *dir = NULL;
         int r;
 
+        if (first)
+                *first = 0;
         c->final = path_join(d->t->root, d->jobs[job].path);
         dir = path_dirname(d->jobs[job].path);
         if (!c->final || !dir) {
                 r = -ENOMEM;
                 goto out;
+        }
+        c->job = (ssize_t)job;
+        c->written = 0;
+        hash_ctx_final(c->ctx, &(struct hash){{0}}); /* reset for this file */
+        if (first && resumable_job(&d->jobs[job])) {
+                r = resume_path(d, job, dir, &c->tmp);
+                if (r < 0)
+                        goto out;
+                if (c->tmp) {
+                        c->fd = open_resume_file(c->tmp, &have);
+                        if (c->fd >= 0) {
+                                c->resumable = 1;
+                                r = cur_resume(d, have, first);
+                                goto out;
+                        }
+                        /* something unusable sits there: fall back to a
+                         * random name (the sweep removes it later) */
+                        free(c->tmp);
+                        c->tmp = NULL;
+                }
         }
         r = fsutil_random_hex(rnd, 8);
         if (r < 0)
@@ -134,9 +274,6 @@ static int cur_open(struct dl *d, size_t job)
                 c->tmp = NULL;
                 goto out;
         }
-        c->job = (ssize_t)job;
-        c->written = 0;
-        hash_ctx_final(c->ctx, &(struct hash){{0}}); /* reset for this file */
 out:
         buf_free(&tmp);
         free(dir);
@@ -168,11 +305,14 @@ static int remember_dir(struct dl *d, const char *final)
         return 0;
 }
 
-static void pending_abandon(struct dl *d)
+/* Forgets the pending files; those not renamed yet are removed, except
+ * resumable ones when keep is set (an interruption: they are complete, the
+ * next round verifies them and only renames). */
+static void pending_abandon(struct dl *d, int keep)
 {
         for (size_t i = 0; i < d->npend; i++) {
                 close(d->pend[i].fd);
-                if (d->pend[i].tmp[0]) /* emptied once renamed */
+                if (d->pend[i].tmp[0] && !(keep && d->pend[i].resumable)) /* emptied once renamed */
                         unlink(d->pend[i].tmp);
                 free(d->pend[i].tmp);
                 free(d->pend[i].final);
@@ -230,7 +370,7 @@ static int pending_flush(struct dl *d)
                 if (r < 0)
                         return r;
         }
-        pending_abandon(d); /* closes; every temp file is renamed */
+        pending_abandon(d, 0); /* closes; every temp file is renamed */
         return 0;
 }
 
@@ -266,14 +406,17 @@ static int cur_finish(struct dl *d)
         }
         /* Start the write-back now; pending_flush() waits for it. */
         (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        d->pend[d->npend++] = (struct done_file){
-            .job = (size_t)c->job, .fd = c->fd, .tmp = c->tmp, .final = c->final};
+        d->pend[d->npend++] = (struct done_file){.job = (size_t)c->job,
+                                                 .fd = c->fd,
+                                                 .tmp = c->tmp,
+                                                 .final = c->final,
+                                                 .resumable = c->resumable};
         c->fd = -1;
         c->tmp = NULL;
         c->final = NULL;
         r = d->npend == PENDING_MAX ? pending_flush(d) : 0;
 out:
-        cur_abandon(c);
+        cur_abandon(c, 0); /* a file failing its hash is never kept */
         return r;
 }
 
@@ -283,7 +426,7 @@ static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
         int r;
 
         if (c->job != (ssize_t)job) {
-                r = cur_open(d, job);
+                r = cur_open(d, job, NULL);
                 if (r < 0)
                         return r;
         }
@@ -409,7 +552,7 @@ out:
 /* An empty file has no chunk to trigger its write: create and finish it. */
 static int finish_empty(struct dl *d, size_t job)
 {
-        int r = cur_open(d, job);
+        int r = cur_open(d, job, NULL);
 
         if (r < 0)
                 return r;
@@ -450,6 +593,23 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                                         goto out;
                                 job++;
                                 continue;
+                        }
+                        if (chunk == 0 && resumable_job(&jobs[job])) {
+                                /* The earlier slots first: the resume file
+                                 * becomes the current file now. */
+                                if (ns > 0)
+                                        break;
+                                r = cur_open(&d, job, &chunk);
+                                if (r < 0)
+                                        goto out;
+                                if (chunk == jobs[job].m.n) { /* all there */
+                                        r = cur_finish(&d);
+                                        if (r < 0)
+                                                goto out;
+                                        job++;
+                                        chunk = 0;
+                                        continue;
+                                }
                         }
                         ref = &jobs[job].m.chunks[chunk];
                         d.slots[ns] = (struct slot){.job = job, .chunk = chunk, .off = bytes};
@@ -496,15 +656,20 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 }
                 close(fd);
         }
-        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu reused locally", n,
-                  (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
-                  (unsigned long long)t->chunks_local);
+        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu reused locally, "
+                  "%llu (%llu bytes) resumed",
+                  n, (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
+                  (unsigned long long)t->chunks_local, (unsigned long long)d.chunks_resumed,
+                  (unsigned long long)d.bytes_resumed);
 out:
-        cur_abandon(&d.cur);
+        /* on an error: an unfinished resumable file stays for the next
+         * round; other unfinished files are removed */
+        cur_abandon(&d.cur, 1);
         if (d.pend) {
                 /* on an error: the verified files not yet in place are
-                 * dropped, as if never downloaded */
-                pending_abandon(&d);
+                 * dropped, as if never downloaded (resumable ones stay, to
+                 * be verified again and renamed by the next round) */
+                pending_abandon(&d, 1);
                 free(d.pend);
         }
         hash_ctx_free(d.cur.ctx);

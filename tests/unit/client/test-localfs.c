@@ -1,5 +1,6 @@
 /* Unit tests for localfs: the folder lock, the sweep of temporary files a
- * killed run left behind, the safe-parent check that keeps writes from the
+ * killed run left behind (sparing the partial downloads a round can
+ * resume), the safe-parent check that keeps writes from the
  * network out of symlinks, the trash and conflict-copy moves. Each test
  * works in its own mkdtemp folder under $TMPDIR, removed at the end. */
 #include <errno.h>
@@ -116,6 +117,59 @@ static void test_sweep_removes_only_temp_files(void **state)
         remove_root(root);
 }
 
+/* The resume name is a function of the path alone, has its own form, and
+ * the sweep spares a fresh partial download with that name (a later round
+ * resumes it) while removing look-alikes and anything linked elsewhere. */
+static void test_sweep_keeps_resumable_downloads(void **state)
+{
+        char *root = make_root();
+        char name[LOCALFS_RESUME_NAME_LEN + 1], other[LOCALFS_RESUME_NAME_LEN + 1];
+        char *keep = NULL, *linked = NULL, *dir = NULL, *hard = NULL, *target = NULL;
+        int64_t n = -1;
+
+        (void)state;
+        localfs_resume_name("a/big.bin", name);
+        localfs_resume_name("a/big.bin", other);
+        assert_string_equal(name, other);
+        assert_int_equal(strlen(name), LOCALFS_RESUME_NAME_LEN);
+        assert_true(localfs_is_resume_name(name));
+        localfs_resume_name("a/big2.bin", other);
+        assert_string_not_equal(name, other);
+        assert_false(localfs_is_resume_name(".ferry-tmp-0123456789abcdef"));
+        assert_false(localfs_is_resume_name(".ferry-tmp-r0123456789ABCDEF"));
+        assert_false(localfs_is_resume_name(".ferry-tmp-r0123456789abcde"));
+        assert_false(localfs_is_resume_name("x.ferry-tmp-r0123456789abcdef"));
+
+        mkdir_in(root, "a");
+        assert_true(asprintf(&keep, "a/%s", name) > 0);
+        put_file(root, keep, "partial");
+        /* the same form with a second link: not ours to keep writing */
+        assert_true(asprintf(&linked, "a/%s", other) > 0);
+        put_file(root, "a/victim.txt", "v");
+        target = path_join(root, "a/victim.txt");
+        hard = path_join(root, linked);
+        assert_int_equal(link(target, hard), 0);
+        /* a directory with the name is walked into, not kept as a file */
+        localfs_resume_name("d", other);
+        dir = strdup(other);
+        mkdir_in(root, dir);
+        put_file(root, ".ferry-tmp-r0123456789ABCDEF", "x");
+
+        assert_int_equal(localfs_sweep_temp(root, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(exists(root, keep));
+        assert_false(exists(root, linked));
+        assert_true(exists(root, "a/victim.txt"));
+        assert_true(exists(root, dir));
+        assert_false(exists(root, ".ferry-tmp-r0123456789ABCDEF"));
+        free(keep);
+        free(linked);
+        free(dir);
+        free(hard);
+        free(target);
+        remove_root(root);
+}
+
 static void test_safe_parents(void **state)
 {
         char *root = make_root(), *other = make_root(), *link = NULL;
@@ -215,6 +269,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_lock_is_exclusive),
             cmocka_unit_test(test_sweep_removes_only_temp_files),
+            cmocka_unit_test(test_sweep_keeps_resumable_downloads),
             cmocka_unit_test(test_safe_parents),
             cmocka_unit_test(test_trash_keeps_both_copies),
             cmocka_unit_test(test_conflict_move_never_overwrites),

@@ -3,7 +3,9 @@
  * file is assembled from local copies into a temporary file next to the
  * target, verified, given its mode and mtime and renamed into place; a
  * version whose whole-file hash does not match is never put in place; and
- * no temporary file is left behind either way. */
+ * no temporary file is left behind either way. A large file resumes from
+ * the partial file an interrupted download left: the chunks there that
+ * verify are kept, only the others are obtained again. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include "localfs.h"
 #include "manifest.h"
 #include "path.h"
+#include "remote.h"
 #include "transfer.h"
 
 struct fixture {
@@ -319,6 +322,272 @@ static void test_refused_rename_stops_cleanly(void **state)
         free(jobs);
 }
 
+/* A resumable source: BIG_SIZE bytes of pseudo-random data in big.bin,
+ * whose chunks the index records (all, or the first `indexed` of them), so
+ * that a download takes them locally and chunks_local counts what it had
+ * to obtain. */
+#define BIG_SIZE (9u * 1024u * 1024u)
+
+static uint8_t *make_big(struct fixture *fx, struct manifest *m, size_t indexed)
+{
+        uint8_t *data = malloc(BIG_SIZE);
+        struct index_entry e = {0};
+        struct manifest part = {0};
+        uint64_t x = 88172645463325252ull;
+        char *p = path_join(fx->root, "big.bin");
+        struct stat st;
+        int fd;
+
+        assert_non_null(data);
+        for (size_t i = 0; i < BIG_SIZE; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data[i] = (uint8_t)x;
+        }
+        fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, BIG_SIZE), (ssize_t)BIG_SIZE);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(manifest_from_fd(fd, m, NULL, NULL), 0);
+        assert_true(m->n > 20);
+        assert_int_equal(fstat(fd, &st), 0);
+        close(fd);
+        localfs_entry_stat(&e, &st);
+        e.path = "big.bin";
+        e.hash = m->file_hash;
+        e.seq = 2;
+        for (size_t i = 0; i < indexed && i < m->n; i++)
+                assert_int_equal(manifest_add(&part, &m->chunks[i].hash, m->chunks[i].size), 0);
+        assert_int_equal(index_put(fx->idx, &e, &part), 0);
+        manifest_free(&part);
+        free(p);
+        return data;
+}
+
+static uint64_t chunk_off(const struct manifest *m, size_t k)
+{
+        uint64_t off = 0;
+
+        for (size_t i = 0; i < k; i++)
+                off += m->chunks[i].size;
+        return off;
+}
+
+/* Writes the resume file of path: len bytes of data, then tail bytes of
+ * garbage. */
+static void put_partial(struct fixture *fx, const char *path, const uint8_t *data, size_t len,
+                        size_t tail)
+{
+        char name[LOCALFS_RESUME_NAME_LEN + 1];
+        char *p;
+        int fd;
+
+        localfs_resume_name(path, name);
+        assert_true(localfs_is_resume_name(name));
+        p = path_join(fx->root, name);
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, len), (ssize_t)len);
+        for (size_t i = 0; i < tail; i++)
+                assert_int_equal(write(fd, "\xa5", 1), 1);
+        close(fd);
+        free(p);
+}
+
+static off_t partial_size(struct fixture *fx, const char *path)
+{
+        char name[LOCALFS_RESUME_NAME_LEN + 1];
+        struct stat st;
+        char *p;
+        int r;
+
+        localfs_resume_name(path, name);
+        p = path_join(fx->root, name);
+        r = lstat(p, &st);
+        free(p);
+        return r == 0 ? st.st_size : -1;
+}
+
+static void big_job(struct dl_job *j, const char *path, const struct manifest *m)
+{
+        memset(j, 0, sizeof(*j));
+        j->path = strdup(path);
+        copy_manifest(&j->m, m);
+        j->m.size = m->size;
+        j->mode = 0644;
+        j->mtime_ns = INT64_C(1600000000000000000);
+}
+
+static void assert_big_in_place(struct fixture *fx, const char *path, const struct manifest *m)
+{
+        struct hash h;
+
+        assert_int_equal(localfs_hash_file(fx->root, path, &h), 0);
+        assert_true(hash_equal(&h, &m->file_hash));
+        assert_int_equal(count_temp(fx->root), 0);
+}
+
+/* K verified chunks and a garbage tail: only the chunks after K are
+ * obtained, and the result verifies. */
+static void test_resume_keeps_verified_prefix(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.done = done, .ud = fx};
+        struct manifest m = {0};
+        uint8_t *data = make_big(fx, &m, SIZE_MAX);
+        size_t k = m.n / 2;
+        struct dl_job job;
+
+        put_partial(fx, "dst.bin", data, chunk_off(&m, k), 100000);
+        big_job(&job, "dst.bin", &m);
+        assert_int_equal(transfer_download(&t, &job, 1, &hooks), 0);
+        assert_int_equal(fx->done_calls, 1);
+        assert_int_equal(t.chunks_local, m.n - k);
+        assert_int_equal(t.chunks_fetched, 0);
+        assert_big_in_place(fx, "dst.bin", &m);
+        dl_job_free(&job);
+        manifest_free(&m);
+        free(data);
+}
+
+/* A corrupted chunk in the middle: that chunk and all after it are
+ * obtained again, the ones before it are kept. A complete and correct
+ * partial file needs nothing at all. */
+static void test_resume_refetches_from_corrupt_chunk(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.done = done, .ud = fx};
+        struct manifest m = {0};
+        uint8_t *data = make_big(fx, &m, SIZE_MAX);
+        size_t bad = m.n / 3;
+        struct dl_job job;
+
+        data[chunk_off(&m, bad) + m.chunks[bad].size / 2] ^= 0x40;
+        put_partial(fx, "dst.bin", data, BIG_SIZE, 0);
+        data[chunk_off(&m, bad) + m.chunks[bad].size / 2] ^= 0x40;
+        big_job(&job, "dst.bin", &m);
+        assert_int_equal(transfer_download(&t, &job, 1, &hooks), 0);
+        assert_int_equal(t.chunks_local, m.n - bad);
+        assert_big_in_place(fx, "dst.bin", &m);
+        dl_job_free(&job);
+
+        put_partial(fx, "again.bin", data, BIG_SIZE, 0);
+        big_job(&job, "again.bin", &m);
+        t.chunks_local = 0;
+        assert_int_equal(transfer_download(&t, &job, 1, &hooks), 0);
+        assert_int_equal(t.chunks_local, 0);
+        assert_big_in_place(fx, "again.bin", &m);
+        dl_job_free(&job);
+        manifest_free(&m);
+        free(data);
+}
+
+/* A download cut off by the network keeps what it wrote, in the file the
+ * next download of that path resumes; that one obtains only the rest. */
+static void test_interrupted_download_resumes(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.done = done, .ud = fx};
+        struct manifest m = {0};
+        uint8_t *data = make_big(fx, &m, 0);
+        struct remote *dead = NULL;
+        struct index_entry e = {0};
+        struct dl_job job;
+        off_t kept;
+        size_t k = 0;
+        struct stat st;
+        char *p;
+
+        /* only the first ~half can be found locally; the rest needs a
+         * server that is not there */
+        while (chunk_off(&m, k + 1) <= BIG_SIZE / 2)
+                k++;
+        {
+                struct manifest half = {0};
+
+                for (size_t i = 0; i < k; i++)
+                        assert_int_equal(manifest_add(&half, &m.chunks[i].hash, m.chunks[i].size),
+                                         0);
+                p = path_join(fx->root, "big.bin");
+                assert_int_equal(lstat(p, &st), 0);
+                localfs_entry_stat(&e, &st);
+                e.path = "big.bin";
+                e.hash = m.file_hash;
+                assert_int_equal(index_put(fx->idx, &e, &half), 0);
+                manifest_free(&half);
+        }
+        assert_int_equal(remote_new("http://127.0.0.1:1", "token", &dead), 0);
+        t.remote = dead;
+        big_job(&job, "dst.bin", &m);
+        assert_true(transfer_download(&t, &job, 1, &hooks) < 0);
+        assert_int_equal(fx->done_calls, 0);
+        kept = partial_size(fx, "dst.bin");
+        assert_true(kept > 0);
+        assert_true((uint64_t)kept <= chunk_off(&m, k));
+        {
+                char *dst = path_join(fx->root, "dst.bin");
+
+                assert_int_equal(access(dst, F_OK), -1);
+                free(dst);
+        }
+
+        /* now every chunk is at hand: the rerun takes only what is missing */
+        assert_int_equal(index_put(fx->idx, &e, &m), 0);
+        t.chunks_local = 0;
+        assert_int_equal(transfer_download(&t, &job, 1, &hooks), 0);
+        {
+                size_t have = 0;
+
+                while (have < m.n && chunk_off(&m, have + 1) <= (uint64_t)kept)
+                        have++;
+                assert_int_equal(chunk_off(&m, have), (uint64_t)kept);
+                assert_int_equal(t.chunks_local, m.n - have);
+        }
+        assert_big_in_place(fx, "dst.bin", &m);
+        remote_free(dead);
+        dl_job_free(&job);
+        manifest_free(&m);
+        free(p);
+        free(data);
+}
+
+/* A resume name that is a hard link to some other file is not written
+ * through: the other file keeps its content. */
+static void test_resume_never_writes_through_a_link(void **state)
+{
+        struct fixture *fx = *state;
+        struct transfer t = {.root = fx->root, .idx = fx->idx};
+        struct dl_hooks hooks = {.done = done, .ud = fx};
+        struct manifest m = {0};
+        uint8_t *data = make_big(fx, &m, SIZE_MAX);
+        char name[LOCALFS_RESUME_NAME_LEN + 1];
+        char *victim = path_join(fx->root, "victim.txt"), *link_at;
+        struct dl_job job;
+        struct stat st;
+        FILE *f = fopen(victim, "w");
+
+        assert_non_null(f);
+        fputs("keep me", f);
+        fclose(f);
+        localfs_resume_name("dst.bin", name);
+        link_at = path_join(fx->root, name);
+        assert_int_equal(link(victim, link_at), 0);
+        big_job(&job, "dst.bin", &m);
+        assert_int_equal(transfer_download(&t, &job, 1, &hooks), 0);
+        assert_int_equal(lstat(victim, &st), 0);
+        assert_int_equal(st.st_size, 7);
+        assert_big_in_place(fx, "dst.bin", &m);
+        free(victim);
+        free(link_at);
+        dl_job_free(&job);
+        manifest_free(&m);
+        free(data);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -329,6 +598,12 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_many_small_files, setup, teardown),
             cmocka_unit_test_setup_teardown(test_refused_rename_stops_cleanly, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resume_keeps_verified_prefix, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resume_refetches_from_corrupt_chunk, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_interrupted_download_resumes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resume_never_writes_through_a_link, setup,
+                                            teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
