@@ -29,6 +29,8 @@ import test_cli  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_evil  # noqa: E402,F401
 import test_watch  # noqa: E402,F401
+import test_resume  # noqa: E402,F401
+import test_watch_limits  # noqa: E402,F401
 
 
 def reason_of(e):
