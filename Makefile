@@ -6,7 +6,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILDTYPE ?= debugoptimized
 
-.PHONY: all deps build run test test-asan bench bench-watch check-style clean
+.PHONY: all deps build run test test-asan bench bench-quick bench-sync bench-watch check-style clean
 
 all: build
 
@@ -32,7 +32,16 @@ test-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 	bash scripts/test.sh $(BUILD_ASAN)
 
+# The transfer-engine suite of issue 4 (bench/transfer_bench.py, a few
+# minutes at full sizes; bench-quick: smaller sizes, not comparable with the
+# targets). bench-sync: the foundation's small/large sync benchmark.
 bench: build
+	python3 bench/transfer_bench.py --build $(BUILD)
+
+bench-quick: build
+	python3 bench/transfer_bench.py --build $(BUILD) --quick
+
+bench-sync: build
 	python3 bench/sync_bench.py --build $(BUILD)
 
 # The real-time benchmarks (bench/RESULTS.md): propagation latency, idle
