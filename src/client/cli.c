@@ -149,3 +149,65 @@ void cli_format_time(int64_t secs, char *out, size_t len)
         if (strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
                 snprintf(out, len, "%lld", (long long)secs);
 }
+
+int cli_parse_rate(const char *s, int64_t *out)
+{
+        /* parsed by hand rather than with strtod: exact, and no locale */
+        uint64_t ip = 0, frac = 0, scale = 1, mult = 1, v;
+        const char *p = s;
+        int digits = 0;
+
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+                ip = ip * 10 + (uint64_t)(*p - '0');
+                if (ip > (uint64_t)CLI_RATE_MAX)
+                        goto bad;
+        }
+        if (*p == '.') {
+                for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+                        if (scale < 1000000000u) { /* more digits do not matter */
+                                frac = frac * 10 + (uint64_t)(*p - '0');
+                                scale *= 10;
+                        }
+                }
+        }
+        if (digits == 0)
+                goto bad;
+        switch (*p) {
+        case 'k':
+        case 'K':
+                mult = 1u << 10;
+                p++;
+                break;
+        case 'm':
+        case 'M':
+                mult = 1u << 20;
+                p++;
+                break;
+        case 'g':
+        case 'G':
+                mult = 1u << 30;
+                p++;
+                break;
+        default:
+                break;
+        }
+        if (*p != '\0')
+                goto bad;
+        if (ip > (uint64_t)CLI_RATE_MAX / mult)
+                goto bad;
+        v = ip * mult + frac * mult / scale;
+        if (v > (uint64_t)CLI_RATE_MAX || (v == 0 && (ip != 0 || frac != 0)))
+                goto bad;
+        *out = (int64_t)v;
+        return 0;
+bad:
+        return err_set(-EINVAL,
+                       "bad rate '%s' (bytes per second, e.g. 500K, 10M, 1.5M; 0 for no limit)", s);
+}
+
+int cli_limit_option(const char *cmd, const char *opt, const char *val, int64_t *out)
+{
+        int r = cli_parse_rate(val, out);
+
+        return r < 0 ? cli_usage(cmd, "%s: %s", opt, err_msg(r)) : CLI_OK;
+}

@@ -57,6 +57,19 @@ int cli_load_config(const struct cli *g, struct config *cfg);
 /* Prints j as indented JSON on stdout with a final newline. */
 int cli_print_json(json_t *j);
 
+/* Largest accepted --limit-up / --limit-down: 1 TiB/s. */
+#define CLI_RATE_MAX (1LL << 40)
+
+/* Parses a rate in bytes/s: a number, with an optional fraction and an
+ * optional binary suffix K, M or G (either case): "500K", "10M", "1.5M",
+ * "0" (no limit). Returns 0, or -EINVAL with a message for anything else
+ * (negative, empty, junk, a fraction of a byte, over CLI_RATE_MAX). */
+int cli_parse_rate(const char *s, int64_t *out);
+
+/* A --limit-up / --limit-down value (opt names the option) into *out:
+ * CLI_OK, or CLI_USAGE after reporting a bad RATE on stderr. */
+int cli_limit_option(const char *cmd, const char *opt, const char *val, int64_t *out);
+
 /* Formats seconds since the epoch as "YYYY-mm-dd HH:MM:SS" (local time). */
 void cli_format_time(int64_t secs, char *out, size_t len);
 

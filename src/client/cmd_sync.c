@@ -1,34 +1,76 @@
 /* cmd_sync: `ferry sync` (one sync round, sync.c) and `ferry status` (the
  * linked folder, its last sync and the local changes waiting to be
- * uploaded). status scans but never talks to the server. */
+ * uploaded). status scans but never talks to the server.
+ *
+ * sync reports what crossed the wire (the connection's own counters, see
+ * remote.h) in its summary or as JSON for scripts and the benchmarks, can
+ * be held to bandwidth limits, and shows a progress line (progress.c) when
+ * stderr is a terminal. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
 #include "err.h"
 #include "index.h"
 #include "localfs.h"
+#include "progress.h"
 #include "scan.h"
 #include "sync.h"
 #include "wstatus.h"
 
-enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_HELP };
+enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_HELP };
+
+static int64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void on_phase(void *ud, enum sync_phase phase, int64_t files, int64_t bytes)
+{
+        progress_plan(ud, phase == SYNC_UPLOADING ? PROGRESS_UP : PROGRESS_DOWN, files, bytes);
+}
+
+static void on_transfer(void *ud, const struct remote_stats *now)
+{
+        progress_update(ud, mono_ns(), now->bytes_up, now->bytes_down);
+}
+
+/* The progress line: only for a person watching a terminal. With -v the
+ * log lines already tell the story (and would break the line). */
+static int want_progress(const struct cli *g)
+{
+        const char *term = getenv("TERM");
+
+        return g->verbose == 0 && isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb"));
+}
 
 int cmd_sync(const struct cli *g, int argc, char **argv)
 {
         static const struct option opts[] = {
             {"allow-mass-delete", no_argument, NULL, OPT_ALLOW_MASS},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"limit-up", required_argument, NULL, OPT_LIMIT_UP},
+            {"limit-down", required_argument, NULL, OPT_LIMIT_DOWN},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
         struct sync_options so = {0};
         struct sync_stats st;
         struct config cfg = {0};
-        int c, r;
+        struct progress *pg = NULL;
+        int64_t up = 0, down = 0, t0;
+        char sent[32], recv[32];
+        double secs;
+        int c, r, json = 0;
 
         optind = 0;
         opterr = 0;
@@ -37,16 +79,34 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                 case OPT_ALLOW_MASS:
                         so.allow_mass_delete = 1;
                         break;
+                case OPT_JSON:
+                        json = 1;
+                        break;
+                case OPT_LIMIT_UP:
+                case OPT_LIMIT_DOWN:
+                        if (cli_limit_option("sync",
+                                             c == OPT_LIMIT_UP ? "--limit-up" : "--limit-down",
+                                             optarg, c == OPT_LIMIT_UP ? &up : &down) != CLI_OK)
+                                return CLI_USAGE;
+                        break;
                 case 'h':
                 case OPT_HELP:
-                        puts("usage: ferry [-C DIR] sync [--allow-mass-delete]\n"
+                        puts("usage: ferry [-C DIR] sync [--allow-mass-delete] [--json]\n"
+                             "                          [--limit-up RATE] [--limit-down RATE]\n"
                              "\n"
                              "One sync round: uploads local changes, downloads remote ones, keeps\n"
                              "both versions of a file changed on two devices (a conflict copy).\n"
-                             "Prints \"uploaded N, downloaded M, deleted K, conflicts C\".\n"
-                             "Refuses a round that would delete more than the configured number\n"
-                             "and share of files (default 50 and 25%) unless --allow-mass-delete\n"
-                             "is given.");
+                             "Prints \"uploaded N, downloaded M, deleted K, conflicts C, sent X,\n"
+                             "received Y\" (bytes on the wire), or with --json one JSON object:\n"
+                             "uploaded, downloaded, deleted, conflicts, bytes_up, bytes_down,\n"
+                             "requests, seconds. Refuses a round that would delete more than the\n"
+                             "configured number and share of files (default 50 and 25%) unless\n"
+                             "--allow-mass-delete is given.\n"
+                             "\n"
+                             "--limit-up/--limit-down RATE cap the upload/download rate in bytes\n"
+                             "per second, with K, M or G (binary) suffixes: 500K, 10M, 1.5M;\n"
+                             "0 means no limit. On a terminal, a progress line shows on stderr\n"
+                             "when transfers take more than a second.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("sync", argc, argv, c);
@@ -57,13 +117,35 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
         r = cli_load_config(g, &cfg);
         if (r < 0)
                 return cli_fail("sync", r);
+        cfg.limit_up = up;
+        cfg.limit_down = down;
+        if (want_progress(g) && progress_new(stderr, 0, &pg) == 0) {
+                so.progress = on_phase;
+                so.transfer = on_transfer;
+                so.ud = pg;
+        }
+        t0 = mono_ns();
         r = sync_run(&cfg, &so, &st);
+        secs = (double)(mono_ns() - t0) / 1e9;
+        progress_free(pg);
         config_free(&cfg);
         if (r < 0)
                 return cli_fail("sync", r);
-        printf("uploaded %lld, downloaded %lld, deleted %lld, conflicts %lld\n",
-               (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
-               (long long)st.conflicts);
+        if (json) {
+                printf("{\"uploaded\":%lld,\"downloaded\":%lld,\"deleted\":%lld,\"conflicts\":%lld,"
+                       "\"bytes_up\":%lld,\"bytes_down\":%lld,\"requests\":%lld,"
+                       "\"seconds\":%.3f}\n",
+                       (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
+                       (long long)st.conflicts, (long long)st.bytes_up, (long long)st.bytes_down,
+                       (long long)st.requests, secs);
+                return CLI_OK;
+        }
+        progress_human(st.bytes_up, sent, sizeof(sent));
+        progress_human(st.bytes_down, recv, sizeof(recv));
+        printf(
+            "uploaded %lld, downloaded %lld, deleted %lld, conflicts %lld, sent %s, received %s\n",
+            (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
+            (long long)st.conflicts, sent, recv);
         return CLI_OK;
 }
 

@@ -1,6 +1,8 @@
-/* cmd_watch: `ferry watch [--log FILE]`, the daemon that keeps a linked
- * folder in sync in real time (watch.c). It runs in the foreground until
- * SIGINT or SIGTERM; logs go to stderr, or to FILE. */
+/* cmd_watch: `ferry watch [--log FILE] [--limit-up RATE] [--limit-down
+ * RATE]`, the daemon that keeps a linked folder in sync in real time
+ * (watch.c). It runs in the foreground until SIGINT or SIGTERM; logs go to
+ * stderr, or to FILE. The limits travel in the config to the connection
+ * sync_session_open makes (the event stream is not limited). */
 #include <getopt.h>
 #include <stdio.h>
 
@@ -9,17 +11,20 @@
 #include "log.h"
 #include "watch.h"
 
-enum { OPT_LOG = 1000, OPT_HELP };
+enum { OPT_LOG = 1000, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_HELP };
 
 int cmd_watch(const struct cli *g, int argc, char **argv)
 {
         static const struct option opts[] = {
             {"log", required_argument, NULL, OPT_LOG},
+            {"limit-up", required_argument, NULL, OPT_LIMIT_UP},
+            {"limit-down", required_argument, NULL, OPT_LIMIT_DOWN},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
         struct watch_options wo = {0};
         struct config cfg = {0};
+        int64_t up = 0, down = 0;
         int c, r;
 
         optind = 0;
@@ -29,9 +34,17 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                 case OPT_LOG:
                         wo.log_file = optarg;
                         break;
+                case OPT_LIMIT_UP:
+                case OPT_LIMIT_DOWN:
+                        if (cli_limit_option("watch",
+                                             c == OPT_LIMIT_UP ? "--limit-up" : "--limit-down",
+                                             optarg, c == OPT_LIMIT_UP ? &up : &down) != CLI_OK)
+                                return CLI_USAGE;
+                        break;
                 case 'h':
                 case OPT_HELP:
-                        puts("usage: ferry [-C DIR] watch [--log FILE]\n"
+                        puts("usage: ferry [-C DIR] watch [--log FILE] [--limit-up RATE]\n"
+                             "                           [--limit-down RATE]\n"
                              "\n"
                              "Keeps the linked folder in sync in real time, in the foreground:\n"
                              "local changes are uploaded as soon as they settle (inotify), and\n"
@@ -39,7 +52,10 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                              "announces them (its event stream). Reconnects by itself when the\n"
                              "server goes away. Stops cleanly on SIGINT or SIGTERM. Logs one\n"
                              "line per round that moved something, to stderr or to FILE.\n"
-                             "'ferry status' shows what a running watch is doing.");
+                             "'ferry status' shows what a running watch is doing.\n"
+                             "--limit-up/--limit-down RATE cap the upload/download rate of its\n"
+                             "transfers in bytes per second (K, M, G binary suffixes: 500K, 10M,\n"
+                             "1.5M; 0 means no limit).");
                         return CLI_OK;
                 default:
                         return cli_bad_option("watch", argc, argv, c);
@@ -50,6 +66,8 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
         r = cli_load_config(g, &cfg);
         if (r < 0)
                 return cli_fail("watch", r);
+        cfg.limit_up = up;
+        cfg.limit_down = down;
         /* a daemon's log is its only output: info lines by default */
         if (g->verbose == 0)
                 log_init("ferry", LOG_LEVEL_INFO);

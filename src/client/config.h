@@ -24,6 +24,10 @@ struct config {
          * folder */
         int64_t mass_delete_count;
         int mass_delete_percent;
+        /* bandwidth limits of this run's transfers in bytes/s (0: none),
+         * from --limit-up / --limit-down; not stored in config.json.
+         * sync_session_open applies them to its connection. */
+        int64_t limit_up, limit_down;
 };
 
 /* From start (a directory), walks up to the nearest directory holding

@@ -11,6 +11,15 @@
  * instead a connection attempt is bounded and a transfer that stalls (less
  * than REMOTE_LOW_SPEED bytes/s for REMOTE_LOW_SPEED_TIME seconds) is
  * abandoned.
+ *
+ * The byte counters come from libcurl's debug callback (CURLOPT_VERBOSE with
+ * our own CURLOPT_DEBUGFUNCTION, so nothing is printed): it sees the header
+ * and body bytes exactly as written to and read from the connection, also
+ * the part of a small body libcurl sends in one write with the headers,
+ * which CURLINFO_SIZE_UPLOAD_T and CURLINFO_REQUEST_SIZE would count twice
+ * or not at all. It runs as the bytes move, so the counters are live for
+ * the progress line. They are atomics because a transfer's poster thread
+ * may run a request while the main thread reads them.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -28,6 +37,8 @@
  * frame headers, a JSON answer at most 64 MiB; anything past this is not a
  * ferryd speaking. */
 #define REMOTE_MAX_RESPONSE (128u * 1024u * 1024u)
+/* libcurl's default receive buffer */
+#define REMOTE_READ_BUFFER 16384L
 
 struct remote {
         CURL *curl;
@@ -35,6 +46,10 @@ struct remote {
         char *auth; /* "Authorization: Bearer <token>" or NULL */
         char errbuf[CURL_ERROR_SIZE];
         int too_large;
+        /* remote_stats; atomics (__atomic builtins) */
+        int64_t bytes_up, bytes_down, requests;
+        remote_progress_fn progress;
+        void *progress_ud;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -58,6 +73,25 @@ static int set_auth(struct remote *r, const char *token)
         if (r->auth == NULL)
                 return -ENOMEM;
         snprintf(r->auth, n, "Authorization: Bearer %s", token);
+        return 0;
+}
+
+static void count(int64_t *c, size_t n)
+{
+        __atomic_fetch_add(c, (int64_t)n, __ATOMIC_RELAXED);
+}
+
+/* libcurl's debug callback: only the byte counts are wanted. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+        struct remote *r = ud;
+
+        (void)h;
+        (void)data;
+        if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
+                count(&r->bytes_up, size);
+        else if (type == CURLINFO_HEADER_IN || type == CURLINFO_DATA_IN)
+                count(&r->bytes_down, size);
         return 0;
 }
 
@@ -96,6 +130,9 @@ int remote_new(const char *server_url, const char *token, struct remote **out)
         curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
         /* only http(s): a server URL must never make us read local files */
         curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(r->curl, CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(r->curl, CURLOPT_DEBUGDATA, r);
+        curl_easy_setopt(r->curl, CURLOPT_VERBOSE, 1L);
         *out = r;
         r = NULL;
 out:
@@ -108,6 +145,53 @@ out:
 int remote_set_token(struct remote *r, const char *token)
 {
         return set_auth(r, token);
+}
+
+void remote_stats(struct remote *r, struct remote_stats *out)
+{
+        out->bytes_up = __atomic_load_n(&r->bytes_up, __ATOMIC_RELAXED);
+        out->bytes_down = __atomic_load_n(&r->bytes_down, __ATOMIC_RELAXED);
+        out->requests = __atomic_load_n(&r->requests, __ATOMIC_RELAXED);
+}
+
+void remote_set_limits(struct remote *r, int64_t up, int64_t down)
+{
+        /* libcurl reads up to 100 buffers in a row while the socket has
+         * data before it checks the limit: with its default 16 KiB buffer,
+         * bursts of 1.6 MiB, and each request starts a new burst. Reads of
+         * a thousandth of the rate keep a burst near a tenth of a second
+         * (libcurl's minimum buffer, 1 KiB, allows more below 1 MiB/s). */
+        long bufsize = REMOTE_READ_BUFFER;
+
+        if (down > 0 && down / 1000 < bufsize)
+                bufsize = down / 1000 < 1024 ? 1024 : (long)(down / 1000);
+        curl_easy_setopt(r->curl, CURLOPT_BUFFERSIZE, bufsize);
+        curl_easy_setopt(r->curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)(up > 0 ? up : 0));
+        curl_easy_setopt(r->curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)(down > 0 ? down : 0));
+}
+
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+        struct remote *r = ud;
+        struct remote_stats now;
+
+        (void)dltotal;
+        (void)dlnow;
+        (void)ultotal;
+        (void)ulnow;
+        remote_stats(r, &now);
+        r->progress(r->progress_ud, &now);
+        return 0;
+}
+
+void remote_set_progress(struct remote *r, remote_progress_fn fn, void *ud)
+{
+        r->progress = fn;
+        r->progress_ud = ud;
+        curl_easy_setopt(r->curl, CURLOPT_XFERINFOFUNCTION, fn ? on_xferinfo : NULL);
+        curl_easy_setopt(r->curl, CURLOPT_XFERINFODATA, fn ? r : NULL);
+        curl_easy_setopt(r->curl, CURLOPT_NOPROGRESS, fn ? 0L : 1L);
 }
 
 void remote_free(struct remote *r)
@@ -227,6 +311,7 @@ static int do_request(struct remote *r, const char *method, const char *path, co
                 curl_easy_setopt(r->curl, CURLOPT_HTTPGET, 1L);
         }
 
+        count(&r->requests, 1);
         cc = curl_easy_perform(r->curl);
         if (cc != CURLE_OK) {
                 if (r->too_large)

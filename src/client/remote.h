@@ -8,9 +8,16 @@
  *
  * Status mapping: 400 -EINVAL, 401 -EACCES, 403 -EPERM, 404 -ENOENT,
  * 409 -EEXIST, 413 -E2BIG, other 4xx -EPROTO, 5xx -EIO.
+ *
+ * A remote also counts what crosses the wire (remote_stats), can be held to
+ * a bandwidth limit (remote_set_limits) and can report progress while a
+ * request runs (remote_set_progress), for `ferry sync --json`, --limit-up /
+ * --limit-down and the progress line.
  */
 #ifndef FERRY_REMOTE_H
 #define FERRY_REMOTE_H
+
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -38,6 +45,32 @@ int remote_post_frames(struct remote *r, const char *path, const struct buf *bod
 
 /* POST a JSON body and receive a binary answer into out (replaced). */
 int remote_post_json_binary(struct remote *r, const char *path, json_t *body, struct buf *out);
+
+/* What a remote has moved since remote_new. bytes_up/bytes_down are the
+ * HTTP bytes written to / read from the connection: request and status
+ * lines, headers and bodies exactly as transferred (what a counting TCP
+ * proxy would see, without TLS framing); requests counts every request
+ * tried, failed ones included. */
+struct remote_stats {
+        int64_t bytes_up;
+        int64_t bytes_down;
+        int64_t requests;
+};
+
+/* Safe to call from any thread, also while a request runs on another (the
+ * counters then include the part of that request moved so far). */
+void remote_stats(struct remote *r, struct remote_stats *out);
+
+/* Bandwidth limits in bytes/s for the requests of r (0: unlimited),
+ * applied by libcurl to every later request. */
+void remote_set_limits(struct remote *r, int64_t up, int64_t down);
+
+/* fn (NULL: none) is called with ud and the counters so far, on the thread
+ * running a request, several times a second while a request moves bytes
+ * and at least once a second while it waits. It must be quick and must
+ * not use r. */
+typedef void (*remote_progress_fn)(void *ud, const struct remote_stats *now);
+void remote_set_progress(struct remote *r, remote_progress_fn fn, void *ud);
 
 /* URL-encodes s for a query string; malloc'd, NULL on out of memory. */
 char *remote_escape(const char *s);

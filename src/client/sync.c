@@ -44,6 +44,8 @@ int sync_session_open(const struct config *cfg, struct sync_session **out)
         r = index_open(db, &ss->idx);
         if (r == 0)
                 r = remote_new(cfg->server, cfg->token, &ss->remote);
+        if (r == 0 && (cfg->limit_up > 0 || cfg->limit_down > 0))
+                remote_set_limits(ss->remote, cfg->limit_up, cfg->limit_down);
         if (r == 0) {
                 *out = ss;
                 ss = NULL;
@@ -87,10 +89,13 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
 {
         const struct config *cfg = ss->cfg;
         struct sync_ctx s = {.cfg = cfg, .opts = o, .idx = ss->idx, .remote = ss->remote};
+        struct remote_stats w0, w1;
         int64_t swept = 0;
         int lock = -1, r;
 
         memset(st, 0, sizeof(*st));
+        remote_stats(ss->remote, &w0);
+        remote_set_progress(ss->remote, o->transfer, o->ud);
         r = localfs_lock(cfg->root, &lock);
         if (r < 0)
                 goto out;
@@ -133,6 +138,11 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 r = err_set(-EPROTO, "the server refused %lld change(s) as invalid (see above)",
                             (long long)s.stats.invalid);
 out:
+        remote_set_progress(ss->remote, NULL, NULL);
+        remote_stats(ss->remote, &w1);
+        s.stats.bytes_up = w1.bytes_up - w0.bytes_up;
+        s.stats.bytes_down = w1.bytes_down - w0.bytes_down;
+        s.stats.requests = w1.requests - w0.requests;
         *st = s.stats;
         for (size_t i = 0; i < s.nmoved; i++) {
                 free(s.moved_from[i]);

@@ -44,6 +44,10 @@ struct sync_options {
         /* Optional: told how many files and bytes a round is about to upload
          * or download (only when there are some). */
         void (*progress)(void *ud, enum sync_phase phase, int64_t files, int64_t bytes);
+        /* Optional: the connection's byte counters (cumulative since the
+         * session opened), several times a second while a request moves
+         * bytes (remote_set_progress; on the thread running the request). */
+        void (*transfer)(void *ud, const struct remote_stats *now);
         /* Optional: asked at safe points (between passes, commit batches and
          * pull pages); non-zero abandons the round with -EINTR. */
         int (*cancelled)(void *ud);
@@ -57,6 +61,8 @@ struct sync_stats {
         int64_t conflicts;  /* conflict copies made */
         int64_t invalid;    /* changes the server refused as invalid */
         int64_t refused;    /* server entries not applied (unsafe path) */
+        /* what this round moved on the wire (remote_stats) */
+        int64_t bytes_up, bytes_down, requests;
 };
 
 /* What push and pull share during a round. */

@@ -1,6 +1,6 @@
 /* Unit tests for cli: the global options before the command (-C DIR,
  * -C<DIR>, -v/-vv, --help, --version), what counts as a usage error, and the
- * command table. */
+ * command table, and the RATE of --limit-up / --limit-down. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "err.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -86,15 +87,76 @@ static void test_usage_exit_codes(void **state)
         assert_int_equal(cmd_sync(&g, ARGC(bad), bad), CLI_USAGE);
         assert_int_equal(cmd_status(&g, ARGC(extra), extra), CLI_USAGE);
         assert_int_equal(cmd_devices(&g, ARGC(help), help), CLI_OK);
+        {
+                char *rate_sync[] = {"sync", "--limit-up", "fast"};
+                char *rate_watch[] = {"watch", "--limit-down", "-1"};
+                char *rate_missing[] = {"sync", "--limit-down"};
+
+                assert_int_equal(cmd_sync(&g, ARGC(rate_sync), rate_sync), CLI_USAGE);
+                assert_int_equal(cmd_watch(&g, ARGC(rate_watch), rate_watch), CLI_USAGE);
+                assert_int_equal(cmd_sync(&g, ARGC(rate_missing), rate_missing), CLI_USAGE);
+        }
+}
+
+static void test_parse_rate(void **state)
+{
+        static const struct {
+                const char *in;
+                int64_t want;
+        } good[] = {
+            {"0", 0},
+            {"1", 1},
+            {"500K", 500 * 1024},
+            {"500k", 500 * 1024},
+            {"10M", 10 * 1024 * 1024},
+            {"1.5M", 1536 * 1024},
+            {"0.5K", 512},
+            {"2G", 2LL * 1024 * 1024 * 1024},
+            {"1024", 1024},
+            {".5M", 512 * 1024},
+            {"1.", 1},
+            {"1024G", 1LL << 40},
+        };
+        static const char *const bad[] = {"",
+                                          "K",
+                                          ".",
+                                          "-1",
+                                          "+5",
+                                          "10X",
+                                          "10KB",
+                                          "1.5.5",
+                                          " 10",
+                                          "10 ",
+                                          "0.4",
+                                          "1025G",
+                                          "99999999999999999999",
+                                          "1e6"};
+        int64_t v;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                v = -1;
+                if (cli_parse_rate(good[i].in, &v) != 0 || v != good[i].want)
+                        fail_msg("'%s' -> %lld, want %lld", good[i].in, (long long)v,
+                                 (long long)good[i].want);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                v = 42;
+                if (cli_parse_rate(bad[i], &v) != -EINVAL || v != 42)
+                        fail_msg("'%s' accepted", bad[i]);
+                assert_non_null(strstr(err_msg(-EINVAL), "bad rate"));
+        }
+        assert_int_equal(cli_limit_option("sync", "--limit-up", "1M", &v), CLI_OK);
+        assert_int_equal(v, 1024 * 1024);
+        assert_int_equal(cli_limit_option("sync", "--limit-up", "fast", &v), CLI_USAGE);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_global_options),
-            cmocka_unit_test(test_help_version_usage),
-            cmocka_unit_test(test_command_table),
-            cmocka_unit_test(test_usage_exit_codes),
+            cmocka_unit_test(test_global_options), cmocka_unit_test(test_help_version_usage),
+            cmocka_unit_test(test_command_table),  cmocka_unit_test(test_usage_exit_codes),
+            cmocka_unit_test(test_parse_rate),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

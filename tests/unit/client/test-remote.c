@@ -2,8 +2,10 @@
  * thread on 127.0.0.1 (an ephemeral port): JSON and binary requests and
  * answers, the Authorization and Content-Type headers, keep-alive (one
  * connection for many requests), the status-to-code mapping with the
- * server's error text, malformed answers, an unreachable server, and URL
- * escaping. */
+ * server's error text, malformed answers, an unreachable server, URL
+ * escaping, and the transfer counters (checked against the bytes the
+ * responder really read and wrote), bandwidth limits (timed) and the
+ * progress callback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,6 +29,7 @@
 #include "remote.h"
 
 #define HEAD_MAX 16384
+#define BIG_LEN (512 * 1024) /* the body of /api/v1/big */
 
 struct responder {
         int lfd;
@@ -39,6 +43,9 @@ struct responder {
         char auth[256];
         char ctype[128];
         struct buf body;
+        /* raw bytes read from and written to connections (atomics: the
+         * test thread reads them) */
+        int64_t rx, tx;
 };
 
 static int write_all(int fd, const void *p, size_t n)
@@ -75,13 +82,17 @@ static void header_value(const char *head, const char *name, char *out, size_t o
         }
 }
 
-static void answer(int fd, int status, const char *ctype, const void *body, size_t len)
+static void answer(struct responder *s, int fd, int status, const char *ctype, const void *body,
+                   size_t len)
 {
         char head[256];
         int n = snprintf(head, sizeof(head),
                          "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", status,
                          ctype, len);
 
+        /* counted before writing: the client may be done reading before
+         * write() returns here */
+        __atomic_fetch_add(&s->tx, (int64_t)n + (int64_t)len, __ATOMIC_SEQ_CST);
         write_all(fd, head, (size_t)n);
         write_all(fd, body, len);
 }
@@ -101,6 +112,7 @@ static void serve(struct responder *s, int fd)
 
                         if (n <= 0)
                                 goto out;
+                        __atomic_fetch_add(&s->rx, (int64_t)n, __ATOMIC_SEQ_CST);
                         have += (size_t)n;
                         head[have] = '\0';
                 }
@@ -119,6 +131,7 @@ static void serve(struct responder *s, int fd)
 
                         if (n <= 0)
                                 goto out;
+                        __atomic_fetch_add(&s->rx, (int64_t)n, __ATOMIC_SEQ_CST);
                         buf_append(&s->body, tmp, (size_t)n);
                 }
                 /* keep whatever followed this request */
@@ -137,24 +150,29 @@ static void serve(struct responder *s, int fd)
                 int code;
                 if (strcmp(p, "health") == 0) {
                         const char *b = "{\"ok\": true, \"version\": \"0.1.0\"}";
-                        answer(fd, 200, "application/json", b, strlen(b));
+                        answer(s, fd, 200, "application/json", b, strlen(b));
                 } else if (strcmp(p, "echo") == 0) {
                         snprintf(text, sizeof(text), "{\"len\": %zu}", s->body.len);
-                        answer(fd, 200, "application/json", text, strlen(text));
+                        answer(s, fd, 200, "application/json", text, strlen(text));
                 } else if (strcmp(p, "bin") == 0) {
-                        answer(fd, 200, "application/x-ferry-chunks", "\x00\x01\x02\xff", 4);
+                        answer(s, fd, 200, "application/x-ferry-chunks", "\x00\x01\x02\xff", 4);
+                } else if (strcmp(p, "big") == 0) {
+                        char *big = calloc(1, BIG_LEN);
+
+                        answer(s, fd, 200, "application/x-ferry-chunks", big, big ? BIG_LEN : 0);
+                        free(big);
                 } else if (strcmp(p, "nojson") == 0) {
-                        answer(fd, 200, "application/json", "{oops", 5);
+                        answer(s, fd, 200, "application/json", "{oops", 5);
                 } else if (strcmp(p, "plain502") == 0) {
-                        answer(fd, 502, "text/plain", "bad gateway", 11);
+                        answer(s, fd, 502, "text/plain", "bad gateway", 11);
                 } else if (sscanf(p, "e%d", &code) == 1) {
                         snprintf(text, sizeof(text), "{\"error\": \"failure %d\", \"code\": \"x\"}",
                                  code);
-                        answer(fd, code, "application/json", text, strlen(text));
+                        answer(s, fd, code, "application/json", text, strlen(text));
                 } else {
                         const char *b =
                             "{\"error\": \"no such endpoint\", \"code\": \"not_found\"}";
-                        answer(fd, 404, "application/json", b, strlen(b));
+                        answer(s, fd, 404, "application/json", b, strlen(b));
                 }
         }
 out:
@@ -378,6 +396,149 @@ static void test_escape(void **state)
         free(e);
 }
 
+static void expect_wire(struct responder *s, struct remote *r, int64_t requests)
+{
+        struct remote_stats st;
+
+        remote_stats(r, &st);
+        assert_int_equal(st.requests, requests);
+        assert_int_equal(st.bytes_up, __atomic_load_n(&s->rx, __ATOMIC_SEQ_CST));
+        assert_int_equal(st.bytes_down, __atomic_load_n(&s->tx, __ATOMIC_SEQ_CST));
+}
+
+/* The counters match, to the byte, what the responder read and wrote:
+ * headers and bodies, small bodies (sent with the headers) and large ones,
+ * error answers. */
+static void test_stats_exact(void **state)
+{
+        struct responder *s = *state;
+        struct remote *r = connect_to(s, "feedbeef");
+        struct buf frames = BUF_INIT, out = BUF_INIT;
+        json_t *ans = NULL, *body = json_pack("{s:[s]}", "hashes", "aa");
+        struct remote_stats st;
+
+        remote_stats(r, &st);
+        assert_int_equal(st.bytes_up + st.bytes_down + st.requests, 0);
+        assert_int_equal(remote_get_json(r, "/api/v1/health", &ans), 0);
+        json_decref(ans);
+        expect_wire(s, r, 1);
+        assert_true(s->tx > 30 && s->rx > 30);
+        assert_int_equal(remote_post_json(r, "/api/v1/echo", body, NULL), 0);
+        expect_wire(s, r, 2);
+        for (size_t i = 0; i < 700000; i++)
+                buf_append(&frames, (const char[]){(char)(i % 13)}, 1);
+        assert_int_equal(remote_post_frames(r, "/api/v1/echo", &frames, NULL), 0);
+        expect_wire(s, r, 3);
+        assert_true(s->rx > 700000);
+        assert_int_equal(remote_post_json_binary(r, "/api/v1/big", body, &out), 0);
+        assert_int_equal(out.len, BIG_LEN);
+        expect_wire(s, r, 4);
+        assert_true(s->tx > BIG_LEN);
+        assert_int_equal(remote_get_json(r, "/api/v1/e404", &ans), -ENOENT);
+        expect_wire(s, r, 5);
+        json_decref(body);
+        buf_free(&frames);
+        buf_free(&out);
+        remote_free(r);
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A limit really slows a transfer down, and 0 lifts it. Kept short: one
+ * second and a half at most per direction. */
+static void test_limits(void **state)
+{
+        struct responder *s = *state;
+        struct remote *r = connect_to(s, NULL);
+        struct buf frames = BUF_INIT, out = BUF_INIT;
+        json_t *body = json_object();
+        double t0, dt;
+
+        /* download: 512 KiB at 384 KiB/s needs 1.33 s */
+        remote_set_limits(r, 0, 384 * 1024);
+        t0 = now_s();
+        assert_int_equal(remote_post_json_binary(r, "/api/v1/big", body, &out), 0);
+        dt = now_s() - t0;
+        assert_int_equal(out.len, BIG_LEN);
+        if (dt < 1.0 || dt > 2.5)
+                fail_msg("512 KiB at 384 KiB/s took %.2f s", dt);
+
+        /* upload: 384 KiB at 384 KiB/s needs 1 s */
+        for (size_t i = 0; i < 384 * 1024; i++)
+                buf_append(&frames, "x", 1);
+        remote_set_limits(r, 384 * 1024, 0);
+        t0 = now_s();
+        assert_int_equal(remote_post_frames(r, "/api/v1/echo", &frames, NULL), 0);
+        dt = now_s() - t0;
+        assert_int_equal(s->body.len, frames.len);
+        if (dt < 0.85 || dt > 2.0)
+                fail_msg("384 KiB at 384 KiB/s took %.2f s", dt);
+
+        /* lifted: both at loopback speed */
+        remote_set_limits(r, 0, 0);
+        t0 = now_s();
+        assert_int_equal(remote_post_frames(r, "/api/v1/echo", &frames, NULL), 0);
+        assert_int_equal(remote_post_json_binary(r, "/api/v1/big", body, &out), 0);
+        dt = now_s() - t0;
+        if (dt > 0.5)
+                fail_msg("unlimited transfers took %.2f s", dt);
+        expect_wire(s, r, 4);
+        json_decref(body);
+        buf_free(&frames);
+        buf_free(&out);
+        remote_free(r);
+}
+
+struct seen {
+        int calls;
+        int64_t last_down;
+        int monotonic;
+};
+
+static void on_progress(void *ud, const struct remote_stats *now)
+{
+        struct seen *v = ud;
+
+        if (now->bytes_down < v->last_down)
+                v->monotonic = 0;
+        v->last_down = now->bytes_down;
+        v->calls++;
+}
+
+/* The progress callback sees the counters grow during a transfer, and is
+ * quiet once removed. */
+static void test_progress(void **state)
+{
+        struct responder *s = *state;
+        struct remote *r = connect_to(s, NULL);
+        struct buf out = BUF_INIT;
+        json_t *body = json_object();
+        struct seen v = {.monotonic = 1};
+        struct remote_stats st;
+
+        remote_set_progress(r, on_progress, &v);
+        /* slowed down so that the transfer spans several callbacks */
+        remote_set_limits(r, 0, 2 * 1024 * 1024);
+        assert_int_equal(remote_post_json_binary(r, "/api/v1/big", body, &out), 0);
+        remote_stats(r, &st);
+        assert_true(v.calls >= 2);
+        assert_true(v.monotonic);
+        assert_true(v.last_down > 0 && v.last_down <= st.bytes_down);
+        remote_set_progress(r, NULL, NULL);
+        v.calls = 0;
+        assert_int_equal(remote_post_json_binary(r, "/api/v1/big", body, &out), 0);
+        assert_int_equal(v.calls, 0);
+        json_decref(body);
+        buf_free(&out);
+        remote_free(r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -386,6 +547,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
             cmocka_unit_test(test_unreachable),
             cmocka_unit_test(test_escape),
+            cmocka_unit_test_setup_teardown(test_stats_exact, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
