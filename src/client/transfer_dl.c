@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -79,6 +80,7 @@ struct cur {
 struct done_file {
         size_t job;
         int fd;
+        struct stat st; /* taken before the rename */
         char *tmp;
         char *final;
         int resumable;
@@ -87,6 +89,14 @@ struct done_file {
 /* Files made durable together: enough to let the disk merge the writes of
  * many small files, few enough to stay far below the descriptor limit. */
 #define PENDING_MAX 128
+
+/* From this many pending files on, one syncfs() per file system replaces
+ * one fsync() per file: every fsync() ends in its own flush of the disk's
+ * write cache, which costs more than writing a small file's data, while
+ * syncfs() writes every dirty file of the file system and flushes once.
+ * Below it fsync() is kept, so a few files do not wait for unrelated dirty
+ * data of other programs. */
+#define SYNCFS_MIN 16
 
 struct dl {
         struct transfer *t;
@@ -324,11 +334,9 @@ static void pending_abandon(struct dl *d, int keep)
 static int pending_place(struct dl *d, struct done_file *p)
 {
         struct dl_job *j = &d->jobs[p->job];
-        struct stat st, st2;
+        struct stat st = p->st, st2;
         int r;
 
-        if (fstat(p->fd, &st) < 0)
-                return err_set(-errno, "cannot stat %s: %s", p->tmp, strerror(errno));
         if (d->hooks && d->hooks->before_rename) {
                 r = d->hooks->before_rename(d->hooks->ud, j);
                 if (r < 0)
@@ -341,10 +349,11 @@ static int pending_place(struct dl *d, struct done_file *p)
         r = remember_dir(d, p->final);
         if (r < 0)
                 return r;
-        /* rename() may change the ctime; take the stat after it unless
-         * someone else already replaced the file (then the pre-rename stat
-         * makes the next scan look at it). */
-        if (lstat(p->final, &st2) == 0 && st2.st_ino == st.st_ino && st2.st_size == st.st_size &&
+        /* rename() may change the ctime; take the stat after it unless the
+         * file was written meanwhile (then the pre-rename stat makes the
+         * next scan look at it). Should the name already point to another
+         * file, the inode number recorded is not that file's either. */
+        if (fstat(p->fd, &st2) == 0 && st2.st_size == st.st_size &&
             st2.st_mtim.tv_sec == st.st_mtim.tv_sec && st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
                 st = st2;
         if (d->hooks && d->hooks->done)
@@ -352,19 +361,45 @@ static int pending_place(struct dl *d, struct done_file *p)
         return 0;
 }
 
-/* Makes every pending file durable (their write-back was started when each
- * was finished, so these fsyncs mostly wait for I/O already under way),
- * then renames each into place: a file gets its name only once its content
- * is verified and on disk. */
+/* Makes every pending file durable: one syncfs() per file system for many
+ * files (see SYNCFS_MIN), else one fsync() each (their write-back was
+ * started when each was finished, so these mostly wait for I/O already
+ * under way). */
+static int pending_sync(struct dl *d)
+{
+        size_t i, k;
+
+        for (i = 0; i < d->npend; i++)
+                if (fstat(d->pend[i].fd, &d->pend[i].st) < 0)
+                        return err_set(-errno, "cannot stat %s: %s", d->pend[i].tmp,
+                                       strerror(errno));
+        for (i = 0; i < d->npend; i++) {
+                if (d->npend >= SYNCFS_MIN) {
+                        /* once per file system (a subfolder may be a mount) */
+                        for (k = 0; k < i && d->pend[k].st.st_dev != d->pend[i].st.st_dev; k++)
+                                ;
+                        if (k < i)
+                                continue;
+                        if (syncfs(d->pend[i].fd) == 0)
+                                continue;
+                } else if (fsync(d->pend[i].fd) == 0) {
+                        continue;
+                }
+                return err_set(-errno, "cannot write %s: %s", d->pend[i].tmp, strerror(errno));
+        }
+        return 0;
+}
+
+/* Makes every pending file durable, then renames each into place: a file
+ * gets its name only once its content is verified and on disk. */
 static int pending_flush(struct dl *d)
 {
         size_t i;
-        int r = 0;
+        int r;
 
-        for (i = 0; i < d->npend; i++)
-                if (fsync(d->pend[i].fd) < 0)
-                        return err_set(-errno, "cannot write %s: %s", d->pend[i].tmp,
-                                       strerror(errno));
+        r = pending_sync(d);
+        if (r < 0)
+                return r;
         for (i = 0; i < d->npend; i++) {
                 r = pending_place(d, &d->pend[i]);
                 if (r < 0)

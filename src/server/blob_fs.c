@@ -13,7 +13,11 @@
  * DIR/.tmp/<random> without a flush (only starting its write-back);
  * flush() then fsyncs all of them back to back, which lets the disk and
  * the file system overlap and merge the writes, renames each into place and
- * fsyncs each touched fan-out directory once. A chunk thus appears under
+ * fsyncs each touched fan-out directory once. A batch of many chunks uses
+ * two syncfs() of the store's file system instead (one for the bytes, one
+ * for the names): every fsync() ends in its own flush of the disk's write
+ * cache, which for small chunks costs more than their writes, while
+ * syncfs() writes everything dirty and flushes once. A chunk thus appears under
  * its name only once its bytes are on disk, and metadata points at it only
  * once its name is on disk too; a crash leaves at worst stray files in
  * DIR/.tmp, which blob_fs_open() sweeps once they are old enough that no
@@ -58,6 +62,11 @@ static int worth_compressing(const uint8_t *data, size_t len)
 
 #define TMP_SUBDIR ".tmp"
 #define TMP_STALE_SEC 600 /* a temp file older than this has no writer left */
+
+/* From this many new chunks in a batch on, flush() uses syncfs() (see the
+ * top); below it, per-file fsync() spares a small batch from waiting for
+ * unrelated dirty data on the same file system. */
+#define SYNCFS_MIN 16
 
 struct blob_fs {
         struct blob base; /* first: struct blob * is cast back */
@@ -264,15 +273,31 @@ static int make_fanout(const char *path)
         return fsutil_fsync_parent(dir);
 }
 
+/* syncfs() of the file system holding the store. */
+static int syncfs_store(struct blob_fs *bf)
+{
+        int fd = open(bf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return err_set(-errno, "chunk store: %s: %m", bf->dir);
+        if (syncfs(fd) < 0)
+                r = err_set(-errno, "chunk store: syncfs %s: %m", bf->dir);
+        close(fd);
+        return r;
+}
+
 static int bf_flush(struct blob *b, struct blob_batch *bb)
 {
         struct blob_fs *bf = bf_of(b);
         char path[PATH_MAX];
+        int many = bb->n >= SYNCFS_MIN;
         size_t i;
         int r = 0;
 
         /* 1. the bytes of every new chunk */
-        for (i = 0; i < bb->n && r == 0; i++)
+        if (many)
+                r = syncfs_store(bf);
+        for (i = 0; !many && i < bb->n && r == 0; i++)
                 r = fsync_path(bb->p[i].tmp, O_RDONLY);
         if (r < 0)
                 goto out;
@@ -299,6 +324,10 @@ static int bf_flush(struct blob *b, struct blob_batch *bb)
                 bb->dirs[bb->p[i].h.b[0]] = 1;
         }
         /* 3. the directories holding those names */
+        if (many) {
+                r = syncfs_store(bf);
+                goto out;
+        }
         for (i = 0; i < 256; i++) {
                 if (!bb->dirs[i])
                         continue;
