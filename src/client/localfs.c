@@ -108,10 +108,17 @@ static int resumable(const char *name, const struct stat *st, time_t now)
                now - st->st_ctim.tv_sec < LOCALFS_RESUME_MAX_AGE;
 }
 
+struct sweep {
+        time_t now;
+        int keep_resumable;
+        int64_t removed;
+        int64_t kept;
+};
+
 /* One directory level of the sweep: removes temp files here, then recurses
  * into subdirectories after closing this one, so that a deep tree never
  * holds more than one directory open. */
-static int sweep_dir(struct buf *path, int top, time_t now, int64_t *removed)
+static int sweep_dir(struct buf *path, int top, struct sweep *sw)
 {
         char **subdirs = NULL;
         size_t nsub = 0, capsub = 0, len = path->len;
@@ -132,6 +139,11 @@ static int sweep_dir(struct buf *path, int top, time_t now, int64_t *removed)
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
                 if (top && !strcmp(de->d_name, PATH_STATE_DIR))
+                        continue;
+                /* Most entries are plain files with ordinary names: no stat
+                 * needed when readdir already says what they are. */
+                if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN &&
+                    strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)) != 0)
                         continue;
                 path->len = len;
                 r = buf_printf(path, "/%s", de->d_name);
@@ -158,16 +170,16 @@ static int sweep_dir(struct buf *path, int top, time_t now, int64_t *removed)
                         }
                         nsub++;
                 } else if (!strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX))) {
-                        if (resumable(de->d_name, &st, now)) {
+                        if (sw->keep_resumable && resumable(de->d_name, &st, sw->now)) {
                                 log_debug("kept %s: a download may resume it",
                                           (const char *)path->data);
+                                sw->kept++;
                                 continue;
                         }
                         if (unlink((const char *)path->data) == 0) {
                                 log_info("removed %s left by an interrupted run",
                                          (const char *)path->data);
-                                if (removed)
-                                        (*removed)++;
+                                sw->removed++;
                         }
                 }
         }
@@ -178,7 +190,7 @@ static int sweep_dir(struct buf *path, int top, time_t now, int64_t *removed)
                 r = buf_printf(path, "/%s", subdirs[i]);
                 if (r < 0)
                         goto out;
-                r = sweep_dir(path, 0, now, removed);
+                r = sweep_dir(path, 0, sw);
                 if (r < 0)
                         goto out;
         }
@@ -194,17 +206,20 @@ out:
         return r;
 }
 
-int localfs_sweep_temp(const char *root, int64_t *removed)
+int localfs_sweep_temp(const char *root, int keep_resumable, int64_t *removed, int64_t *kept)
 {
+        struct sweep sw = {.now = time(NULL), .keep_resumable = keep_resumable};
         struct buf path = BUF_INIT;
         int r;
 
-        if (removed)
-                *removed = 0;
         r = buf_append_str(&path, root);
         if (r == 0)
-                r = sweep_dir(&path, 1, time(NULL), removed);
+                r = sweep_dir(&path, 1, &sw);
         buf_free(&path);
+        if (removed)
+                *removed = sw.removed;
+        if (kept)
+                *kept = sw.kept;
         return r;
 }
 

@@ -26,11 +26,11 @@ int localfs_lock(const char *root, int *fd);
 void localfs_unlock(int fd);
 
 /* Removes the .ferry-tmp-* files under root (not under .ferry/, never
- * following symlinks), except the partial downloads a later round can
- * resume: regular files with a resume name (below) changed within the last
- * LOCALFS_RESUME_MAX_AGE seconds. *removed (may be NULL) gets how many were
- * removed. */
-int localfs_sweep_temp(const char *root, int64_t *removed);
+ * following symlinks). With keep_resumable, keeps the partial downloads a
+ * later round can resume: regular files with a resume name (below) changed
+ * within the last LOCALFS_RESUME_MAX_AGE seconds. *removed and *kept (each
+ * may be NULL) get how many were removed and kept. */
+int localfs_sweep_temp(const char *root, int keep_resumable, int64_t *removed, int64_t *kept);
 
 /* A download big enough to be worth resuming assembles into a temporary
  * file whose name depends only on its target path, so that the next round

@@ -90,7 +90,7 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
         const struct config *cfg = ss->cfg;
         struct sync_ctx s = {.cfg = cfg, .opts = o, .idx = ss->idx, .remote = ss->remote};
         struct remote_stats w0, w1;
-        int64_t swept = 0;
+        int64_t swept = 0, partials = 0;
         int lock = -1, r;
 
         memset(st, 0, sizeof(*st));
@@ -105,7 +105,7 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 goto out;
         }
         if (!o->no_sweep) {
-                r = localfs_sweep_temp(cfg->root, &swept);
+                r = localfs_sweep_temp(cfg->root, 1, &swept, &partials);
                 if (r < 0)
                         goto out;
                 if (swept)
@@ -132,6 +132,14 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 if (!s.again)
                         break;
                 log_debug("pass %d left local changes to upload; running another", s.pass + 1);
+        }
+        /* Every download of this round has finished, so a partial kept at
+         * the start that none of them resumed (its file was deleted or
+         * renamed on the server meanwhile) has no use left. */
+        if (partials > 0) {
+                r = localfs_sweep_temp(cfg->root, 0, &swept, NULL);
+                if (r < 0)
+                        goto out;
         }
         r = index_state_set(s.idx, "last_sync_ns", fsutil_now_ns());
         if (r == 0 && s.stats.invalid > 0)

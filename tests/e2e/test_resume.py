@@ -123,3 +123,27 @@ def resume_upload(env):
     b.sync()
     check(file_sha256(b.p("big.bin")) == want, "B's big.bin differs from A's")
     assert_same(a, b)
+
+
+@scenario("resume_partial_dropped_when_file_gone")
+def resume_partial_dropped(env):
+    """A partial download whose file is deleted on the server before the
+    rerun has no use left: the rerun, which finishes every download it has,
+    removes it instead of keeping it for a day."""
+    a, b = two(env)
+    write_big(a.p("big.bin"), SIZE, seed=13)
+    a.sync()
+
+    p = b.popen(["sync"])
+    killed = kill_when(p, lambda: sum(resume_files(b).values()) >= SIZE * 3 // 10, 60)
+    check(killed, "could not kill B's sync at 30%% of the download (partials: %s)" %
+          resume_files(b))
+    check(len(resume_files(b)) == 1, "expected one partial on B, found %s" % resume_files(b))
+
+    os.unlink(a.p("big.bin"))
+    a.sync()
+    b.sync()
+    check(not b.exists("big.bin"), "big.bin, deleted on A, appeared on B")
+    check(b.temp_files() == [], "B kept temporary files after a finished round: %s" %
+          b.temp_files())
+    assert_same(a, b)

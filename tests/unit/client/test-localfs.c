@@ -104,7 +104,7 @@ static void test_sweep_removes_only_temp_files(void **state)
         link = path_join(root, "a/out");
         assert_int_equal(symlink(other, link), 0);
 
-        assert_int_equal(localfs_sweep_temp(root, &n), 0);
+        assert_int_equal(localfs_sweep_temp(root, 1, &n, NULL), 0);
         assert_int_equal(n, 2);
         assert_false(exists(root, ".ferry-tmp-0123"));
         assert_false(exists(root, "a/b/.ferry-tmp-abcd"));
@@ -125,7 +125,7 @@ static void test_sweep_keeps_resumable_downloads(void **state)
         char *root = make_root();
         char name[LOCALFS_RESUME_NAME_LEN + 1], other[LOCALFS_RESUME_NAME_LEN + 1];
         char *keep = NULL, *linked = NULL, *dir = NULL, *hard = NULL, *target = NULL;
-        int64_t n = -1;
+        int64_t n = -1, kept = -1;
 
         (void)state;
         localfs_resume_name("a/big.bin", name);
@@ -155,13 +155,20 @@ static void test_sweep_keeps_resumable_downloads(void **state)
         mkdir_in(root, dir);
         put_file(root, ".ferry-tmp-r0123456789ABCDEF", "x");
 
-        assert_int_equal(localfs_sweep_temp(root, &n), 0);
+        assert_int_equal(localfs_sweep_temp(root, 1, &n, &kept), 0);
         assert_int_equal(n, 2);
+        assert_int_equal(kept, 1);
         assert_true(exists(root, keep));
         assert_false(exists(root, linked));
         assert_true(exists(root, "a/victim.txt"));
         assert_true(exists(root, dir));
         assert_false(exists(root, ".ferry-tmp-r0123456789ABCDEF"));
+        /* after a round whose downloads all finished, the partial goes too */
+        assert_int_equal(localfs_sweep_temp(root, 0, &n, &kept), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(kept, 0);
+        assert_false(exists(root, keep));
+        assert_true(exists(root, "a/victim.txt"));
         free(keep);
         free(linked);
         free(dir);
