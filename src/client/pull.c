@@ -333,6 +333,69 @@ static int queue_job(const struct rentry *e, const struct stat *st, int have_st,
         return 0;
 }
 
+/* The local file holds this device's own version e (whose chunk list the
+ * server left out): 1 when it was recorded as synced, with a manifest cut
+ * from the file itself; 0 when the file is something else. */
+static int adopt_own(struct sync_ctx *s, const struct rentry *e, const char *full)
+{
+        struct manifest m = MANIFEST_INIT;
+        struct stat st;
+        int fd, r;
+
+        if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
+                return 0;
+        fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        r = manifest_from_fd(fd, &m, NULL, NULL);
+        close(fd);
+        if (r < 0 || m.size != e->size || !hash_equal(&m.file_hash, &e->hash)) {
+                manifest_free(&m);
+                return 0;
+        }
+        apply_meta(e, full, &st);
+        r = record(s, e, full, &m);
+        manifest_free(&m);
+        return r < 0 ? r : 1;
+}
+
+/* An entry of this device's own making without its chunk list
+ * ("chunks_omitted"), that the index does not have at this seq (a crash
+ * between commit and index update, or a lost index): adopt the local file
+ * when it is that version, else fetch the whole entry and apply that. */
+static int apply_omitted(struct sync_ctx *s, const struct rentry *e, const char *full,
+                         struct dl_job **jobs, size_t *njobs, size_t *capjobs)
+{
+        json_t *resp = NULL, *ch;
+        char *esc = NULL, *q = NULL;
+        int r;
+
+        r = adopt_own(s, e, full);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        esc = remote_escape(e->path);
+        if (!esc || asprintf(&q, "/api/v1/file?path=%s", esc) < 0) {
+                q = NULL;
+                r = -ENOMEM;
+                goto out;
+        }
+        r = remote_get_json(s->remote, q, &resp);
+        if (r < 0)
+                goto out;
+        ch = json_object_get(resp, "chunks");
+        if (json_is_true(json_object_get(resp, "chunks_omitted")) ||
+            (!json_is_true(json_object_get(resp, "deleted")) && !json_is_array(ch))) {
+                r = err_set(-EPROTO, "the server's entry for %s has no chunk list", e->path);
+                goto out;
+        }
+        r = pull_apply_entry(s, resp, jobs, njobs, capjobs);
+out:
+        json_decref(resp);
+        free(esc);
+        free(q);
+        return r;
+}
+
 int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jobs, size_t *njobs,
                      size_t *capjobs)
 {
@@ -374,6 +437,11 @@ int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jo
         full = path_join(s->cfg->root, e.path);
         if (!full) {
                 r = -ENOMEM;
+                goto out;
+        }
+        if (!e.deleted && e.kind == KIND_FILE &&
+            json_is_true(json_object_get(entry, "chunks_omitted"))) {
+                r = apply_omitted(s, &e, full, jobs, njobs, capjobs);
                 goto out;
         }
         have_st = lstat(full, &st) == 0;

@@ -6,6 +6,10 @@
  * A conflict never overwrites anything: the local file is moved aside as a
  * conflict copy (uploaded by the next pass) and the server's version is
  * queued for the pull to write under the original name.
+ *
+ * A file put whose base version's chunk list is in the index is committed
+ * as a patch against it when that is shorter (docs/api.md, "commit"), so a
+ * one-chunk edit of a large file does not resend its whole chunk list.
  */
 #include "push.h"
 
@@ -21,6 +25,7 @@
 #include "manifest.h"
 #include "path.h"
 #include "scan.h"
+#include "transfer.h"
 
 int push_mass_delete_tripped(int64_t deletes, int64_t indexed, int64_t count, int percent)
 {
@@ -68,7 +73,32 @@ static void batch_free(struct batch *b)
         memset(b, 0, sizeof(*b));
 }
 
-static json_t *change_json(const struct local_change *c)
+/* A put's chunk list as a patch against its base version (the index's
+ * manifest of the path, which the server holds as the entry at base), when
+ * that is shorter than the whole list: [[start, delete_count, chunks]].
+ * NULL when a full list is sent instead (no base, nothing to gain, or the
+ * base cannot be read; the full list is always correct). */
+static json_t *patch_json(struct sync_ctx *s, const struct local_change *c)
+{
+        struct manifest base = MANIFEST_INIT, ins = MANIFEST_INIT;
+        struct transfer_diff d;
+        json_t *p = NULL;
+
+        if (c->base <= 0 || c->manifest.n < 4 || index_get_manifest(s->idx, c->path, &base) < 0)
+                goto out;
+        transfer_diff(&base, &c->manifest, &d);
+        if (d.ins + 2 >= c->manifest.n)
+                goto out;
+        ins.chunks = c->manifest.chunks + d.start; /* a view: not freed */
+        ins.n = d.ins;
+        p = json_pack("[[I, I, o]]", (json_int_t)d.start, (json_int_t)d.del,
+                      manifest_to_json(&ins));
+out:
+        manifest_free(&base);
+        return p;
+}
+
+static json_t *change_json(struct sync_ctx *s, const struct local_change *c)
 {
         char hex[HASH_HEX_LEN + 1];
         json_t *j = json_object();
@@ -90,7 +120,12 @@ static json_t *change_json(const struct local_change *c)
                         json_object_set_new(j, "mode",
                                             json_integer(localfs_wire_mode(KIND_FILE, c->mode)));
                         json_object_set_new(j, "hash", json_string(hex));
-                        json_object_set_new(j, "chunks", manifest_to_json(&c->manifest));
+                        json_t *p = patch_json(s, c);
+
+                        if (p)
+                                json_object_set_new(j, "patch", p);
+                        else
+                                json_object_set_new(j, "chunks", manifest_to_json(&c->manifest));
                 } else if (c->kind == KIND_SYMLINK) {
                         json_object_set_new(j, "target", json_string(c->target));
                 }
@@ -220,7 +255,7 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
         }
         json_object_set_new(req, "changes", arr);
         for (size_t i = 0; i < n; i++) {
-                json_t *j = change_json(changes[i]);
+                json_t *j = change_json(s, changes[i]);
 
                 if (!j || json_array_append_new(arr, j) < 0) {
                         r = -ENOMEM;

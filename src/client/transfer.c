@@ -390,6 +390,68 @@ out:
         return r;
 }
 
+void transfer_diff(const struct manifest *base, const struct manifest *cur, struct transfer_diff *d)
+{
+        size_t p = 0, s = 0, lim = base->n < cur->n ? base->n : cur->n;
+
+        while (p < lim && base->chunks[p].size == cur->chunks[p].size &&
+               hash_equal(&base->chunks[p].hash, &cur->chunks[p].hash))
+                p++;
+        while (s < lim - p &&
+               base->chunks[base->n - 1 - s].size == cur->chunks[cur->n - 1 - s].size &&
+               hash_equal(&base->chunks[base->n - 1 - s].hash, &cur->chunks[cur->n - 1 - s].hash))
+                s++;
+        d->start = p;
+        d->del = base->n - p - s;
+        d->ins = cur->n - p - s;
+}
+
+/* Adds c's chunks to all, leaving out those of its base version and any
+ * other chunk the index records for a synced file: the server accepted
+ * those versions, so it holds their chunks for this account (should it
+ * have lost one, the commit answers missing_chunks and it is sent then). */
+static int add_new_chunks(struct transfer *t, const struct local_change *c, struct hset *all)
+{
+        struct manifest base = MANIFEST_INIT;
+        struct hset known = {0};
+        int r = 0;
+
+        if (c->base > 0 && t->idx) {
+                r = index_get_manifest(t->idx, c->path, &base);
+                if (r == -ENOENT)
+                        r = 0;
+                if (r < 0)
+                        goto out;
+                for (size_t k = 0; k < base.n; k++)
+                        if ((r = hset_add(&known, &base.chunks[k].hash)) < 0)
+                                goto out;
+                if ((r = hset_seal(&known)) < 0)
+                        goto out;
+        }
+        for (size_t k = 0; k < c->manifest.n; k++) {
+                char *where = NULL;
+                uint64_t off;
+
+                if (hset_find(&known, &c->manifest.chunks[k].hash) >= 0)
+                        continue;
+                if (t->idx) {
+                        r = index_find_chunk(t->idx, &c->manifest.chunks[k].hash, &where, &off);
+                        free(where);
+                        if (r == 0)
+                                continue;
+                        if (r != -ENOENT)
+                                goto out;
+                        r = 0;
+                }
+                if ((r = hset_add(all, &c->manifest.chunks[k].hash)) < 0)
+                        goto out;
+        }
+out:
+        manifest_free(&base);
+        hset_free(&known);
+        return r;
+}
+
 int transfer_upload(struct transfer *t, struct local_change *const *changes, size_t n, int *skip)
 {
         struct hset all = {0}, missing = {0};
@@ -398,11 +460,9 @@ int transfer_upload(struct transfer *t, struct local_change *const *changes, siz
         for (size_t i = 0; i < n; i++) {
                 if (!is_file_put(changes[i]) || skip[i])
                         continue;
-                for (size_t k = 0; k < changes[i]->manifest.n; k++) {
-                        r = hset_add(&all, &changes[i]->manifest.chunks[k].hash);
-                        if (r < 0)
-                                goto out;
-                }
+                r = add_new_chunks(t, changes[i], &all);
+                if (r < 0)
+                        goto out;
         }
         r = hset_seal(&all);
         if (r < 0)

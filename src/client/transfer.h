@@ -50,8 +50,23 @@ struct transfer {
         uint64_t chunks_sent, bytes_sent, chunks_fetched, bytes_fetched, chunks_local;
 };
 
+/* Where two chunk lists differ, by common prefix and common suffix: cur is
+ * base with base[start, start + del) replaced by cur[start, start + ins).
+ * One region, which is all an overwrite, insert, append or truncate in one
+ * place needs; edits in several places make that region span them. */
+struct transfer_diff {
+        size_t start, del, ins;
+};
+
+void transfer_diff(const struct manifest *base, const struct manifest *cur,
+                   struct transfer_diff *d);
+
 /* Sends the chunks the server lacks for the file puts among changes[0..n)
- * (other changes are ignored). skip[i] is set to 1 for a file that vanished
+ * (other changes are ignored). Only chunks that are not in the base
+ * version's chunk list (the index's manifest of the path, when the put has
+ * a base) nor recorded in the index for another synced file are asked
+ * about: the server holds those for this account since it accepted those
+ * versions. skip[i] is set to 1 for a file that vanished
  * or changed since it was scanned (and left alone otherwise): do not commit
  * it this round. Returns 0 or a negative code (network, server). */
 int transfer_upload(struct transfer *t, struct local_change *const *changes, size_t n, int *skip);

@@ -26,10 +26,67 @@
 static const char *const op_names[] = {"put", "delete", "rename"};
 static const char *const status_names[] = {"ok", "conflict", "missing_chunks", "invalid"};
 
+static void free_patch(struct journal_change *c)
+{
+        struct journal_edit *p = (struct journal_edit *)c->patch;
+
+        for (size_t k = 0; p && k < c->n_patch; k++)
+                manifest_free(&p[k].ins);
+        free(p);
+        c->patch = NULL;
+        c->n_patch = 0;
+}
+
+/* Parses a put's "patch": [[start, delete_count, [[hex, size], ...]], ...].
+ * Its shape is checked here (400 when wrong); whether the indices fit the
+ * base version is the journal's call (per-change "invalid"). 0, or -1 with
+ * a message in err. */
+static int parse_patch(json_t *v, size_t i, struct journal_change *c, char *err, size_t cap)
+{
+        struct journal_edit *p;
+        json_t *ed;
+        size_t k;
+        int r;
+
+        if (!json_is_array(v)) {
+                snprintf(err, cap, "changes[%zu].patch must be an array", i);
+                return -1;
+        }
+        p = calloc(json_array_size(v) ? json_array_size(v) : 1, sizeof(*p));
+        if (!p) {
+                snprintf(err, cap, "out of memory");
+                return -1;
+        }
+        c->patch = p;
+        c->has_patch = 1;
+        json_array_foreach(v, k, ed)
+        {
+                json_t *st = json_array_get(ed, 0), *del = json_array_get(ed, 1);
+
+                if (!json_is_array(ed) || json_array_size(ed) != 3 || !json_is_integer(st) ||
+                    json_integer_value(st) < 0 || !json_is_integer(del) ||
+                    json_integer_value(del) < 0) {
+                        snprintf(err, cap,
+                                 "changes[%zu].patch[%zu] must be [start, delete_count, chunks] "
+                                 "with non-negative integers",
+                                 i, k);
+                        return -1;
+                }
+                p[k].start = (uint64_t)json_integer_value(st);
+                p[k].del = (uint64_t)json_integer_value(del);
+                c->n_patch = k + 1;
+                if ((r = manifest_from_json(json_array_get(ed, 2), &p[k].ins)) < 0) {
+                        snprintf(err, cap, "changes[%zu].patch[%zu]: %s", i, k, err_msg(r));
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 /* Fills c from change i. 0, or -1 with a message in err. */
 static int parse_change(json_t *o, size_t i, struct journal_change *c, char *err, size_t cap)
 {
-        json_t *v;
+        json_t *v, *ed;
         const char *op;
         size_t k;
         int r;
@@ -126,6 +183,14 @@ static int parse_change(json_t *o, size_t i, struct journal_change *c, char *err
         if (v && !json_is_null(v) && (r = manifest_from_json(v, &c->manifest)) < 0) {
                 snprintf(err, cap, "changes[%zu].chunks: %s", i, err_msg(r));
                 return -1;
+        }
+        ed = json_object_get(o, "patch");
+        if (ed && !json_is_null(ed)) {
+                if (v && !json_is_null(v)) {
+                        snprintf(err, cap, "changes[%zu] has both chunks and patch", i);
+                        return -1;
+                }
+                return parse_patch(ed, i, c, err, cap);
         }
         return 0;
 bad_type:
@@ -243,8 +308,10 @@ void api_commit(void *ctx, struct http_request *req, struct http_reply *rep)
         http_reply_json(rep, 200,
                         json_pack("{s:I, s:o}", "seq", (json_int_t)seq, "results", results));
 out:
-        for (i = 0; cs && i < n; i++)
+        for (i = 0; cs && i < n; i++) {
                 manifest_free(&cs[i].manifest);
+                free_patch(&cs[i]);
+        }
         for (i = 0; rs && i < n; i++)
                 journal_result_clear(&rs[i]);
         free(cs);
@@ -270,20 +337,30 @@ static int64_t parse_count(const char *s)
 struct list_ctx {
         json_t *arr;
         int with_chunks;
-        size_t chunks; /* chunks in the page so far */
+        size_t chunks;      /* chunks in the page so far */
+        const char *device; /* changes: the asking device, whose own lists are left out */
 };
 
 static int list_cb(const struct meta_entry *e, void *userdata)
 {
         struct list_ctx *lc = userdata;
         size_t nch = e->chunks_len / MANIFEST_BLOB_ITEM;
+        /* the device that made this version has its chunk list: do not echo
+         * it back (it is the bulk of a large file's entry) */
+        int omit = lc->with_chunks && lc->device && nch > 0 && !strcmp(e->device, lc->device);
         json_t *o;
 
+        if (omit)
+                nch = 0;
         if (lc->with_chunks && json_array_size(lc->arr) > 0 &&
             lc->chunks + nch > CHANGES_CHUNK_BUDGET)
                 return 1; /* page full: the client asks again */
         lc->chunks += nch;
-        o = api_entry_json(e, lc->with_chunks);
+        o = api_entry_json(e, lc->with_chunks && !omit);
+        if (o && omit && json_object_set_new(o, "chunks_omitted", json_true()) < 0) {
+                json_decref(o);
+                o = NULL;
+        }
         if (!o || json_array_append_new(lc->arr, o) < 0)
                 return -ENOMEM;
         return 0;
@@ -293,7 +370,7 @@ void api_changes(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
         const char *sv = http_query(req, "since"), *lv = http_query(req, "limit");
-        struct list_ctx lc = {NULL, 1, 0};
+        struct list_ctx lc = {NULL, 1, 0, req->device.id};
         int64_t since = 0, limit = API_CHANGES_DEFAULT, seq;
         int more = 0, r;
 
@@ -333,7 +410,7 @@ void api_files(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
         const char *prefix = http_query(req, "prefix"), *dv = http_query(req, "deleted");
-        struct list_ctx lc = {NULL, 0, 0};
+        struct list_ctx lc = {NULL, 0, 0, NULL};
         int with_deleted = dv && (strcmp(dv, "1") == 0 || strcmp(dv, "true") == 0);
         int64_t seq;
         int r;

@@ -6,7 +6,9 @@
  * against the chunks the account holds, and only then applied with the next
  * seq of the space. The whole list runs in one store transaction, so a crash
  * or a store failure commits nothing; per-change refusals (conflict, missing
- * chunks, invalid) do not stop the other changes.
+ * chunks, invalid) do not stop the other changes. A put by patch is
+ * resolved against the path's current entry first (its base must be that
+ * entry) and then checked exactly like a put with a full chunk list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,42 @@ void journal_result_clear(struct journal_result *r)
         meta_entry_clear(&r->current);
         free(r->missing);
         memset(r, 0, sizeof(*r));
+}
+
+int journal_patch_apply(const struct manifest *base, const struct journal_edit *edits, size_t n,
+                        struct manifest *out)
+{
+        uint64_t at = 0; /* next base chunk to copy */
+        size_t i, k;
+        int r;
+
+        for (i = 0; i < n; i++) {
+                const struct journal_edit *ed = &edits[i];
+
+                if (ed->start < at || ed->start > base->n || ed->del > base->n - ed->start)
+                        return err_set(-EINVAL,
+                                       "patch[%zu]: edit out of range or order (start %llu, "
+                                       "delete %llu, %zu base chunks)",
+                                       i, (unsigned long long)ed->start,
+                                       (unsigned long long)ed->del, base->n);
+                if (out->n + (ed->start - at) + ed->ins.n > MANIFEST_MAX_CHUNKS)
+                        return err_set(-EINVAL, "too many chunks");
+                for (; at < ed->start; at++)
+                        if ((r = manifest_add(out, &base->chunks[at].hash, base->chunks[at].size)) <
+                            0)
+                                return r;
+                for (k = 0; k < ed->ins.n; k++)
+                        if ((r = manifest_add(out, &ed->ins.chunks[k].hash,
+                                              ed->ins.chunks[k].size)) < 0)
+                                return r;
+                at += ed->del;
+        }
+        if (out->n + (base->n - at) > MANIFEST_MAX_CHUNKS)
+                return err_set(-EINVAL, "too many chunks");
+        for (; at < base->n; at++)
+                if ((r = manifest_add(out, &base->chunks[at].hash, base->chunks[at].size)) < 0)
+                        return r;
+        return 0;
 }
 
 static void set_invalid(struct journal_result *res, const char *msg)
@@ -240,29 +278,26 @@ out:
         return r;
 }
 
-static int apply_put(struct meta *m, int64_t user, const char *device,
-                     const struct journal_change *c, struct journal_result *res)
+/* A put with its full chunk list, given the path's entry cur. */
+static int apply_put_full(struct meta *m, int64_t user, const char *device,
+                          const struct journal_change *c, struct meta_entry *cur,
+                          struct journal_result *res)
 {
-        struct meta_entry cur = {0}, ne = {0};
+        struct meta_entry ne = {0};
         int r;
 
-        if (!valid_path(c->path, res))
-                return 0;
         r = build_put(c, &ne, res);
         if (r <= 0)
                 goto out;
-        r = lookup(m, user, c->path, &cur);
-        if (r < 0)
-                goto out;
-        if (is_live(&cur) && same_content(&cur, &ne) &&
-            (cur.seq != c->base || cur.mtime_ns == ne.mtime_ns)) {
+        if (is_live(cur) && same_content(cur, &ne) &&
+            (cur->seq != c->base || cur->mtime_ns == ne.mtime_ns)) {
                 /* Already there: a retry of a commit that went through. */
                 res->status = JOURNAL_OK;
-                res->seq = cur.seq;
+                res->seq = cur->seq;
                 goto out;
         }
-        if (is_live(&cur) && cur.seq != c->base) {
-                set_conflict(res, &cur);
+        if (is_live(cur) && cur->seq != c->base) {
+                set_conflict(res, cur);
                 goto out;
         }
         if (ne.kind == KIND_FILE) {
@@ -292,8 +327,73 @@ static int apply_put(struct meta *m, int64_t user, const char *device,
         res->status = JOURNAL_OK;
         res->seq = ne.seq;
 out:
-        meta_entry_clear(&cur);
         meta_entry_clear(&ne);
+        return r < 0 ? r : 0;
+}
+
+/* For a put by patch: resolves the patch against cur (the path's entry)
+ * into *pm. 1 when *pm holds the new chunk list; 0 when res is decided
+ * (conflict, invalid, or the no-op of a retried commit); or a negative
+ * store code. */
+static int resolve_patch(const struct journal_change *c, struct meta_entry *cur,
+                         struct manifest *pm, struct journal_result *res)
+{
+        struct manifest base = MANIFEST_INIT;
+        int r;
+
+        if (!is_live(cur) || cur->seq != c->base || cur->kind != KIND_FILE) {
+                /* nothing to patch: only the retry of a commit that went
+                 * through is fine (same content as the live entry) */
+                if (is_live(cur) && c->kind == KIND_FILE && cur->kind == KIND_FILE && c->has_hash &&
+                    cur->has_hash && hash_equal(&cur->hash, &c->hash) && cur->size == c->size &&
+                    cur->mode == (c->mode & 07777)) {
+                        res->status = JOURNAL_OK;
+                        res->seq = cur->seq;
+                        return 0;
+                }
+                set_conflict(res, cur);
+                return 0;
+        }
+        if (cur->chunks_len && (r = manifest_from_blob(cur->chunks, cur->chunks_len, &base)) < 0)
+                return r;
+        r = journal_patch_apply(&base, c->patch, c->n_patch, pm);
+        manifest_free(&base);
+        if (r == -EINVAL) {
+                set_invalid(res, err_msg(r));
+                return 0;
+        }
+        return r < 0 ? r : 1;
+}
+
+static int apply_put(struct meta *m, int64_t user, const char *device,
+                     const struct journal_change *c, struct journal_result *res)
+{
+        struct meta_entry cur = {0};
+        struct journal_change pc;
+        int r;
+
+        if (!valid_path(c->path, res))
+                return 0;
+        r = lookup(m, user, c->path, &cur);
+        if (r < 0)
+                goto out;
+        if (c->has_patch) {
+                /* from here on, the patched list stands in for "chunks" */
+                pc = *c;
+                memset(&pc.manifest, 0, sizeof(pc.manifest));
+                pc.has_patch = 0;
+                r = resolve_patch(c, &cur, &pc.manifest, res);
+                if (r <= 0) {
+                        manifest_free(&pc.manifest);
+                        goto out;
+                }
+                r = apply_put_full(m, user, device, &pc, &cur, res);
+                manifest_free(&pc.manifest);
+                goto out;
+        }
+        r = apply_put_full(m, user, device, c, &cur, res);
+out:
+        meta_entry_clear(&cur);
         return r < 0 ? r : 0;
 }
 

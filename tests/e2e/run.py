@@ -31,6 +31,7 @@ import test_evil  # noqa: E402,F401
 import test_watch  # noqa: E402,F401
 import test_resume  # noqa: E402,F401
 import test_watch_limits  # noqa: E402,F401
+import test_delta  # noqa: E402,F401
 
 
 def reason_of(e):

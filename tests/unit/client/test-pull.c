@@ -261,6 +261,43 @@ static void test_identical_local_file_is_adopted(void **state)
         index_entry_free(&e);
 }
 
+/* This device's own version, sent without its chunk list
+ * ("chunks_omitted"), that the index lacks (a crash before the index was
+ * updated): the identical local file is adopted, with a chunk list cut from
+ * the file itself (later deltas are computed against it), and nothing is
+ * asked of the server (there is none here). */
+static void test_own_entry_without_chunks_is_adopted(void **state)
+{
+        struct fixture *fx = *state;
+        struct manifest m = MANIFEST_INIT;
+        struct index_entry e = {0};
+        struct hash h;
+        const char *entry = "{\"path\":\"own.txt\",\"seq\":9,\"deleted\":false,\"kind\":\"file\","
+                            "\"size\":5,\"mtime_ns\":1763761956000000000,\"mode\":420,\"hash\":"
+                            "\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\","
+                            "\"chunks_omitted\":true}";
+
+        put_file(fx->cfg.root, "own.txt", "hello");
+        assert_int_equal(apply(fx, entry), 0);
+        assert_int_equal(fx->njobs, 0);
+        assert_int_equal(fx->s.stats.conflicts, 0);
+        assert_int_equal(index_get(fx->s.idx, "own.txt", &e), 0);
+        assert_int_equal(e.seq, 9);
+        assert_int_equal(e.mtime_ns, INT64_C(1763761956000000000));
+        index_entry_free(&e);
+        assert_int_equal(index_get_manifest(fx->s.idx, "own.txt", &m), 0);
+        assert_int_equal(m.n, 1);
+        assert_int_equal(m.chunks[0].size, 5);
+        assert_int_equal(
+            hash_from_hex("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", &h),
+            0);
+        assert_true(hash_equal(&m.chunks[0].hash, &h));
+        manifest_free(&m);
+        /* the same entry again: the index has it at this seq, nothing to do */
+        assert_int_equal(apply(fx, entry), 0);
+        assert_int_equal(fx->njobs, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -271,6 +308,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_unsynced_local_file_becomes_conflict_copy, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_identical_local_file_is_adopted, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_own_entry_without_chunks_is_adopted, setup,
+                                            teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,15 +1,21 @@
 /* Unit tests for push: the mass-delete guard's decision, a pure function of
  * the scan's delete count, the number of synced entries and the configured
- * thresholds (trips only past both the count and the percentage). */
+ * thresholds (trips only past both the count and the percentage); and the
+ * common-prefix / common-suffix diff (transfer_diff) that a commit's patch
+ * is made of: for overwrite, insert, append, truncate, delete-all, from an
+ * empty base, two edited regions, and repeated chunks, the diff is the
+ * expected region and applying it to the base gives the new list. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "push.h"
+#include "transfer.h"
 
 static void test_defaults(void **state)
 {
@@ -38,11 +44,74 @@ static void test_configured(void **state)
         assert_false(push_mass_delete_tripped(INT64_C(1) << 40, INT64_C(1) << 43, 50, 25));
 }
 
+/* A manifest of chunks named by letters: "abcd" is 4 chunks, where equal
+ * letters are equal chunks (hash and size). */
+static void letters(const char *s, struct manifest *m)
+{
+        memset(m, 0, sizeof(*m));
+        for (; *s; s++) {
+                struct hash h;
+
+                memset(&h, 0, sizeof(h));
+                h.b[0] = (uint8_t)*s;
+                assert_int_equal(manifest_add(m, &h, 100 + (uint32_t)*s), 0);
+        }
+}
+
+static void check_diff(const char *base, const char *cur, size_t start, size_t del, size_t ins)
+{
+        struct manifest b, c, out = MANIFEST_INIT;
+        struct transfer_diff d;
+        size_t i;
+
+        letters(base, &b);
+        letters(cur, &c);
+        transfer_diff(&b, &c, &d);
+        assert_int_equal(d.start, start);
+        assert_int_equal(d.del, del);
+        assert_int_equal(d.ins, ins);
+        /* base[0, start) + cur[start, start + ins) + base[start + del, n) */
+        for (i = 0; i < d.start; i++)
+                assert_int_equal(manifest_add(&out, &b.chunks[i].hash, b.chunks[i].size), 0);
+        for (i = d.start; i < d.start + d.ins; i++)
+                assert_int_equal(manifest_add(&out, &c.chunks[i].hash, c.chunks[i].size), 0);
+        for (i = d.start + d.del; i < b.n; i++)
+                assert_int_equal(manifest_add(&out, &b.chunks[i].hash, b.chunks[i].size), 0);
+        assert_int_equal(out.n, c.n);
+        assert_int_equal(out.size, c.size);
+        for (i = 0; i < c.n; i++)
+                assert_true(hash_equal(&out.chunks[i].hash, &c.chunks[i].hash));
+        manifest_free(&b);
+        manifest_free(&c);
+        manifest_free(&out);
+}
+
+static void test_diff(void **state)
+{
+        (void)state;
+        check_diff("abcdef", "abcdef", 6, 0, 0);  /* nothing changed */
+        check_diff("abcdef", "abXdef", 2, 1, 1);  /* overwrite in one chunk */
+        check_diff("abcdef", "abXYdef", 2, 1, 2); /* insert: a chunk cut in two */
+        check_diff("abcdef", "abcXdef", 3, 0, 1); /* pure insert on a boundary */
+        check_diff("abcdef", "abcdeXY", 5, 1, 2); /* append: the last chunk grows */
+        check_diff("abcdef", "abcdefXY", 6, 0, 2);
+        check_diff("abcdef", "abcX", 3, 3, 1); /* truncate */
+        check_diff("abcdef", "abc", 3, 3, 0);
+        check_diff("abcdef", "", 0, 6, 0); /* delete all */
+        check_diff("", "abc", 0, 0, 3);    /* from an empty base */
+        check_diff("abcdef", "Xbcdef", 0, 1, 1);
+        check_diff("abcdef", "aXcdYf", 1, 4, 4); /* two regions: one span */
+        check_diff("aaaa", "aaaaa", 4, 0, 1);    /* repeats: prefix and suffix do not overlap */
+        check_diff("aaaaa", "aaaa", 4, 1, 0);
+        check_diff("abab", "ab", 2, 2, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_configured),
+            cmocka_unit_test(test_diff),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -484,6 +484,105 @@ static void test_chunks_and_commit(void **state)
         buf_free(&out);
 }
 
+/* Commits one change (a JSON object) as token; returns the status word of
+ * its result, or "400" when the request was refused whole. */
+static const char *commit_one(struct fix *f, const char *token, const char *change, char *st)
+{
+        char body[1200];
+        json_t *j;
+        long code;
+
+        snprintf(body, sizeof(body), "{\"changes\":[%s]}", change);
+        code = req_json(f, "POST", "/api/v1/commit", token, body, &j);
+        snprintf(st, 32, "%s",
+                 code == 200 ? json_string_value(json_object_get(
+                                   json_array_get(json_object_get(j, "results"), 0), "status"))
+                             : "400");
+        assert_true(code == 200 || code == 400);
+        json_decref(j);
+        return st;
+}
+
+/* A put by patch against the current version, the shape checks of a
+ * patch (400) and its range checks (invalid); and the changes feed leaving
+ * out the chunk lists of the asking device's own entries. */
+static void test_patch_and_chunks_omitted(void **state)
+{
+        struct fix *f = *state;
+        const char *c1 = "first chunk\n", *c2 = "second\n";
+        struct hash h1 = srvtest_hash(c1), h2 = srvtest_hash(c2);
+        char x1[HASH_HEX_LEN + 1], x2[HASH_HEX_LEN + 1], ch[700], st[32], other[65];
+        struct buf fr = BUF_INIT, out = BUF_INIT;
+        json_t *j, *e;
+
+        hash_to_hex(&h1, x1);
+        hash_to_hex(&h2, x2);
+        one_frame(&fr, c1, NULL);
+        assert_int_equal(request(f, "POST", "/api/v1/chunks", f->alice, fr.data, fr.len, &out),
+                         200);
+        one_frame(&fr, c2, NULL);
+        assert_int_equal(request(f, "POST", "/api/v1/chunks", f->alice, fr.data, fr.len, &out),
+                         200);
+        snprintf(ch, sizeof(ch),
+                 "{\"op\":\"put\",\"path\":\"f\",\"base\":0,\"kind\":\"file\",\"size\":12,"
+                 "\"hash\":\"%s\",\"chunks\":[[\"%s\",12]]}",
+                 x1, x1);
+        assert_string_equal(commit_one(f, f->alice, ch, st), "ok");
+        /* base 1: [c1] -> [c1, c2] */
+        snprintf(ch, sizeof(ch),
+                 "{\"op\":\"put\",\"path\":\"f\",\"base\":1,\"kind\":\"file\",\"size\":19,"
+                 "\"hash\":\"%s\",\"patch\":[[1,0,[[\"%s\",7]]]]}",
+                 x2, x2);
+        assert_string_equal(commit_one(f, f->alice, ch, st), "ok");
+        assert_string_equal(commit_one(f, f->alice, ch, st), "ok"); /* the retry: a no-op */
+        assert_int_equal(space_seq(f, f->alice), 2);
+        assert_int_equal(req_json(f, "GET", "/api/v1/file?path=f", f->alice, NULL, &j), 200);
+        e = json_object_get(j, "chunks");
+        assert_int_equal(json_array_size(e), 2);
+        assert_string_equal(json_string_value(json_array_get(json_array_get(e, 1), 0)), x2);
+        assert_null(json_object_get(j, "chunks_omitted"));
+        json_decref(j);
+        /* out of range (invalid), stale base, malformed (400) */
+        snprintf(ch, sizeof(ch),
+                 "{\"op\":\"put\",\"path\":\"f\",\"base\":2,\"kind\":\"file\",\"size\":7,"
+                 "\"hash\":\"%s\",\"patch\":[[3,0,[]]]}",
+                 x1);
+        assert_string_equal(commit_one(f, f->alice, ch, st), "invalid");
+        ch[strstr(ch, "\"base\":2") - ch + 7] = '1';
+        assert_string_equal(commit_one(f, f->alice, ch, st), "conflict");
+        snprintf(ch, sizeof(ch),
+                 "{\"op\":\"put\",\"path\":\"f\",\"base\":2,\"kind\":\"file\",\"size\":7,"
+                 "\"hash\":\"%s\",\"patch\":[[0,1]]}",
+                 x1);
+        assert_string_equal(commit_one(f, f->alice, ch, st), "400");
+        snprintf(ch, sizeof(ch),
+                 "{\"op\":\"put\",\"path\":\"f\",\"base\":2,\"kind\":\"file\",\"size\":7,"
+                 "\"hash\":\"%s\",\"patch\":[[0,1,[]]],\"chunks\":[]}",
+                 x1);
+        assert_string_equal(commit_one(f, f->alice, ch, st), "400");
+
+        /* the feed: no chunk list for alice's own device, the list for her
+         * other device */
+        assert_int_equal(req_json(f, "GET", "/api/v1/changes?since=0", f->alice, NULL, &j), 200);
+        e = json_array_get(json_object_get(j, "entries"), 0);
+        assert_string_equal(json_string_value(json_object_get(e, "path")), "f");
+        assert_null(json_object_get(e, "chunks"));
+        assert_true(json_is_true(json_object_get(e, "chunks_omitted")));
+        json_decref(j);
+        snprintf(ch, sizeof(ch),
+                 "{\"user\":\"alice\",\"password\":\"pw-alice-123\",\"device_name\":\"two\"}");
+        assert_int_equal(req_json(f, "POST", "/api/v1/login", NULL, ch, &j), 200);
+        snprintf(other, sizeof(other), "%s", json_string_value(json_object_get(j, "token")));
+        json_decref(j);
+        assert_int_equal(req_json(f, "GET", "/api/v1/changes?since=0", other, NULL, &j), 200);
+        e = json_array_get(json_object_get(j, "entries"), 0);
+        assert_int_equal(json_array_size(json_object_get(e, "chunks")), 2);
+        assert_null(json_object_get(e, "chunks_omitted"));
+        json_decref(j);
+        buf_free(&fr);
+        buf_free(&out);
+}
+
 static void test_devices(void **state)
 {
         struct fix *f = *state;
@@ -511,6 +610,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_item_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_chunks_and_commit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_patch_and_chunks_omitted, setup, teardown),
         };
 
         log_init("test-http", LOG_LEVEL_ERROR);

@@ -1,7 +1,9 @@
 /* test-journal: the compare-and-set rules of the space journal (journal.c)
  * on a real SQLite store in a temporary directory: puts, conflicts, no-op
  * retries, deletes and tombstones, edit-vs-delete, renames, missing chunks,
- * seq order, paging, user isolation, and all-or-nothing transactions. */
+ * seq order, paging, user isolation, all-or-nothing transactions, and
+ * puts by patch against the base version's chunk list. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +98,30 @@ static struct journal_result commit1(struct fix *f, int64_t user, const char *de
         return res;
 }
 
+/* Commits one change; returns its status (the rest of the result is
+ * cleared). */
+static int status1(struct fix *f, int64_t user, const char *dev, struct journal_change *c,
+                   int64_t *seq)
+{
+        struct journal_result r = commit1(f, user, dev, c, seq);
+        int st = r.status;
+
+        journal_result_clear(&r);
+        return st;
+}
+
+/* Commits one change that must go through; returns its seq. */
+static int64_t seq1(struct fix *f, int64_t user, const char *dev, struct journal_change *c,
+                    int64_t *seq)
+{
+        struct journal_result r = commit1(f, user, dev, c, seq);
+        int64_t s = r.seq;
+
+        assert_int_equal(r.status, JOURNAL_OK);
+        journal_result_clear(&r);
+        return s;
+}
+
 static int64_t space_seq(struct fix *f, int64_t user)
 {
         int64_t s = -1;
@@ -139,8 +165,7 @@ static void test_stale_base_conflict(void **state)
         struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one", 1);
         struct journal_result r;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         /* B also starts from "nothing" with other content: refused. */
         c = file_put(f, f->alice, "a.txt", 0, "two", 1);
         r = commit1(f, f->alice, DEV_B, &c, NULL);
@@ -154,10 +179,7 @@ static void test_stale_base_conflict(void **state)
 
         /* With the right base it goes through. */
         c = file_put(f, f->alice, "a.txt", 1, "two", 1);
-        r = commit1(f, f->alice, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 2);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_B, &c, NULL), 2);
 }
 
 static void test_same_content_noop(void **state)
@@ -167,8 +189,7 @@ static void test_same_content_noop(void **state)
         struct journal_result r;
         int64_t seq;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         /* A retry of the same commit (base still 0) is a no-op ok. */
         c = file_put(f, f->alice, "a.txt", 0, "same", 1);
         r = commit1(f, f->alice, DEV_A, &c, &seq);
@@ -196,17 +217,12 @@ static void test_mtime_change_on_current_base(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = file_put(f, f->alice, "a.txt", 0, "x", 1);
-        struct journal_result r;
         struct meta_entry e;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         c = file_put(f, f->alice, "a.txt", 1, "x", 1);
         c.mtime_ns = 2000;
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 2);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_A, &c, NULL), 2);
         assert_int_equal(journal_get(f->m, f->alice, "a.txt", &e), 0);
         assert_int_equal(e.mtime_ns, 2000);
         meta_entry_clear(&e);
@@ -216,16 +232,11 @@ static void test_delete(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = file_put(f, f->alice, "a.txt", 0, "x", 1);
-        struct journal_result r;
         struct meta_entry e;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         c = simple(JOURNAL_DELETE, "a.txt", 1);
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 2);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_A, &c, NULL), 2);
 
         assert_int_equal(journal_get(f->m, f->alice, "a.txt", &e), 0);
         assert_true(e.deleted);
@@ -237,10 +248,7 @@ static void test_delete(void **state)
 
         /* Deleting it again, with any base, is a no-op. */
         c = simple(JOURNAL_DELETE, "a.txt", 1);
-        r = commit1(f, f->alice, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 2);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_B, &c, NULL), 2);
         assert_int_equal(space_seq(f, f->alice), 2);
 }
 
@@ -248,13 +256,9 @@ static void test_delete_absent_noop(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = simple(JOURNAL_DELETE, "never/was.txt", 7);
-        struct journal_result r;
         struct meta_entry e;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 0);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_A, &c, NULL), 0);
         assert_int_equal(space_seq(f, f->alice), 0);
         assert_int_equal(journal_get(f->m, f->alice, "never/was.txt", &e), -ENOENT);
 }
@@ -265,11 +269,9 @@ static void test_delete_stale_conflict(void **state)
         struct journal_change c = file_put(f, f->alice, "a.txt", 0, "v1", 1);
         struct journal_result r;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         c = file_put(f, f->alice, "a.txt", 1, "v2", 1); /* B edits */
-        r = commit1(f, f->alice, DEV_B, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_B, &c, NULL);
         /* A deletes what it last saw (seq 1): the edit wins. */
         c = simple(JOURNAL_DELETE, "a.txt", 1);
         r = commit1(f, f->alice, DEV_A, &c, NULL);
@@ -284,20 +286,14 @@ static void test_put_on_tombstone_accepted(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = file_put(f, f->alice, "a.txt", 0, "v1", 1);
-        struct journal_result r;
         struct meta_entry e;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         c = simple(JOURNAL_DELETE, "a.txt", 1); /* A deletes */
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         /* B edited the version it saw (seq 1): the edit wins over the delete. */
         c = file_put(f, f->alice, "a.txt", 1, "edited", 1);
-        r = commit1(f, f->alice, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 3);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_B, &c, NULL), 3);
         assert_int_equal(journal_get(f->m, f->alice, "a.txt", &e), 0);
         assert_false(e.deleted);
         assert_int_equal(e.size, 6);
@@ -308,17 +304,12 @@ static void test_rename(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = file_put(f, f->alice, "b.txt", 0, "content", 1);
-        struct journal_result r;
         struct meta_entry src, dst;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
         c = simple(JOURNAL_RENAME, "dir/c.txt", 1);
         c.from = "b.txt";
-        r = commit1(f, f->alice, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 2);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->alice, DEV_B, &c, NULL), 2);
         assert_int_equal(space_seq(f, f->alice), 3);
 
         assert_int_equal(journal_get(f->m, f->alice, "b.txt", &src), 0);
@@ -376,9 +367,7 @@ static void test_rename_conflicts(void **state)
         /* Same path. */
         cs[0] = simple(JOURNAL_RENAME, "a", 1);
         cs[0].from = "a";
-        r = commit1(f, f->alice, DEV_A, &cs[0], NULL);
-        assert_int_equal(r.status, JOURNAL_INVALID);
-        journal_result_clear(&r);
+        assert_int_equal(status1(f, f->alice, DEV_A, &cs[0], NULL), JOURNAL_INVALID);
         assert_int_equal(space_seq(f, f->alice), 2);
 }
 
@@ -406,9 +395,7 @@ static void test_missing_chunks(void **state)
         /* Held by bob only: still missing for alice. */
         assert_int_equal(f->m->ops->chunk_add(f->m, f->bob, &h, 2), 0);
         c = file_put(f, f->alice, "big", 0, "xx", 0);
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_MISSING_CHUNKS);
-        journal_result_clear(&r);
+        assert_int_equal(status1(f, f->alice, DEV_A, &c, NULL), JOURNAL_MISSING_CHUNKS);
 
         assert_int_equal(f->m->ops->chunk_add(f->m, f->alice, &h, 2), 0);
         /* Held, but the change lies about its size: invalid. */
@@ -422,9 +409,7 @@ static void test_missing_chunks(void **state)
         journal_result_clear(&r);
 
         c = file_put(f, f->alice, "big", 0, "xx", 0);
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        journal_result_clear(&r);
+        assert_int_equal(status1(f, f->alice, DEV_A, &c, NULL), JOURNAL_OK);
 }
 
 static void test_invalid_changes(void **state)
@@ -514,7 +499,6 @@ static void test_changes_since_paging(void **state)
 {
         struct fix *f = *state;
         struct journal_change c;
-        struct journal_result r;
         struct collect col;
         char name[16];
         int64_t since = 0;
@@ -523,13 +507,11 @@ static void test_changes_since_paging(void **state)
         for (i = 0; i < 5; i++) {
                 snprintf(name, sizeof(name), "f%d", i);
                 c = file_put(f, f->alice, name, 0, name, 1);
-                r = commit1(f, f->alice, DEV_A, &c, NULL);
-                journal_result_clear(&r);
+                status1(f, f->alice, DEV_A, &c, NULL);
         }
         /* f0 edited again: only its latest version shows, at seq 6. */
         c = file_put(f, f->alice, "f0", 1, "new", 1);
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
 
         do {
                 memset(&col, 0, sizeof(col));
@@ -560,19 +542,15 @@ static void test_list_prefix(void **state)
         struct fix *f = *state;
         const char *paths[] = {"a", "a/b", "a/b/c", "ab", "a0", "b"};
         struct journal_change c;
-        struct journal_result r;
         struct collect col;
         size_t i;
 
         for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
                 c = file_put(f, f->alice, paths[i], 0, paths[i], 1);
-                r = commit1(f, f->alice, DEV_A, &c, NULL);
-                journal_result_clear(&r);
+                status1(f, f->alice, DEV_A, &c, NULL);
         }
         c = simple(JOURNAL_DELETE, "a/b/c", 3);
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        journal_result_clear(&r);
+        assert_int_equal(status1(f, f->alice, DEV_A, &c, NULL), JOURNAL_OK);
 
         memset(&col, 0, sizeof(col));
         assert_int_equal(journal_list(f->m, f->alice, "a", 0, collect_cb, &col), 0);
@@ -594,13 +572,11 @@ static void test_user_isolation(void **state)
 {
         struct fix *f = *state;
         struct journal_change c = file_put(f, f->alice, "secret.txt", 0, "alice's", 1);
-        struct journal_result r;
         struct collect col;
         struct meta_entry e;
         int more;
 
-        r = commit1(f, f->alice, DEV_A, &c, NULL);
-        journal_result_clear(&r);
+        status1(f, f->alice, DEV_A, &c, NULL);
 
         memset(&col, 0, sizeof(col));
         assert_int_equal(journal_changes_since(f->m, f->bob, 0, 100, collect_cb, &col, &more), 0);
@@ -610,20 +586,14 @@ static void test_user_isolation(void **state)
 
         /* Bob's delete of that path is a no-op in his own space. */
         c = simple(JOURNAL_DELETE, "secret.txt", 1);
-        r = commit1(f, f->bob, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 0);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->bob, DEV_B, &c, NULL), 0);
         assert_int_equal(journal_get(f->m, f->alice, "secret.txt", &e), 0);
         assert_false(e.deleted);
         meta_entry_clear(&e);
 
         /* Bob's own file of the same name lives separately, from seq 1. */
         c = file_put(f, f->bob, "secret.txt", 0, "bob's", 1);
-        r = commit1(f, f->bob, DEV_B, &c, NULL);
-        assert_int_equal(r.status, JOURNAL_OK);
-        assert_int_equal(r.seq, 1);
-        journal_result_clear(&r);
+        assert_int_equal(seq1(f, f->bob, DEV_B, &c, NULL), 1);
 }
 
 /* A store whose entry_put fails on its second call: the first change of the
@@ -706,6 +676,95 @@ static void test_all_or_nothing(void **state)
         assert_int_equal(space_seq(f, f->alice), 0);
 }
 
+/* Chunks named by letters ("ab": two chunks of 10 bytes); held by alice
+ * unless the letter is upper-case. */
+static void letters(struct fix *f, const char *s, struct manifest *m)
+{
+        for (char one[2] = {0, 0}; (one[0] = *s); s++) {
+                struct hash h = srvtest_hash(one);
+
+                assert_int_equal(manifest_add(m, &h, 10), 0);
+                if (*s >= 'a' && *s <= 'z')
+                        assert_int_equal(f->m->ops->chunk_add(f->m, f->alice, &h, 10), 0);
+        }
+}
+
+/* Puts "p" (on base) by the patch "start,del,letters;..." (no patch for
+ * base -1: a full put) with the size of want; when OK, checks that the
+ * stored chunks are want. Returns the status. */
+static int patch_put(struct fix *f, int64_t base, const char *edits, const char *want)
+{
+        struct journal_edit ed[4] = {0};
+        struct journal_change c = {.op = JOURNAL_PUT,
+                                   .path = "p",
+                                   .base = base < 0 ? 0 : base,
+                                   .kind = KIND_FILE,
+                                   .has_hash = 1,
+                                   .hash = srvtest_hash(want),
+                                   .has_patch = base >= 0,
+                                   .patch = ed};
+        struct journal_result r;
+        struct manifest w = MANIFEST_INIT;
+        struct meta_entry e;
+        uint8_t *wb = NULL;
+        size_t wl = 0;
+        char ins[16];
+        int status;
+
+        for (; *edits && c.n_patch < 4; c.n_patch++) {
+                ins[0] = '\0';
+                sscanf(edits, "%" SCNu64 ",%" SCNu64 ",%15[a-zA-Z]", &ed[c.n_patch].start,
+                       &ed[c.n_patch].del, ins);
+                letters(f, ins, &ed[c.n_patch].ins);
+                edits = strchr(edits, ';') ? strchr(edits, ';') + 1 : "";
+        }
+        letters(f, want, &w);
+        if (base < 0)
+                letters(f, want, &c.manifest);
+        c.size = w.size;
+        r = commit1(f, f->alice, DEV_A, &c, NULL);
+        if ((status = r.status) == JOURNAL_OK) {
+                assert_int_equal(journal_get(f->m, f->alice, "p", &e), 0);
+                assert_int_equal(manifest_to_blob(&w, &wb, &wl), 0);
+                assert_true(e.chunks_len == wl && (!wl || !memcmp(e.chunks, wb, wl)));
+                meta_entry_clear(&e);
+        }
+        journal_result_clear(&r);
+        for (size_t i = 0; i < c.n_patch; i++)
+                manifest_free(&ed[i].ins);
+        manifest_free(&w);
+        free(wb);
+        return status;
+}
+
+static void test_patch(void **state)
+{
+        struct fix *f = *state;
+        int64_t seq = 1;
+
+        assert_int_equal(patch_put(f, 0, "0,0,ab", "ab"), JOURNAL_CONFLICT); /* no base */
+        assert_int_equal(patch_put(f, -1, "", "abcdef"), JOURNAL_OK);
+        assert_int_equal(patch_put(f, seq, "2,1,x", "abxdef"), JOURNAL_OK);      /* overwrite */
+        assert_int_equal(patch_put(f, ++seq, "3,0,yz", "abxyzdef"), JOURNAL_OK); /* insert */
+        assert_int_equal(patch_put(f, ++seq, "8,0,g", "abxyzdefg"), JOURNAL_OK); /* append */
+        assert_int_equal(patch_put(f, ++seq, "4,5,", "abxy"), JOURNAL_OK);       /* truncate */
+        /* indices into the base list as it was: ascending, not overlapping */
+        assert_int_equal(patch_put(f, ++seq, "0,1,q;3,1,", "qbx"), JOURNAL_OK);
+        assert_int_equal(patch_put(f, ++seq, "1,0,r;1,0,s", "qrsbx"), JOURNAL_OK);
+        assert_int_equal(patch_put(f, ++seq, "0,5,", ""), JOURNAL_OK); /* delete all */
+        assert_int_equal(patch_put(f, ++seq, "0,0,abc", "abc"), JOURNAL_OK);
+        seq++;
+        assert_int_equal(patch_put(f, seq, "4,0,d", "abcd"), JOURNAL_INVALID); /* start > n */
+        assert_int_equal(patch_put(f, seq, "2,2,", "ab"), JOURNAL_INVALID);    /* past the end */
+        assert_int_equal(patch_put(f, seq, "2,0,d;1,0,e", "aebdc"), JOURNAL_INVALID); /* order */
+        assert_int_equal(patch_put(f, seq, "0,2,;1,1,", "c"), JOURNAL_INVALID);       /* overlap */
+        assert_int_equal(patch_put(f, seq, "1,1,xy", "abc"), JOURNAL_INVALID);        /* size */
+        assert_int_equal(patch_put(f, seq - 1, "0,1,x", "xbc"), JOURNAL_CONFLICT);    /* stale */
+        assert_int_equal(patch_put(f, seq, "1,1,X", "aXc"), JOURNAL_MISSING_CHUNKS);
+        assert_int_equal(space_seq(f, f->alice), seq);
+        assert_int_equal(patch_put(f, seq, "1,1,x", "axc"), JOURNAL_OK);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -726,6 +785,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
             cmocka_unit_test_setup_teardown(test_user_isolation, setup, teardown),
             cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_patch, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
