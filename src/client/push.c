@@ -98,7 +98,10 @@ out:
         return p;
 }
 
-static json_t *change_json(struct sync_ctx *s, const struct local_change *c)
+/* allow_patch is off on a retry: a put sent as a patch against a version
+ * deleted meanwhile goes again with its whole chunk list, which the server
+ * accepts on the tombstone (an edit wins over a delete). */
+static json_t *change_json(struct sync_ctx *s, const struct local_change *c, int allow_patch)
 {
         char hex[HASH_HEX_LEN + 1];
         json_t *j = json_object();
@@ -120,7 +123,7 @@ static json_t *change_json(struct sync_ctx *s, const struct local_change *c)
                         json_object_set_new(j, "mode",
                                             json_integer(localfs_wire_mode(KIND_FILE, c->mode)));
                         json_object_set_new(j, "hash", json_string(hex));
-                        json_t *p = patch_json(s, c);
+                        json_t *p = allow_patch ? patch_json(s, c) : NULL;
 
                         if (p)
                                 json_object_set_new(j, "patch", p);
@@ -255,7 +258,7 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
         }
         json_object_set_new(req, "changes", arr);
         for (size_t i = 0; i < n; i++) {
-                json_t *j = change_json(s, changes[i]);
+                json_t *j = change_json(s, changes[i], may_retry);
 
                 if (!j || json_array_append_new(arr, j) < 0) {
                         r = -ENOMEM;
@@ -297,8 +300,14 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
                         }
                         r = apply_ok(s, c, json_integer_value(seq));
                 } else if (!strcmp(st, "conflict")) {
+                        json_t *cur = json_object_get(res, "current");
+
                         if (c->op == CHANGE_RENAME && may_retry)
                                 r = split_rename(s, c, &retry);
+                        else if (c->op == CHANGE_PUT && may_retry &&
+                                 (!json_is_object(cur) ||
+                                  json_is_true(json_object_get(cur, "deleted"))))
+                                r = batch_add(&retry, c); /* a patch on a deleted base */
                         else
                                 r = apply_conflict(s, c, json_object_get(res, "current"));
                 } else if (!strcmp(st, "missing_chunks") && may_retry) {

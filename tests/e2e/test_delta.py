@@ -126,3 +126,32 @@ def delta_own_entries(env):
     synced(a2)
     a.sync()
     assert_same(a, a2)
+
+
+@scenario("delta_edit_wins_over_delete")
+def delta_edit_vs_delete(env):
+    """An edit sent as a patch against a version that another device deleted
+    meanwhile is not lost, nor turned into a conflict copy: the edit wins and
+    keeps its name, as it does for a small file."""
+    env.register("alice")
+    a, b = env.device("A"), env.device("B")
+    size = 4 * MIB  # dozens of chunks: B's commit is a patch
+    write_big(a.p("big.bin"), size, seed=21)
+    a.sync()
+    b.sync()
+    os.unlink(a.p("big.bin"))
+    a.sync()  # the delete reaches the server first
+    with open(b.p("big.bin"), "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"edited on B")
+    want = file_sha256(b.p("big.bin"))
+    b.sync()
+    a.sync()
+    b.sync()
+    for d in (a, b):
+        check(d.exists("big.bin") and file_sha256(d.p("big.bin")) == want,
+              "%s: B's edit of big.bin (deleted on A first) was lost" % d.name)
+        names = sorted(os.listdir(d.dir))
+        check(not any("conflict" in n for n in names),
+              "%s: the edit became a conflict copy: %s" % (d.name, names))
+    assert_same(a, b)
