@@ -2,7 +2,6 @@
  * folder), defaults for missing settings, bad files, and finding the linked
  * folder from a subdirectory the way git finds .git. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,28 +17,19 @@
 
 #include "config.h"
 #include "fsutil.h"
+#include "testutil.h"
 
 struct fixture {
         char dir[1024];
 };
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
         if (f == NULL)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/ferry-config-XXXXXX", tmp ? tmp : "/tmp");
-        if (mkdtemp(f->dir) == NULL)
+        if (testutil_mkdtemp(f->dir, sizeof(f->dir), "config") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -49,7 +39,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
-        nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        testutil_rm_rf(f->dir);
         free(f);
         return 0;
 }

@@ -3,7 +3,6 @@
  * state keys, transactions (rollback, nesting), and the speed of 10,000 puts
  * in one transaction. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include "hash.h"
 #include "index.h"
 #include "manifest.h"
+#include "testutil.h"
 
 struct fixture {
         char dir[1024];
@@ -29,23 +29,13 @@ struct fixture {
         struct index *idx;
 };
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
         if (f == NULL)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/ferry-index-XXXXXX", tmp ? tmp : "/tmp");
-        if (mkdtemp(f->dir) == NULL)
+        if (testutil_mkdtemp(f->dir, sizeof(f->dir), "index") < 0)
                 return -1;
         snprintf(f->db, sizeof(f->db), "%s/index.db", f->dir);
         if (index_open(f->db, &f->idx) < 0)
@@ -59,7 +49,7 @@ static int teardown(void **state)
         struct fixture *f = *state;
 
         index_close(f->idx);
-        nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        testutil_rm_rf(f->dir);
         free(f);
         return 0;
 }

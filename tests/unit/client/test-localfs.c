@@ -19,24 +19,19 @@
 #include "localfs.h"
 #include "manifest.h"
 #include "path.h"
+#include "testutil.h"
 
 static char *make_root(void)
 {
-        const char *t = getenv("TMPDIR");
-        char *root = NULL;
+        char *root = testutil_mkdtemp_alloc("localfs");
 
-        assert_true(asprintf(&root, "%s/ferry-localfs-XXXXXX", t && *t ? t : "/tmp") > 0);
-        assert_non_null(mkdtemp(root));
+        assert_non_null(root);
         return root;
 }
 
 static void remove_root(char *root)
 {
-        char *cmd = NULL;
-
-        assert_true(asprintf(&cmd, "rm -rf '%s'", root) > 0);
-        assert_int_equal(system(cmd), 0);
-        free(cmd);
+        assert_int_equal(testutil_rm_rf(root), 0);
         free(root);
 }
 

@@ -7,7 +7,6 @@
  * reported. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <cmocka.h>
 
 #include "notify.h"
+#include "testutil.h"
 
 struct fixture {
         char base[1024]; /* holds root/ and outside/ */
@@ -30,24 +30,14 @@ struct fixture {
         char log[16384]; /* "path:what;" */
 };
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
         char p[1200];
 
         if (!f)
                 return -1;
-        snprintf(f->base, sizeof(f->base), "%s/ferry-notify-XXXXXX", tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->base))
+        if (testutil_mkdtemp(f->base, sizeof(f->base), "notify") < 0)
                 return -1;
         snprintf(f->root, sizeof(f->root), "%s/root", f->base);
         snprintf(p, sizeof(p), "%s/root/.ferry", f->base);
@@ -70,7 +60,7 @@ static int teardown(void **state)
         struct fixture *f = *state;
 
         notify_close(f->n);
-        nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        testutil_rm_rf(f->base);
         free(f);
         return 0;
 }

@@ -26,6 +26,7 @@
 #include "path.h"
 #include "pull.h"
 #include "sync.h"
+#include "testutil.h"
 
 struct fixture {
         struct config cfg;
@@ -39,14 +40,13 @@ struct fixture {
 static int setup(void **state)
 {
         struct fixture *fx = calloc(1, sizeof(*fx));
-        const char *t = getenv("TMPDIR");
         char *db = NULL;
 
         assert_non_null(fx);
-        assert_true(asprintf(&fx->cfg.root, "%s/ferry-pull-XXXXXX", t && *t ? t : "/tmp") > 0);
-        assert_non_null(mkdtemp(fx->cfg.root));
-        assert_true(asprintf(&fx->other, "%s/ferry-pull-out-XXXXXX", t && *t ? t : "/tmp") > 0);
-        assert_non_null(mkdtemp(fx->other));
+        fx->cfg.root = testutil_mkdtemp_alloc("pull");
+        assert_non_null(fx->cfg.root);
+        fx->other = testutil_mkdtemp_alloc("pull-out");
+        assert_non_null(fx->other);
         fx->cfg.device_name = strdup("laptop");
         assert_true(asprintf(&db, "%s/.ferry", fx->cfg.root) > 0);
         assert_int_equal(mkdir(db, 0700), 0);
@@ -59,15 +59,6 @@ static int setup(void **state)
         snprintf(fx->s.stamp, sizeof(fx->s.stamp), "20261121-140205");
         *state = fx;
         return 0;
-}
-
-static void rm_rf(const char *p)
-{
-        char *cmd = NULL;
-
-        assert_true(asprintf(&cmd, "rm -rf '%s'", p) > 0);
-        assert_int_equal(system(cmd), 0);
-        free(cmd);
 }
 
 static int teardown(void **state)
@@ -84,8 +75,8 @@ static int teardown(void **state)
         free(fx->s.moved_from);
         free(fx->s.moved_to);
         index_close(fx->s.idx);
-        rm_rf(fx->cfg.root);
-        rm_rf(fx->other);
+        assert_int_equal(testutil_rm_rf(fx->cfg.root), 0);
+        assert_int_equal(testutil_rm_rf(fx->other), 0);
         free(fx->other);
         free(fx->cfg.root);
         free(fx->cfg.device_name);

@@ -6,7 +6,6 @@
  * in its own temporary folder with a real index in .ferry/. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 #include "hash.h"
 #include "index.h"
 #include "scan.h"
+#include "testutil.h"
 
 struct fixture {
         char root[1024];
@@ -33,24 +33,14 @@ struct fixture {
         int64_t seq; /* the "server" seq handed out by commit_all */
 };
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
         char p[1200];
 
         if (f == NULL)
                 return -1;
-        snprintf(f->root, sizeof(f->root), "%s/ferry-scan-XXXXXX", tmp ? tmp : "/tmp");
-        if (mkdtemp(f->root) == NULL)
+        if (testutil_mkdtemp(f->root, sizeof(f->root), "scan") < 0)
                 return -1;
         snprintf(p, sizeof(p), "%s/.ferry", f->root);
         if (mkdir(p, 0700) < 0)
@@ -67,7 +57,7 @@ static int teardown(void **state)
         struct fixture *f = *state;
 
         index_close(f->idx);
-        nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        testutil_rm_rf(f->root);
         free(f);
         return 0;
 }

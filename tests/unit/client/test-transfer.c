@@ -29,6 +29,7 @@
 #include "path.h"
 #include "remote.h"
 #include "transfer.h"
+#include "testutil.h"
 
 struct fixture {
         char *root;
@@ -43,7 +44,6 @@ struct fixture {
 static int setup(void **state)
 {
         struct fixture *fx = calloc(1, sizeof(*fx));
-        const char *t = getenv("TMPDIR");
         char *db = NULL, *src = NULL;
         struct index_entry e = {0};
         uint8_t *data;
@@ -51,8 +51,8 @@ static int setup(void **state)
         int fd;
 
         assert_non_null(fx);
-        assert_true(asprintf(&fx->root, "%s/ferry-transfer-XXXXXX", t && *t ? t : "/tmp") > 0);
-        assert_non_null(mkdtemp(fx->root));
+        fx->root = testutil_mkdtemp_alloc("transfer");
+        assert_non_null(fx->root);
         assert_true(asprintf(&db, "%s/index.db", fx->root) > 0);
         assert_int_equal(index_open(db, &fx->idx), 0);
         free(db);
@@ -85,13 +85,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fixture *fx = *state;
-        char *cmd = NULL;
 
         index_close(fx->idx);
         manifest_free(&fx->m);
-        assert_true(asprintf(&cmd, "rm -rf '%s'", fx->root) > 0);
-        assert_int_equal(system(cmd), 0);
-        free(cmd);
+        assert_int_equal(testutil_rm_rf(fx->root), 0);
         free(fx->root);
         free(fx);
         return 0;

@@ -3,7 +3,6 @@
  * held (a stale file of a dead watch reads as no watch), and the one-line
  * descriptions `ferry status` prints. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,26 +16,17 @@
 #include <cmocka.h>
 
 #include "wstatus.h"
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
+#include "testutil.h"
 
 static void test_lock_write_read(void **state)
 {
-        const char *tmp = getenv("TMPDIR");
         struct wstatus w = {.state = "uploading", .have_detail = 1, .files = 3, .bytes = 1258291};
         char root[1024], p[1100], line[128];
         json_t *j = NULL;
         int fd = -1, fd2 = -1;
 
         (void)state;
-        snprintf(root, sizeof(root), "%s/ferry-wstatus-XXXXXX", tmp ? tmp : "/tmp");
-        assert_non_null(mkdtemp(root));
+        assert_int_equal(testutil_mkdtemp(root, sizeof(root), "wstatus"), 0);
         snprintf(p, sizeof(p), "%s/.ferry", root);
         assert_int_equal(mkdir(p, 0700), 0);
 
@@ -77,7 +67,7 @@ static void test_lock_write_read(void **state)
         assert_int_equal(wstatus_read(root, &j), 0);
         assert_null(j);
         close(fd);
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        testutil_rm_rf(root);
 }
 
 static void test_describe_plain(void **state)

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "testutil.h"
 
 static void test_set_and_clear(void **state)
 {
@@ -87,15 +88,13 @@ static void test_level_parse(void **state)
 
 static void test_log_file_format(void **state)
 {
-        const char *t = getenv("TMPDIR");
         char dir[512], path[600];
         char *text = NULL;
         regex_t re;
         char pattern[200];
 
         (void)state;
-        snprintf(dir, sizeof(dir), "%s/test-log-XXXXXX", t && *t ? t : "/tmp");
-        assert_non_null(mkdtemp(dir));
+        assert_int_equal(testutil_mkdtemp(dir, sizeof(dir), "log"), 0);
         snprintf(path, sizeof(path), "%s/ferry.log", dir);
         log_init("tester", LOG_LEVEL_INFO);
         assert_int_equal(log_open(path), 0);

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,30 +18,20 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
+#include "testutil.h"
 
 static char tmpdir[512];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
-
 static int setup(void **state)
 {
-        const char *t = getenv("TMPDIR");
-
         (void)state;
-        snprintf(tmpdir, sizeof(tmpdir), "%s/test-fsutil-XXXXXX", t && *t ? t : "/tmp");
-        return mkdtemp(tmpdir) ? 0 : -1;
+        return testutil_mkdtemp(tmpdir, sizeof(tmpdir), "fsutil");
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        return testutil_rm_rf(tmpdir);
 }
 
 static char *at(const char *rel)

@@ -19,6 +19,7 @@
 #include "chunker.h"
 #include "hash.h"
 #include "manifest.h"
+#include "testutil.h"
 
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -26,11 +27,8 @@ static char tmpdir[512];
 
 static int setup(void **state)
 {
-        const char *t = getenv("TMPDIR");
-
         (void)state;
-        snprintf(tmpdir, sizeof(tmpdir), "%s/test-manifest-XXXXXX", t && *t ? t : "/tmp");
-        return mkdtemp(tmpdir) ? 0 : -1;
+        return testutil_mkdtemp(tmpdir, sizeof(tmpdir), "manifest");
 }
 
 static int teardown(void **state)
