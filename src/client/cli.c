@@ -132,6 +132,18 @@ int cli_load_config(const struct cli *g, struct config *cfg)
         return r;
 }
 
+int cli_open_folder(const struct cli *g, const char *cmd, int argc, char **argv, struct config *cfg)
+{
+        int r;
+
+        if (optind < argc)
+                return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+        r = cli_load_config(g, cfg);
+        if (r < 0)
+                return cli_fail(cmd, r);
+        return CLI_OK;
+}
+
 int cli_print_json(json_t *j)
 {
         if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)

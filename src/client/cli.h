@@ -54,6 +54,14 @@ int cli_bad_option(const char *cmd, int argc, char **argv, int c);
  * parents) and loads its config into cfg (zeroed by the caller). */
 int cli_load_config(const struct cli *g, struct config *cfg);
 
+/* The end of argument parsing for a command that works on the linked
+ * folder and takes no operand: a leftover argument is a usage error, then
+ * the folder's config is loaded into cfg (zeroed by the caller). Returns
+ * CLI_OK, or the exit code the command returns (CLI_USAGE, or CLI_FAIL
+ * after reporting), with cfg left empty. */
+int cli_open_folder(const struct cli *g, const char *cmd, int argc, char **argv,
+                    struct config *cfg);
+
 /* Prints j as indented JSON on stdout with a final newline. */
 int cli_print_json(json_t *j);
 

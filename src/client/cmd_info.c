@@ -228,11 +228,10 @@ int cmd_devices(const struct cli *g, int argc, char **argv)
                         return cli_bad_option("devices", argc, argv, c);
                 }
         }
-        if (optind < argc)
-                return cli_usage("devices", "unexpected argument '%s'", argv[optind]);
-        r = cli_load_config(g, &cfg);
-        if (r == 0)
-                r = get_json(&cfg, "/api/v1/devices", &resp);
+        rc = cli_open_folder(g, "devices", argc, argv, &cfg);
+        if (rc != CLI_OK)
+                return rc;
+        r = get_json(&cfg, "/api/v1/devices", &resp);
         if (r < 0) {
                 rc = cli_fail("devices", r);
                 goto out;

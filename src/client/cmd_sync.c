@@ -112,11 +112,9 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                         return cli_bad_option("sync", argc, argv, c);
                 }
         }
-        if (optind < argc)
-                return cli_usage("sync", "unexpected argument '%s'", argv[optind]);
-        r = cli_load_config(g, &cfg);
-        if (r < 0)
-                return cli_fail("sync", r);
+        r = cli_open_folder(g, "sync", argc, argv, &cfg);
+        if (r != CLI_OK)
+                return r;
         cfg.limit_up = up;
         cfg.limit_down = down;
         if (want_progress(g) && progress_new(stderr, 0, &pg) == 0) {
@@ -254,11 +252,9 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                         return cli_bad_option("status", argc, argv, c);
                 }
         }
-        if (optind < argc)
-                return cli_usage("status", "unexpected argument '%s'", argv[optind]);
-        r = cli_load_config(g, &cfg);
-        if (r < 0)
-                return cli_fail("status", r);
+        r = cli_open_folder(g, "status", argc, argv, &cfg);
+        if (r != CLI_OK)
+                return r;
         r = collect(&cfg, &s);
         if (r < 0) {
                 rc = cli_fail("status", r);

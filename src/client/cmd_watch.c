@@ -61,11 +61,9 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                         return cli_bad_option("watch", argc, argv, c);
                 }
         }
-        if (optind < argc)
-                return cli_usage("watch", "unexpected argument '%s'", argv[optind]);
-        r = cli_load_config(g, &cfg);
-        if (r < 0)
-                return cli_fail("watch", r);
+        r = cli_open_folder(g, "watch", argc, argv, &cfg);
+        if (r != CLI_OK)
+                return r;
         cfg.limit_up = up;
         cfg.limit_down = down;
         /* a daemon's log is its only output: info lines by default */
