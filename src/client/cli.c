@@ -20,7 +20,14 @@ const struct cli_command cli_commands[] = {
     {"watch", "keep the folder in sync in real time (a daemon, in the foreground)", cmd_watch},
     {"status", "the linked folder, its last sync, pending changes, the watch", cmd_status},
     {"ls", "what the server holds for this account", cmd_ls},
-    {"devices", "this account's devices", cmd_devices},
+    {"devices", "this account's devices (--history, remove NAME)", cmd_devices},
+    {"transfers", "every device's uploads: pending, uploading, complete, failed", cmd_transfers},
+    {"retry", "upload or download failed transfers again", cmd_retry},
+    {"forget", "drop failed transfer records", cmd_forget},
+    {"history", "the versions of a file", cmd_history},
+    {"restore", "bring back a file's earlier version, or a deleted file", cmd_restore},
+    {"trash", "deleted files that can be restored", cmd_trash},
+    {"config", "show or change this device's settings", cmd_config},
     {NULL, NULL, NULL},
 };
 

@@ -83,6 +83,15 @@ void cli_format_time(int64_t secs, char *out, size_t len);
 
 /* The commands (cmd_account.c, cmd_sync.c, cmd_info.c, cmd_watch.c). */
 int cmd_register(const struct cli *g, int argc, char **argv);
+/* cmd_transfers.c */
+int cmd_transfers(const struct cli *g, int argc, char **argv);
+int cmd_retry(const struct cli *g, int argc, char **argv);
+int cmd_forget(const struct cli *g, int argc, char **argv);
+int cmd_config(const struct cli *g, int argc, char **argv);
+/* cmd_history.c */
+int cmd_history(const struct cli *g, int argc, char **argv);
+int cmd_restore(const struct cli *g, int argc, char **argv);
+int cmd_trash(const struct cli *g, int argc, char **argv);
 int cmd_init(const struct cli *g, int argc, char **argv);
 int cmd_sync(const struct cli *g, int argc, char **argv);
 int cmd_status(const struct cli *g, int argc, char **argv);

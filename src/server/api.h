@@ -29,6 +29,19 @@ void api_changes(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_files(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_file(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_events(void *ctx, struct http_request *req, struct http_reply *rep);
+/* api_history.c */
+void api_history(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_trash(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_restore(void *ctx, struct http_request *req, struct http_reply *rep);
+/* api_transfers.c */
+void api_transfers_announce(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_transfers_list(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_transfers_progress(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_transfers_forget(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_downloads_report(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_device_update(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_devices_remove(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_devices_history(void *ctx, struct http_request *req, struct http_reply *rep);
 
 /* Parses the body as a JSON object. On failure sets a 400 reply and returns
  * NULL. */

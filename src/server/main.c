@@ -2,6 +2,7 @@
  * SIGTERM, or administers the data directory (`user add`). The signals are
  * blocked in every thread and taken synchronously with sigwait() here, so
  * no handler and no global flag are needed. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "gc.h"
 #include "log.h"
 #include "server.h"
 
@@ -20,12 +22,24 @@
 static const char usage_text[] =
     "usage: ferryd --data DIR [--listen ADDR:PORT] [--registration open|closed]\n"
     "              [--log-level debug|info|warn|error]\n"
+    "              [--keep-days N] [--keep-versions N] [--gc-interval SECONDS]\n"
+    "              [--gc-grace SECONDS] [--session-timeout SECONDS]\n"
     "       ferryd --data DIR user add NAME --email EMAIL   (password on stdin)\n"
+    "       ferryd --data DIR gc [--keep-days N] [--keep-versions N] [--gc-grace SECONDS]\n"
     "\n"
     "Runs the Ferry server with its data (meta.db, chunks/) in DIR, created if\n"
     "missing, until SIGINT or SIGTERM. Defaults: --listen " DEFAULT_LISTEN
     ", --registration closed.\n"
-    "`user add` creates an account; the password is the first line of stdin.\n";
+    "`user add` creates an account; the password is the first line of stdin.\n"
+    "\n"
+    "History: every committed version is kept; a superseded version goes once it\n"
+    "is older than --keep-days (default 30; 0 keeps forever) or has more than\n"
+    "--keep-versions newer ones (default 0: no limit). The garbage collector runs\n"
+    "every --gc-interval seconds (default 3600; 0 never) and frees chunks no kept\n"
+    "version uses and that were not touched for --gc-grace seconds (default 3600).\n"
+    "`gc` runs it once on a stopped server's data.\n"
+    "An uploading device silent for --session-timeout seconds (default 30) has\n"
+    "its transfers marked failed.\n";
 
 static const char user_add_usage[] =
     "usage: ferryd --data DIR user add NAME --email EMAIL\n"
@@ -105,7 +119,49 @@ static void raise_nofile(void)
                  (unsigned long long)rl.rlim_cur);
 }
 
-static int cmd_serve(const char *data, const char *listen, int registration_open)
+static int cmd_gc(const char *data, const struct server_settings *set)
+{
+        struct server s;
+        struct gc_stats st;
+        int r;
+
+        r = server_open(&s, data, 0);
+        if (r < 0) {
+                fprintf(stderr, "ferryd: %s\n", err_msg(r));
+                return 1;
+        }
+        s.settings = *set;
+        r = gc_run(&s, server_now(), &st);
+        server_close(&s);
+        if (r < 0) {
+                fprintf(stderr, "ferryd: gc: %s\n", err_msg(r));
+                return 1;
+        }
+        printf("ferryd: gc: %lld versions pruned, %lld chunks freed (%lld bytes)\n",
+               (long long)st.versions_pruned, (long long)st.chunks_freed,
+               (long long)st.bytes_freed);
+        return 0;
+}
+
+/* A non-negative whole number of at most 10 digits for option opt. */
+static int parse_count(const char *opt, const char *val, int64_t *out)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(val, &end, 10);
+        if (errno || end == val || *end || v < 0 || v > 9999999999LL || val[0] == '-' ||
+            val[0] == '+' || val[0] == ' ') {
+                fprintf(stderr, "ferryd: %s needs a whole number from 0 (got '%s')\n", opt, val);
+                return -1;
+        }
+        *out = v;
+        return 0;
+}
+
+static int cmd_serve(const char *data, const char *listen, int registration_open,
+                     const struct server_settings *settings)
 {
         struct server s;
         sigset_t set;
@@ -125,6 +181,7 @@ static int cmd_serve(const char *data, const char *listen, int registration_open
                 fprintf(stderr, "ferryd: %s\n", err_msg(r));
                 return 1;
         }
+        s.settings = *settings;
         r = server_start(&s, listen, 4);
         if (r < 0) {
                 fprintf(stderr, "ferryd: %s\n", err_msg(r));
@@ -153,15 +210,22 @@ int main(int argc, char **argv)
             {"registration", required_argument, NULL, 'r'},
             {"log-level", required_argument, NULL, 'L'},
             {"email", required_argument, NULL, 'e'},
+            {"keep-days", required_argument, NULL, 'K'},
+            {"keep-versions", required_argument, NULL, 'V'},
+            {"gc-interval", required_argument, NULL, 'G'},
+            {"gc-grace", required_argument, NULL, 'g'},
+            {"session-timeout", required_argument, NULL, 'T'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         const char *data = NULL, *listen = DEFAULT_LISTEN, *email = NULL;
         enum log_level level = LOG_LEVEL_INFO;
         int registration_open = 0, help = 0, c;
+        struct server_settings set;
         char **pos;
         int npos;
 
+        server_settings_default(&set);
         opterr = 0;
         /* GNU getopt permutes: options may come before or after the
          * command words, which end up in argv[optind..]. */
@@ -189,6 +253,28 @@ int main(int argc, char **argv)
                 case 'e':
                         email = optarg;
                         break;
+                case 'K':
+                        if (parse_count("--keep-days", optarg, &set.keep_days) < 0)
+                                return 2;
+                        break;
+                case 'V':
+                        if (parse_count("--keep-versions", optarg, &set.keep_versions) < 0)
+                                return 2;
+                        break;
+                case 'G':
+                        if (parse_count("--gc-interval", optarg, &set.gc_interval) < 0)
+                                return 2;
+                        break;
+                case 'g':
+                        if (parse_count("--gc-grace", optarg, &set.gc_grace) < 0)
+                                return 2;
+                        break;
+                case 'T':
+                        if (parse_count("--session-timeout", optarg, &set.session_timeout) < 0)
+                                return 2;
+                        if (set.session_timeout == 0)
+                                return usage_error("--session-timeout must be at least 1");
+                        break;
                 case 'h':
                         help = 1;
                         break;
@@ -211,7 +297,12 @@ int main(int argc, char **argv)
         if (npos == 0) {
                 if (email)
                         return usage_error("--email belongs to `user add`");
-                return cmd_serve(data, listen, registration_open);
+                return cmd_serve(data, listen, registration_open, &set);
+        }
+        if (strcmp(pos[0], "gc") == 0) {
+                if (npos != 1)
+                        return usage_error("usage: gc (no arguments)");
+                return cmd_gc(data, &set);
         }
         if (strcmp(pos[0], "user") != 0)
                 return usage_error("unknown command");

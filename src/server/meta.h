@@ -117,6 +117,11 @@ struct meta_ops {
         int (*entry_list)(struct meta *m, int64_t user, const char *prefix, int with_deleted,
                           meta_entry_cb cb, void *userdata);
 
+        /* --- history, trash, retention, GC (meta_sqlite_history.c) --- */
+
+        /* --- transfer records, download records, device policy and
+         *     history (meta_sqlite_transfers.c) --- */
+
         void (*close)(struct meta *m);
 };
 

@@ -24,7 +24,10 @@
 #include "meta.h"
 #include "meta_sqlite.h"
 
-#define SCHEMA_VERSION 1
+/* 2: versions (history), transfer records. */
+#define SCHEMA_VERSION 2
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
@@ -112,6 +115,28 @@ sqlite3_stmt *msq_prep(struct meta_sqlite *ms, enum stmt_id id)
                         return NULL;
                 }
                 ms->st[id] = s;
+        }
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+}
+
+sqlite3_stmt *msq_prep_sql(struct meta_sqlite *ms, unsigned slot, const char *sql)
+{
+        sqlite3_stmt *s;
+
+        if (slot >= MSQ_EXTRA_SLOTS) {
+                err_set(-EINVAL, "metadata store: statement slot %u out of range", slot);
+                return NULL;
+        }
+        s = ms->st_extra[slot];
+        if (!s) {
+                if (sqlite3_prepare_v3(ms->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+                    SQLITE_OK) {
+                        msq_db_err(ms, "prepare");
+                        return NULL;
+                }
+                ms->st_extra[slot] = s;
         }
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
@@ -396,6 +421,8 @@ static void ms_close(struct meta *m)
 
         for (i = 0; i < ST_COUNT; i++)
                 sqlite3_finalize(ms->st[i]);
+        for (i = 0; i < MSQ_EXTRA_SLOTS; i++)
+                sqlite3_finalize(ms->st_extra[i]);
         if (sqlite3_close(ms->db) != SQLITE_OK)
                 log_warn("metadata store: close: %s", sqlite3_errmsg(ms->db));
         pthread_mutex_destroy(&ms->lock);
@@ -444,12 +471,22 @@ static int setup_schema(struct meta_sqlite *ms)
         if (sqlite3_step(s) == SQLITE_ROW)
                 version = sqlite3_column_int(s, 0);
         sqlite3_finalize(s);
-        if (version < 0) {
-                r = msq_exec(ms, "INSERT INTO schema_version (version) VALUES (1)");
-        } else if (version != SCHEMA_VERSION) {
+        if (version > SCHEMA_VERSION) {
                 r = err_set(-EIO, "metadata store: schema version %d, this ferryd knows %d",
                             version, SCHEMA_VERSION);
+                goto out;
         }
+        /* Each concern creates its tables, or migrates them from
+         * old_version (0 on a new database). */
+        r = msq_history_schema(ms, version < 0 ? 0 : version);
+        if (r == 0)
+                r = msq_transfers_schema(ms, version < 0 ? 0 : version);
+        if (r < 0)
+                goto out;
+        if (version < 0)
+                r = msq_exec(ms, "INSERT INTO schema_version (version) VALUES (" STR(SCHEMA_VERSION) ")");
+        else if (version != SCHEMA_VERSION)
+                r = msq_exec(ms, "UPDATE schema_version SET version = " STR(SCHEMA_VERSION));
 out:
         if (r < 0)
                 msq_exec(ms, "ROLLBACK");

@@ -12,6 +12,10 @@
 
 #include "meta.h"
 
+#define MSQ_EXTRA_SLOTS 64
+#define MSQ_SLOT_HISTORY 0
+#define MSQ_SLOT_TRANSFERS 32
+
 enum stmt_id {
         ST_USER_ADD,
         ST_SPACE_ADD,
@@ -38,6 +42,10 @@ struct meta_sqlite {
         sqlite3 *db;
         pthread_mutex_t lock;
         sqlite3_stmt *st[ST_COUNT];
+        /* Statements of the files added by concern, each with its own range
+         * of slots: meta_sqlite_history.c [0, 32), meta_sqlite_transfers.c
+         * [32, 64). */
+        sqlite3_stmt *st_extra[MSQ_EXTRA_SLOTS];
 };
 
 struct meta_sqlite *msq_of(struct meta *m);
@@ -46,6 +54,8 @@ int msq_db_err(struct meta_sqlite *ms, const char *what);
 /* The cached statement id, reset, bindings cleared; NULL on error. */
 sqlite3_stmt *msq_prep(struct meta_sqlite *ms, enum stmt_id id);
 int msq_exec(struct meta_sqlite *ms, const char *sql);
+/* Like msq_prep for the statement sql cached in st_extra[slot]. */
+sqlite3_stmt *msq_prep_sql(struct meta_sqlite *ms, unsigned slot, const char *sql);
 /* Runs a statement for its effect; -EEXIST on a constraint violation. */
 int msq_step_done(struct meta_sqlite *ms, sqlite3_stmt *s, const char *what);
 void msq_lock(struct meta_sqlite *ms);
@@ -62,5 +72,15 @@ int msq_device_touch(struct meta *m, const char *device_id, int64_t now, const c
 int msq_device_list(struct meta *m, int64_t user, meta_device_cb cb, void *userdata);
 int msq_chunk_add(struct meta *m, int64_t user, const struct hash *h, uint32_t size);
 int msq_chunk_held(struct meta *m, int64_t user, const struct hash *h, uint32_t *size);
+
+/* meta_sqlite_history.c: versions, trash, retention and GC rows.
+ * msq_history_schema() runs inside the schema transaction of
+ * meta_sqlite_open (after the base tables exist) and creates or migrates
+ * what that file needs. */
+int msq_history_schema(struct meta_sqlite *ms, int old_version);
+
+/* meta_sqlite_transfers.c: transfer records, download records, device
+ * policy and device history. Same contract as msq_history_schema. */
+int msq_transfers_schema(struct meta_sqlite *ms, int old_version);
 
 #endif

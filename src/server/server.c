@@ -9,8 +9,10 @@
 #include "api.h"
 #include "err.h"
 #include "fsutil.h"
+#include "gc.h"
 #include "log.h"
 #include "server.h"
+#include "transfers.h"
 
 #define MiB (1024u * 1024u)
 #define JSON_MAX (64u * MiB)
@@ -30,11 +32,31 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/files", api_files, 0, 1},
     {"GET", "/api/v1/file", api_file, 0, 1},
     {"GET", "/api/v1/events", api_events, 0, 1},
+    {"GET", "/api/v1/history", api_history, 0, 1},
+    {"GET", "/api/v1/trash", api_trash, 0, 1},
+    {"POST", "/api/v1/restore", api_restore, SMALL_MAX, 1},
+    {"POST", "/api/v1/transfers", api_transfers_announce, JSON_MAX, 1},
+    {"GET", "/api/v1/transfers", api_transfers_list, 0, 1},
+    {"POST", "/api/v1/transfers/progress", api_transfers_progress, JSON_MAX, 1},
+    {"POST", "/api/v1/transfers/forget", api_transfers_forget, JSON_MAX, 1},
+    {"POST", "/api/v1/downloads", api_downloads_report, JSON_MAX, 1},
+    {"POST", "/api/v1/device", api_device_update, SMALL_MAX, 1},
+    {"POST", "/api/v1/devices/remove", api_devices_remove, SMALL_MAX, 1},
+    {"GET", "/api/v1/devices/history", api_devices_history, 0, 1},
 };
 
 int64_t server_now(void)
 {
         return (int64_t)time(NULL);
+}
+
+void server_settings_default(struct server_settings *st)
+{
+        st->keep_days = 30;
+        st->keep_versions = 0;
+        st->gc_interval = 3600;
+        st->gc_grace = 3600;
+        st->session_timeout = 30;
 }
 
 int server_open(struct server *s, const char *data_dir, int registration_open)
@@ -44,6 +66,10 @@ int server_open(struct server *s, const char *data_dir, int registration_open)
 
         memset(s, 0, sizeof(*s));
         pthread_mutex_init(&s->pw_lock, NULL);
+        pthread_rwlock_init(&s->gc_lock, NULL);
+        pthread_mutex_init(&s->stop_lock, NULL);
+        pthread_cond_init(&s->stop_cond, NULL);
+        server_settings_default(&s->settings);
         s->registration_open = registration_open;
         r = auth_init();
         if (r < 0)
@@ -105,6 +131,39 @@ static void after(void *ctx, const struct http_request *req, int status)
                 log_warn("device %s: cannot record last seen: %s", req->device.id, err_msg(r));
 }
 
+/* Runs what has to happen with nobody asking: records of silent devices
+ * fail after the session timeout (checked every second, so within a second
+ * of it), and the GC runs every gc_interval seconds, the first time one
+ * interval after the start. */
+static void *housekeeping(void *arg)
+{
+        struct server *s = arg;
+        int64_t next_gc = server_now() + s->settings.gc_interval;
+        struct timespec until;
+
+        pthread_mutex_lock(&s->stop_lock);
+        while (!s->stopping) {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until);
+                if (s->stopping)
+                        break;
+                pthread_mutex_unlock(&s->stop_lock);
+                int64_t now = server_now();
+                transfers_tick(s, now);
+                if (s->settings.gc_interval > 0 && now >= next_gc) {
+                        struct gc_stats st;
+                        int r = gc_run(s, now, &st);
+                        if (r < 0)
+                                log_warn("gc: %s", err_msg(r));
+                        next_gc = now + s->settings.gc_interval;
+                }
+                pthread_mutex_lock(&s->stop_lock);
+        }
+        pthread_mutex_unlock(&s->stop_lock);
+        return NULL;
+}
+
 int server_start(struct server *s, const char *listen, unsigned threads)
 {
         struct http_config cfg = {
@@ -117,8 +176,19 @@ int server_start(struct server *s, const char *listen, unsigned threads)
             .after = after,
             .live_keepalive_ms = s->live_keepalive_ms,
         };
+        int r;
 
-        return http_start(&cfg, &s->http);
+        r = http_start(&cfg, &s->http);
+        if (r < 0)
+                return r;
+        r = pthread_create(&s->housekeeper, NULL, housekeeping, s);
+        if (r != 0) {
+                http_stop(s->http);
+                s->http = NULL;
+                return err_set(-r, "cannot start the housekeeping thread: %s", strerror(r));
+        }
+        s->housekeeper_started = 1;
+        return 0;
 }
 
 uint16_t server_port(const struct server *s)
@@ -128,6 +198,14 @@ uint16_t server_port(const struct server *s)
 
 void server_close(struct server *s)
 {
+        if (s->housekeeper_started) {
+                pthread_mutex_lock(&s->stop_lock);
+                s->stopping = 1;
+                pthread_cond_signal(&s->stop_cond);
+                pthread_mutex_unlock(&s->stop_lock);
+                pthread_join(s->housekeeper, NULL);
+                s->housekeeper_started = 0;
+        }
         /* The streams go with the HTTP daemon, and their subscriptions
          * with them, before the hub. */
         http_stop(s->http);
@@ -139,6 +217,9 @@ void server_close(struct server *s)
         meta_close(s->meta);
         s->meta = NULL;
         pthread_mutex_destroy(&s->pw_lock);
+        pthread_rwlock_destroy(&s->gc_lock);
+        pthread_mutex_destroy(&s->stop_lock);
+        pthread_cond_destroy(&s->stop_cond);
 }
 
 int server_user_add(struct server *s, const char *name, const char *email, const char *password,

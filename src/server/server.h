@@ -21,6 +21,18 @@
 /* A device is "online" when it made a request within this many seconds. */
 #define SERVER_ONLINE_WINDOW 120
 
+/* What `ferryd` takes on its command line beyond where to listen; see
+ * server_settings_default() for the defaults and docs/api.md for meanings. */
+struct server_settings {
+        int64_t keep_days;       /* superseded versions kept this long; 0: forever */
+        int64_t keep_versions;   /* and at most this many per path; 0: no limit */
+        int64_t gc_interval;     /* seconds between GC runs; 0: never */
+        int64_t gc_grace;        /* unreferenced chunks younger than this stay */
+        int64_t session_timeout; /* silent this long with open uploads: failed */
+};
+
+void server_settings_default(struct server_settings *st);
+
 struct server {
         struct meta *meta;
         struct blob *blob;
@@ -34,10 +46,23 @@ struct server {
          * bounded however many logins arrive together. */
         pthread_mutex_t pw_lock;
         char dummy_hash[AUTH_PWHASH_LEN + 1]; /* for unknown users, under pw_lock */
+        struct server_settings settings;
+        /* Uploads hold it shared from storing a chunk until its ownership
+         * row exists; the GC holds it exclusive while it deletes blobs, so
+         * it never removes a blob an upload just stored or found. */
+        pthread_rwlock_t gc_lock;
+        /* The housekeeping thread (transfers_tick every second, gc_run every
+         * settings.gc_interval), started by server_start. */
+        pthread_t housekeeper;
+        int housekeeper_started;
+        int stopping; /* under stop_lock */
+        pthread_mutex_t stop_lock;
+        pthread_cond_t stop_cond;
 };
 
 /* Opens the stores under data_dir (created 0700 if missing): meta.db and
- * chunks/. 0 or a negative code with a message. */
+ * chunks/, with the default settings (change s->settings before
+ * server_start). 0 or a negative code with a message. */
 int server_open(struct server *s, const char *data_dir, int registration_open);
 /* Starts serving on listen ("ADDR:PORT") with threads workers. */
 int server_start(struct server *s, const char *listen, unsigned threads);
