@@ -132,10 +132,11 @@ def run_cmd(argv, env=None, cwd=None, timeout=CMD_TIMEOUT, stdin_data=None):
 class Server:
     """A real ferryd on 127.0.0.1:port with data under data_dir."""
 
-    def __init__(self, data_dir, log_path, port=None, registration="open"):
+    def __init__(self, data_dir, log_path, port=None, registration="open", args=()):
         self.data_dir, self.log_path = data_dir, log_path
         self.port = port or free_port()
         self.registration = registration
+        self.args = list(args)  # more ferryd options, e.g. ["--keep-versions", "2"]
         self.proc = None
 
     @property
@@ -144,7 +145,7 @@ class Server:
 
     def start(self, timeout=20 * SLOW):
         argv = [FERRYD, "--data", self.data_dir, "--listen", "127.0.0.1:%d" % self.port,
-                "--registration", self.registration]
+                "--registration", self.registration] + self.args
         log = open(self.log_path, "ab")
         log.write(("\n== %s\n" % " ".join(argv)).encode())
         log.flush()
@@ -229,13 +230,13 @@ class Env:
     """One scenario's world: a temp dir, a running server, its users and
     devices."""
 
-    def __init__(self, name):
+    def __init__(self, name, server_args=()):
         self.name = name
         self.root = tempfile.mkdtemp(prefix="ferry-e2e-%s-" % re.sub(r"\W", "_", name))
         self.home = os.path.join(self.root, "home")
         os.mkdir(self.home)
         self.server = Server(os.path.join(self.root, "server"),
-                             os.path.join(self.root, "ferryd.log"))
+                             os.path.join(self.root, "ferryd.log"), args=server_args)
         self.devices = []
         self.passwords = {}
         self.watchers = []  # every Watcher started in this scenario
