@@ -47,8 +47,10 @@ class Failure(Exception):
     """An assertion about Ferry's behaviour did not hold."""
 
 
-def scenario(name):
+def scenario(name, server_args=()):
+    """server_args: more ferryd options for this scenario's server."""
     def deco(fn):
+        fn.server_args = list(server_args)
         SCENARIOS.append((name, "scenario", fn))
         return fn
     return deco

@@ -57,7 +57,7 @@ def run_scenario(name, fn, results):
     env = None
     err = None
     try:
-        env = Env(name)
+        env = Env(name, server_args=getattr(fn, "server_args", ()))
         env.start()
         fn(env)
     except BaseException as e:  # noqa: B902 - report everything, including KeyboardInterrupt
