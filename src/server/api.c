@@ -51,12 +51,12 @@ json_t *api_entry_json(const struct meta_entry *e, int with_chunks)
         }
         if (e->has_hash)
                 hash_to_hex(&e->hash, hex);
-        j = json_pack("{s:s, s:I, s:b, s:s, s:I, s:I, s:I, s:o, s:o, s:s}", "path", e->path, "seq",
-                      (json_int_t)e->seq, "deleted", e->deleted, "kind", kind_name(e->kind), "size",
-                      (json_int_t)e->size, "mtime_ns", (json_int_t)e->mtime_ns, "mode",
+        j = json_pack("{s:s, s:I, s:b, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:I}", "path", e->path,
+                      "seq", (json_int_t)e->seq, "deleted", e->deleted, "kind", kind_name(e->kind),
+                      "size", (json_int_t)e->size, "mtime_ns", (json_int_t)e->mtime_ns, "mode",
                       (json_int_t)e->mode, "hash", e->has_hash ? json_string(hex) : json_null(),
                       "target", e->target ? json_string(e->target) : json_null(), "device",
-                      e->device);
+                      e->device, "time", (json_int_t)e->time);
         if (j && chunks && json_object_set_new(j, "chunks", chunks) < 0) {
                 json_decref(j);
                 return NULL;

@@ -1,8 +1,10 @@
 /* api: the handlers of HTTP API v1 (docs/api.md), one per endpoint, grouped
  * by concern: api_account.c (health, register, login, devices),
  * api_chunks.c (missing, upload, fetch), api_files.c (commit, changes,
- * files, file), api_events.c (the event stream); api.c holds what they share (JSON body parsing,
- * entries as JSON). Each handler gets the struct server as ctx.
+ * files, file), api_events.c (the event stream), api_history.c (history,
+ * trash, restore), api_transfers.c (transfer records); api.c holds what
+ * they share (JSON body parsing, entries as JSON). Each handler gets the
+ * struct server as ctx.
  */
 #ifndef FERRY_API_H
 #define FERRY_API_H
@@ -47,8 +49,8 @@ void api_devices_history(void *ctx, struct http_request *req, struct http_reply 
  * NULL. */
 json_t *api_body_object(struct http_request *req, struct http_reply *rep);
 
-/* An entry as docs/api.md shows it; chunks only with with_chunks. NULL on
- * out of memory or a corrupt stored manifest. */
+/* An entry as docs/api.md shows it (with its commit "time"); chunks only
+ * with with_chunks. NULL on out of memory or a corrupt stored manifest. */
 json_t *api_entry_json(const struct meta_entry *e, int with_chunks);
 
 /* Parses {"hashes": [...]} of at most max items. Returns the count with

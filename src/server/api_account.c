@@ -1,15 +1,18 @@
 /* api_account: the account endpoints of API v1 — health, register, login
- * (which creates a device and its token) and the device list. A device is
- * listed online when it made a request lately or holds an event stream. */
+ * (which creates a device and its token, and records it in the device
+ * history) and the device list. A device is listed online when it made a
+ * request lately or holds an event stream; the list also shows each
+ * device's download policy, applied seq and open upload records. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "auth.h"
 #include "err.h"
-#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "server.h"
+#include "transfers.h"
 
 void api_health(void *ctx, struct http_request *req, struct http_reply *rep)
 {
@@ -124,7 +127,18 @@ void api_login(void *ctx, struct http_request *req, struct http_reply *rep)
         snprintf(d.platform, sizeof(d.platform), "%s", platform);
         snprintf(d.address, sizeof(d.address), "%s", req->remote_addr);
         d.created = d.last_seen = server_now();
-        r = s->meta->ops->device_add(s->meta, &d, &th);
+        /* The device and its "added" event of the device history. */
+        r = s->meta->ops->begin(s->meta);
+        if (r == 0) {
+                r = s->meta->ops->device_add(s->meta, &d, &th);
+                if (r == 0)
+                        r = s->meta->ops->device_event_add(s->meta, u.id, &d, "added", d.created,
+                                                           NULL);
+                if (r < 0)
+                        s->meta->ops->rollback(s->meta);
+                else
+                        r = s->meta->ops->commit(s->meta);
+        }
         if (r < 0) {
                 api_internal(rep, "login", r);
                 goto out;
@@ -137,52 +151,49 @@ out:
         json_decref(body);
 }
 
+/* The devices, copied out of the listing (whose callback may not ask the
+ * store for the transfer counts). */
 struct devices_ctx {
-        struct server *s;
-        json_t *arr;
-        const struct http_request *req;
-        int64_t now;
+        struct meta_device *d;
+        size_t n, cap;
 };
 
 static int device_cb(const struct meta_device *d, void *userdata)
 {
         struct devices_ctx *dc = userdata;
-        int self = strcmp(d->id, dc->req->device.id) == 0;
-        /* The caller is being seen right now; its row is updated after the
-         * reply (see server.c), so show what it is about to say. */
-        int64_t last_seen = self ? dc->now : d->last_seen;
-        const char *address = self ? dc->req->remote_addr : d->address;
 
-        /* A device holding an event stream is online however long ago its
-         * last request was. */
-        int online = dc->now - last_seen <= SERVER_ONLINE_WINDOW ||
-                     events_device_streams(dc->s->events, d->user_id, d->id) > 0;
-        json_t *o;
-
-        o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "id", d->id, "name", d->name,
-                      "platform", d->platform, "address", address, "created",
-                      (json_int_t)d->created, "last_seen", (json_int_t)last_seen, "online", online,
-                      "this", self);
-        if (!o || json_array_append_new(dc->arr, o) < 0)
-                return -ENOMEM;
+        if (dc->n == dc->cap) {
+                size_t cap = dc->cap ? dc->cap * 2 : 8;
+                struct meta_device *nd = realloc(dc->d, cap * sizeof(*nd));
+                if (!nd)
+                        return -ENOMEM;
+                dc->d = nd;
+                dc->cap = cap;
+        }
+        dc->d[dc->n++] = *d;
         return 0;
 }
 
 void api_devices(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
-        struct devices_ctx dc = {s, json_array(), req, server_now()};
+        struct devices_ctx dc = {NULL, 0, 0};
+        int64_t now = server_now();
+        json_t *arr = json_array(), *o;
+        size_t i;
         int r;
 
-        if (!dc.arr) {
-                http_reply_error(rep, 500, "out of memory");
-                return;
+        r = arr ? s->meta->ops->device_list(s->meta, req->device.user_id, device_cb, &dc) : -ENOMEM;
+        for (i = 0; r == 0 && i < dc.n; i++) {
+                o = transfers_device_json(s, &dc.d[i], req, now);
+                if (!o || json_array_append_new(arr, o) < 0)
+                        r = -ENOMEM;
         }
-        r = s->meta->ops->device_list(s->meta, req->device.user_id, device_cb, &dc);
+        free(dc.d);
         if (r < 0) {
-                json_decref(dc.arr);
+                json_decref(arr);
                 api_internal(rep, "devices", r);
                 return;
         }
-        http_reply_json(rep, 200, json_pack("{s:o}", "devices", dc.arr));
+        http_reply_json(rep, 200, json_pack("{s:o}", "devices", arr));
 }

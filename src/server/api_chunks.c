@@ -4,7 +4,15 @@
  * An account reaches a chunk only through its own user_chunks rows, which
  * only an upload of the chunk's bytes creates: knowing a hash is never
  * enough to read or to claim someone else's data.
+ *
+ * Both "missing" (for the chunks it finds present) and an upload touch
+ * the account's rows, which keeps them from the GC for its grace period
+ * while the client goes on to commit (gc.c). An upload also holds the
+ * server's gc_lock shared from storing its chunks until their rows exist,
+ * so that the GC never removes a blob the upload found already stored.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +23,7 @@
 #include "frame.h"
 #include "log.h"
 #include "server.h"
+#include "transfers.h"
 
 #define FETCH_MAX_BYTES (16u * 1024u * 1024u)
 
@@ -24,6 +33,7 @@ void api_chunks_missing(void *ctx, struct http_request *req, struct http_reply *
         char hex[HASH_HEX_LEN + 1];
         struct hash *hs = NULL;
         json_t *body, *missing = NULL;
+        int64_t now = server_now();
         int n, i, r;
 
         body = api_body_object(req, rep);
@@ -37,19 +47,28 @@ void api_chunks_missing(void *ctx, struct http_request *req, struct http_reply *
                 http_reply_error(rep, 500, "out of memory");
                 goto out;
         }
-        for (i = 0; i < n; i++) {
-                r = s->meta->ops->chunk_held(s->meta, req->device.user_id, &hs[i], NULL);
-                if (r < 0) {
-                        api_internal(rep, "chunks/missing", r);
-                        goto out;
-                }
-                if (r == 1)
+        /* One transaction for all the touches: one disk sync, not one a
+         * chunk (and none when every row was touched this second). */
+        r = s->meta->ops->begin(s->meta);
+        if (r < 0) {
+                api_internal(rep, "chunks/missing", r);
+                goto out;
+        }
+        for (i = 0; i < n && r >= 0; i++) {
+                r = s->meta->ops->chunk_touch(s->meta, req->device.user_id, &hs[i], now, NULL);
+                if (r != 0)
                         continue;
                 hash_to_hex(&hs[i], hex);
-                if (json_array_append_new(missing, json_string(hex)) < 0) {
-                        http_reply_error(rep, 500, "out of memory");
-                        goto out;
-                }
+                if (json_array_append_new(missing, json_string(hex)) < 0)
+                        r = -ENOMEM;
+        }
+        if (r < 0)
+                s->meta->ops->rollback(s->meta);
+        else
+                r = s->meta->ops->commit(s->meta);
+        if (r < 0) {
+                api_internal(rep, "chunks/missing", r);
+                goto out;
         }
         http_reply_json(rep, 200, json_pack("{s:O}", "missing", missing));
 out:
@@ -136,6 +155,17 @@ fail:
         return -1;
 }
 
+/* A body refused with 400 (rep): the device's uploads in progress fail
+ * with the reason, so that its other devices see why. */
+static void rejected(struct server *s, const struct http_request *req, const struct http_reply *rep)
+{
+        const char *msg = json_string_value(json_object_get(rep->json, "error"));
+        char reason[600];
+
+        snprintf(reason, sizeof(reason), "chunk rejected: %s", msg ? msg : "bad frame");
+        transfers_on_upload_rejected(s, req->device.user_id, req->device.id, reason);
+}
+
 void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
@@ -146,11 +176,15 @@ void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *r
         int n, i, r = 0;
 
         n = check_frames(req, &sizes, rep);
-        if (n < 0)
+        if (n < 0) {
+                if (rep->status == 400)
+                        rejected(s, req, rep);
                 return;
+        }
         /* Bytes first, made durable all together, then the rows that point
          * at them: a crash in between leaves an unreferenced chunk, never a
          * row without its bytes. */
+        pthread_rwlock_rdlock(&s->gc_lock);
         r = s->blob->ops->batch_new(s->blob, &bb);
         for (i = 0; i < n && r == 0; i++) {
                 frame_parse(req->body + off, req->body_len - off, &f, &used);
@@ -177,11 +211,13 @@ void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *r
         r = s->meta->ops->commit(s->meta);
         if (r < 0)
                 goto fail;
+        pthread_rwlock_unlock(&s->gc_lock);
         s->blob->ops->batch_free(s->blob, bb);
         free(sizes);
         http_reply_json(rep, 200, json_pack("{s:i}", "stored", n));
         return;
 fail:
+        pthread_rwlock_unlock(&s->gc_lock);
         if (bb)
                 s->blob->ops->batch_free(s->blob, bb);
         free(sizes);

@@ -1,12 +1,15 @@
 /* api_events: GET /api/v1/events, the event stream of a device (docs/api.md,
  * "Events"). A Server-Sent Events stream: a "hello" with the space's seq at
  * once, then a "seq" event each time a commit moves the space (commits in
- * quick succession coalesce into the newest number), and a keep-alive
- * comment when idle (sent by the HTTP layer).
+ * quick succession coalesce into the newest number), a "transfers" event
+ * each time the account's transfer records change (coalesced the same way,
+ * by the transfers version), and a keep-alive comment when idle (sent by
+ * the HTTP layer). The stream of a device that gets removed ends.
  *
  * The stream subscribes to the event hub (events.h) with the HTTP layer's
- * wake-up as its callback, and only then reads the space's seq: a commit
- * landing in between is then announced rather than lost. Its reader runs on
+ * wake-up as its callback, and only then reads the space's seq and the
+ * transfers version: a change landing in between is then announced rather
+ * than lost. Its reader runs on
  * the connection's worker thread; when it has nothing to send it returns 0
  * and the HTTP layer parks the connection until the next wake-up.
  */
@@ -26,7 +29,8 @@
 struct stream {
         struct server *s;
         struct events_sub *sub;
-        int64_t sent; /* the newest seq this stream announced */
+        int64_t sent;           /* the newest seq this stream announced */
+        int64_t sent_transfers; /* and transfers version */
         /* Bytes formatted but not yet handed out. */
         char out[2 * EVENT_MAX];
         size_t len, pos;
@@ -52,7 +56,10 @@ static void append_event(struct stream *st, const char *name, int64_t seq, const
         size_t cap = sizeof(st->out) - st->len;
         int n;
 
-        if (strcmp(name, "hello") == 0)
+        if (strcmp(name, "transfers") == 0)
+                n = snprintf(st->out + st->len, cap,
+                             "event: transfers\ndata: {\"version\":%lld}\n\n", (long long)seq);
+        else if (strcmp(name, "hello") == 0)
                 n = snprintf(st->out + st->len, cap,
                              "event: hello\ndata: {\"seq\":%lld,\"device\":\"%s\"}\n\n",
                              (long long)seq, device);
@@ -68,17 +75,26 @@ static ssize_t stream_read(void *cls, uint64_t at, char *buf, size_t max)
 {
         struct stream *st = cls;
         char device[META_DEVICE_ID_LEN + 1];
-        int64_t seq;
+        int64_t seq, version;
         size_t n;
 
         (void)at;
         if (st->pos == st->len) {
                 st->pos = st->len = 0;
+                if (events_revoked(st->s->events, st->sub))
+                        return HTTP_STREAM_END; /* the device was removed */
                 seq = events_latest(st->s->events, st->sub, device);
-                if (seq <= st->sent)
+                version = events_latest_transfers(st->s->events, st->sub);
+                if (seq <= st->sent && version <= st->sent_transfers)
                         return 0; /* nothing new: the HTTP layer parks us */
-                st->sent = seq;
-                append_event(st, "seq", seq, device);
+                if (seq > st->sent) {
+                        st->sent = seq;
+                        append_event(st, "seq", seq, device);
+                }
+                if (version > st->sent_transfers) {
+                        st->sent_transfers = version;
+                        append_event(st, "transfers", version, NULL);
+                }
         }
         n = st->len - st->pos;
         if (n > max)
@@ -164,6 +180,8 @@ void api_events(void *ctx, struct http_request *req, struct http_reply *rep)
         if (r < 0)
                 goto fail;
         r = s->meta->ops->seq_current(s->meta, req->device.user_id, &seq);
+        if (r == 0)
+                r = s->meta->ops->xfer_version(s->meta, req->device.user_id, &st->sent_transfers);
         if (r < 0)
                 goto fail;
         st->sent = seq;

@@ -1,5 +1,7 @@
 /* api_files: the space endpoints of API v1 — commit (through the journal's
- * compare-and-set rules), changes since a seq, the file tree, one entry.
+ * compare-and-set rules), changes since a seq, the file tree, one entry
+ * (or, for a file still being uploaded, a 409 "not_ready" that says where
+ * its upload stands).
  *
  * A request whose shape is wrong (not JSON, wrong types, a path that breaks
  * the path rules) is refused whole with 400 before the journal is touched;
@@ -15,8 +17,10 @@
 #include "err.h"
 #include "events.h"
 #include "journal.h"
+#include "log.h"
 #include "path.h"
 #include "server.h"
+#include "transfers.h"
 
 /* A page of changes stops early (with more: true) past this many chunks in
  * its entries, so that a page of huge files stays a few MiB of JSON. */
@@ -241,6 +245,30 @@ fail:
         return NULL;
 }
 
+/* The files the commit put complete the device's transfer records (and
+ * make the downloads waiting for them ready). */
+static void commit_records(struct server *s, const struct http_request *req,
+                           const struct journal_change *cs, const struct journal_result *rs,
+                           size_t n)
+{
+        struct transfers_put *puts;
+        size_t i, k = 0;
+
+        puts = calloc(n ? n : 1, sizeof(*puts));
+        if (!puts) {
+                log_warn("transfer records after a commit: out of memory");
+                return;
+        }
+        for (i = 0; i < n; i++) {
+                if (cs[i].op != JOURNAL_PUT || cs[i].kind != KIND_FILE ||
+                    rs[i].status != JOURNAL_OK || rs[i].seq <= 0)
+                        continue;
+                puts[k++] = (struct transfers_put){cs[i].path, cs[i].size, &cs[i].hash, rs[i].seq};
+        }
+        transfers_on_commits(s, req->device.user_id, req->device.id, puts, k);
+        free(puts);
+}
+
 void api_commit(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
@@ -291,6 +319,7 @@ void api_commit(void *ctx, struct http_request *req, struct http_reply *rep)
                         break;
                 }
         }
+        commit_records(s, req, cs, rs, n);
         results = json_array();
         for (i = 0; results && i < n; i++) {
                 o = result_json(&cs[i], &rs[i]);
@@ -456,6 +485,13 @@ void api_file(void *ctx, struct http_request *req, struct http_reply *rep)
                 return;
         }
         r = journal_get(s->meta, req->device.user_id, path, &e);
+        /* No live entry, but an upload on its way: say so, and from where. */
+        if ((r == -ENOENT || (r == 0 && e.deleted)) &&
+            transfers_not_ready(s, req->device.user_id, path, &o) == 1) {
+                meta_entry_clear(&e);
+                http_reply_json(rep, 409, o);
+                return;
+        }
         if (r == -ENOENT) {
                 http_reply_error(rep, 404, "no such path");
                 return;

@@ -14,6 +14,9 @@
  * a batch, flush() makes all of them durable and visible, and only then may
  * metadata point at them (a chunk is referenced only once it is on disk).
  * A backend whose put() is already durable (S3) makes flush() a no-op.
+ *
+ * Chunks leave the store only through the garbage collector (gc.c), which
+ * removes those no account holds any more.
  */
 #ifndef FERRY_BLOB_H
 #define FERRY_BLOB_H
@@ -46,6 +49,15 @@ struct blob_ops {
         int (*get)(struct blob *b, const struct hash *h, struct buf *out, uint8_t *enc);
         /* 1 if stored, 0 if not, or -errno. */
         int (*exists)(struct blob *b, const struct hash *h);
+        /* Deletes the stored chunk h (the GC, once no account holds it;
+         * callers keep puts of h out meanwhile, see server.h gc_lock).
+         * 0, -ENOENT when it is not stored, or -errno. */
+        int (*remove)(struct blob *b, const struct hash *h);
+        /* Claims the store for this process alone until close(), for an
+         * offline GC that must not delete chunks under another process's
+         * uploads. 0, or -EBUSY with a message when another process has
+         * the store open. */
+        int (*claim)(struct blob *b);
         void (*close)(struct blob *b);
 };
 
@@ -53,7 +65,10 @@ struct blob {
         const struct blob_ops *ops;
 };
 
-/* Opens (creating if needed) the store in directory dir. 0 or -errno. */
+/* Opens (creating if needed) the store in directory dir, shared with other
+ * processes that open it too (`ferryd user add` next to a running server)
+ * but not with one that claimed it: -EBUSY with a message then. 0 or
+ * -errno. */
 int blob_fs_open(const char *dir, struct blob **out);
 
 /* One chunk stored durably: a batch of one, flushed. 0 or -errno. */

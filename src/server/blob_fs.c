@@ -22,6 +22,13 @@
  * once its name is on disk too; a crash leaves at worst stray files in
  * DIR/.tmp, which blob_fs_open() sweeps once they are old enough that no
  * writer can still own them.
+ *
+ * Removal (the GC) unlinks the chunk's file without syncing its directory:
+ * a crash may bring a removed chunk back, which wastes its space until it
+ * is stored again (content-addressed: the same bytes) but never breaks a
+ * reference. DIR/.lock carries a shared flock() for as long as the store
+ * is open, which claim() turns into an exclusive one: `ferryd gc` on a
+ * stopped server gets it, on a running one it does not.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -61,6 +69,7 @@ static int worth_compressing(const uint8_t *data, size_t len)
 }
 
 #define TMP_SUBDIR ".tmp"
+#define LOCK_FILE ".lock"
 #define TMP_STALE_SEC 600 /* a temp file older than this has no writer left */
 
 /* From this many new chunks in a batch on, flush() uses syncfs() (see the
@@ -71,6 +80,7 @@ static int worth_compressing(const uint8_t *data, size_t len)
 struct blob_fs {
         struct blob base; /* first: struct blob * is cast back */
         char *dir;
+        int lock_fd; /* DIR/.lock, flock()ed shared (exclusive once claimed) */
 };
 
 /* A chunk written to a temp file, waiting for flush(). */
@@ -397,10 +407,38 @@ out:
         return r;
 }
 
+static int bf_remove(struct blob *b, const struct hash *h)
+{
+        char path[PATH_MAX];
+        int r = chunk_path(bf_of(b), h, path, sizeof(path));
+
+        if (r < 0)
+                return r;
+        if (unlink(path) == 0)
+                return 0;
+        return errno == ENOENT ? -ENOENT : err_set(-errno, "chunk store: removing %s: %m", path);
+}
+
+static int bf_claim(struct blob *b)
+{
+        struct blob_fs *bf = bf_of(b);
+
+        if (flock(bf->lock_fd, LOCK_EX | LOCK_NB) == 0)
+                return 0;
+        if (errno == EWOULDBLOCK)
+                return err_set(-EBUSY,
+                               "the chunk store %s is in use by another ferryd process (a "
+                               "running server?)",
+                               bf->dir);
+        return err_set(-errno, "chunk store: locking %s/" LOCK_FILE ": %m", bf->dir);
+}
+
 static void bf_close(struct blob *b)
 {
         struct blob_fs *bf = bf_of(b);
 
+        if (bf->lock_fd >= 0)
+                close(bf->lock_fd);
         free(bf->dir);
         free(bf);
 }
@@ -412,6 +450,8 @@ static const struct blob_ops fs_ops = {
     .batch_free = bf_batch_free,
     .get = bf_get,
     .exists = bf_exists,
+    .remove = bf_remove,
+    .claim = bf_claim,
     .close = bf_close,
 };
 
@@ -444,25 +484,55 @@ static void sweep_temps(const char *tmpdir)
                 log_info("chunk store: removed %d stale temporary files from %s", n, tmpdir);
 }
 
+/* Opens DIR/.lock and takes its shared lock: -EBUSY while a process holds
+ * the store claimed. The fd or a negative code. */
+static int lock_shared(const char *dir)
+{
+        char path[PATH_MAX];
+        int fd, e;
+
+        if (snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir) >= (int)sizeof(path))
+                return err_set(-ENAMETOOLONG, "chunk store path too long");
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return err_set(-errno, "chunk store: %s: %m", path);
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+                return fd;
+        e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+                return err_set(-EBUSY,
+                               "the chunk store %s is claimed by another process (`ferryd gc`?); "
+                               "try again when it is done",
+                               dir);
+        return err_set(-e, "chunk store: locking %s: %s", path, strerror(e));
+}
+
 int blob_fs_open(const char *dir, struct blob **out)
 {
         char tmpdir[PATH_MAX];
         struct blob_fs *bf;
-        int r;
+        int r, fd;
 
         if (snprintf(tmpdir, sizeof(tmpdir), "%s/" TMP_SUBDIR, dir) >= (int)sizeof(tmpdir))
                 return err_set(-ENAMETOOLONG, "chunk store path too long");
         r = fsutil_mkdirs(tmpdir, 1);
         if (r < 0)
                 return err_set(r, "chunk store: cannot create %s: %s", tmpdir, strerror(-r));
+        fd = lock_shared(dir);
+        if (fd < 0)
+                return fd;
         sweep_temps(tmpdir);
         bf = calloc(1, sizeof(*bf));
-        if (!bf)
+        if (!bf) {
+                close(fd);
                 return -ENOMEM;
+        }
         bf->base.ops = &fs_ops;
+        bf->lock_fd = fd;
         bf->dir = strdup(dir);
         if (!bf->dir) {
-                free(bf);
+                bf_close(&bf->base);
                 return -ENOMEM;
         }
         *out = &bf->base;

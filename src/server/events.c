@@ -1,7 +1,8 @@
 /* events: the in-process event hub of ferryd (see events.h).
  *
  * One mutex guards everything: a hash table of the users that have
- * subscribers, each holding its newest announced seq and a doubly linked
+ * subscribers, each holding its newest announced seq and transfers version
+ * and a doubly linked
  * list of subscribers. Publishing is a bucket lookup and a walk over that
  * user's subscribers, calling each wake callback; a user's record goes
  * away with its last subscriber, since a new stream starts from the seq it
@@ -20,6 +21,7 @@
 struct user_rec {
         int64_t id;
         int64_t latest;
+        int64_t transfers; /* the newest transfers version */
         char device[META_DEVICE_ID_LEN + 1];
         struct events_sub *subs;
         struct user_rec *next; /* in the bucket */
@@ -30,6 +32,7 @@ struct events_sub {
         char device[META_DEVICE_ID_LEN + 1];
         events_wake_fn wake;
         void *cls;
+        int revoked;
         struct events_sub *prev, *next;
 };
 
@@ -156,10 +159,65 @@ static unsigned local_device_streams(struct events *ev, int64_t user, const char
         pthread_mutex_lock(&l->lock);
         u = find_user(l, user);
         for (s = u ? u->subs : NULL; s; s = s->next)
-                if (strcmp(s->device, device) == 0)
+                if (!s->revoked && strcmp(s->device, device) == 0)
                         n++;
         pthread_mutex_unlock(&l->lock);
         return n;
+}
+
+static void local_publish_transfers(struct events *ev, int64_t user, int64_t version)
+{
+        struct local *l = (struct local *)ev;
+        struct events_sub *s;
+        struct user_rec *u;
+
+        pthread_mutex_lock(&l->lock);
+        u = find_user(l, user);
+        if (u && version > u->transfers) {
+                u->transfers = version;
+                for (s = u->subs; s; s = s->next)
+                        s->wake(s->cls);
+        }
+        pthread_mutex_unlock(&l->lock);
+}
+
+static int64_t local_latest_transfers(struct events *ev, const struct events_sub *s)
+{
+        struct local *l = (struct local *)ev;
+        int64_t v;
+
+        pthread_mutex_lock(&l->lock);
+        v = s->user->transfers;
+        pthread_mutex_unlock(&l->lock);
+        return v;
+}
+
+static void local_revoke(struct events *ev, int64_t user, const char *device)
+{
+        struct local *l = (struct local *)ev;
+        struct events_sub *s;
+        struct user_rec *u;
+
+        pthread_mutex_lock(&l->lock);
+        u = find_user(l, user);
+        for (s = u ? u->subs : NULL; s; s = s->next) {
+                if (!s->revoked && strcmp(s->device, device) == 0) {
+                        s->revoked = 1;
+                        s->wake(s->cls);
+                }
+        }
+        pthread_mutex_unlock(&l->lock);
+}
+
+static int local_revoked(struct events *ev, const struct events_sub *s)
+{
+        struct local *l = (struct local *)ev;
+        int r;
+
+        pthread_mutex_lock(&l->lock);
+        r = s->revoked;
+        pthread_mutex_unlock(&l->lock);
+        return r;
 }
 
 static void local_close(struct events *ev)
@@ -191,6 +249,10 @@ static const struct events_ops local_ops = {
     .publish = local_publish,
     .latest = local_latest,
     .device_streams = local_device_streams,
+    .publish_transfers = local_publish_transfers,
+    .latest_transfers = local_latest_transfers,
+    .revoke = local_revoke,
+    .revoked = local_revoked,
     .close = local_close,
 };
 

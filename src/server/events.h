@@ -1,6 +1,7 @@
 /* events: ferryd's event hub, which tells the open event streams
  * (GET /api/v1/events, see docs/api.md "Events") that a user's space moved
- * to a new sequence number.
+ * to a new sequence number, or that the user's transfer records changed
+ * (their "transfers version", see transfers.h, went up).
  *
  * A stream subscribes for its user with a wake callback; a commit that
  * landed publishes (user, new seq, committing device) after its transaction
@@ -8,7 +9,8 @@
  * and wakes every subscriber of that user: a subscriber then reads the
  * newest number with events_latest(). Several commits in quick succession
  * thus coalesce into one number, which is all a client needs (it always
- * pulls "since its last applied seq").
+ * pulls "since its last applied seq"). Transfers versions coalesce the same
+ * way. A removed device's subscriptions are revoked: their streams end.
  *
  * The hub is a small function table, like the metadata store, so that the
  * in-process implementation here (events_local_new: a mutex and per-user
@@ -42,6 +44,10 @@ struct events_ops {
         int64_t (*latest)(struct events *ev, const struct events_sub *sub,
                           char device[META_DEVICE_ID_LEN + 1]);
         unsigned (*device_streams)(struct events *ev, int64_t user, const char *device);
+        void (*publish_transfers)(struct events *ev, int64_t user, int64_t version);
+        int64_t (*latest_transfers)(struct events *ev, const struct events_sub *sub);
+        void (*revoke)(struct events *ev, int64_t user, const char *device);
+        int (*revoked)(struct events *ev, const struct events_sub *sub);
         void (*close)(struct events *ev);
 };
 
@@ -87,6 +93,32 @@ static inline int64_t events_latest(struct events *ev, const struct events_sub *
 static inline unsigned events_device_streams(struct events *ev, int64_t user, const char *device)
 {
         return ev->ops->device_streams(ev, user, device);
+}
+
+/* Announces that user's transfer records are now at version (coalesced and
+ * ordered like seqs: an older version is ignored). */
+static inline void events_publish_transfers(struct events *ev, int64_t user, int64_t version)
+{
+        ev->ops->publish_transfers(ev, user, version);
+}
+
+/* The newest transfers version announced for sub's user since the hub has
+ * held subscribers for it (0 if none). */
+static inline int64_t events_latest_transfers(struct events *ev, const struct events_sub *sub)
+{
+        return ev->ops->latest_transfers(ev, sub);
+}
+
+/* Revokes the subscriptions of device (of user), which was removed: each is
+ * woken, and events_revoked() tells it to end. */
+static inline void events_revoke(struct events *ev, int64_t user, const char *device)
+{
+        ev->ops->revoke(ev, user, device);
+}
+
+static inline int events_revoked(struct events *ev, const struct events_sub *sub)
+{
+        return ev->ops->revoked(ev, sub);
 }
 
 /* Frees the hub; every subscriber must be gone. NULL is allowed. */

@@ -8,6 +8,14 @@
  * with no data (we run the handler and queue its reply). The per-request
  * state lives in *con_cls and is freed in the completion callback.
  *
+ * Each connection has a small context (libmicrohttpd's socket context)
+ * naming the device whose token its last request carried. Through it the
+ * layer keeps, per device, how many connections are open and when the
+ * device was last heard from, and tells the server when a device's
+ * connection closed and when a request of it was cut off before its handler
+ * ran (the hooks of struct http_config): the transfer records' "connection
+ * lost" and "connection closed" come from there.
+ *
  * Long-lived streams (suspend/resume, keep-alives) live in http_live.c.
  */
 #include <arpa/inet.h>
@@ -18,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -38,14 +47,159 @@ _Static_assert(HTTP_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR, "stream e
 #define CONNECTION_LIMIT 20000u
 #define LISTEN_BACKLOG 4096u
 
+/* Drop the activity record of a device without connections once it has
+ * been silent this long (seconds). */
+#define DEV_FORGET_AFTER (24 * 3600)
+
 struct req_state {
         const struct http_route *route;
         struct buf body;
         size_t received;
         int too_large;
         int answered; /* a reply was queued when the headers came in */
+        int handled;  /* the handler ran */
+        struct http_dev *dev;
         struct http_request req;
 };
+
+/* The socket context of a connection. */
+struct conn_state {
+        struct http_dev *dev; /* holds one of dev->conns, or NULL */
+};
+
+static unsigned dev_bucket(const char *id)
+{
+        unsigned h = 5381;
+
+        while (*id)
+                h = h * 33 + (unsigned char)*id++;
+        return h % HTTP_DEV_BUCKETS;
+}
+
+static void dev_touch(struct http_dev *d)
+{
+        if (d)
+                __atomic_store_n(&d->active, (int64_t)time(NULL), __ATOMIC_RELAXED);
+}
+
+/* The record of device, made if needed, under dev_lock. Drops records of
+ * long-gone devices of the same bucket on the way. */
+static struct http_dev *dev_get(struct http *h, const struct meta_device *device)
+{
+        struct http_dev **pp = &h->devs[dev_bucket(device->id)], *d;
+        int64_t old = (int64_t)time(NULL) - DEV_FORGET_AFTER;
+
+        while ((d = *pp)) {
+                if (strcmp(d->id, device->id) == 0)
+                        return d;
+                if (d->conns == 0 && __atomic_load_n(&d->active, __ATOMIC_RELAXED) < old) {
+                        *pp = d->next;
+                        free(d);
+                        continue;
+                }
+                pp = &d->next;
+        }
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return NULL;
+        snprintf(d->id, sizeof(d->id), "%s", device->id);
+        d->user = device->user_id;
+        d->next = h->devs[dev_bucket(device->id)];
+        h->devs[dev_bucket(device->id)] = d;
+        return d;
+}
+
+/* Binds conn to the device of an authenticated request. */
+static struct http_dev *conn_bind(struct http *h, struct MHD_Connection *conn,
+                                  const struct meta_device *device)
+{
+        const union MHD_ConnectionInfo *ci;
+        struct conn_state *cs;
+        struct http_dev *d = NULL;
+
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        cs = ci ? ci->socket_context : NULL;
+        if (!cs)
+                return NULL; /* out of memory at accept: not tracked */
+        pthread_mutex_lock(&h->dev_lock);
+        if (cs->dev && strcmp(cs->dev->id, device->id) == 0) {
+                d = cs->dev;
+        } else if ((d = dev_get(h, device))) {
+                if (cs->dev)
+                        cs->dev->conns--;
+                cs->dev = d;
+                d->conns++;
+        }
+        pthread_mutex_unlock(&h->dev_lock);
+        dev_touch(d);
+        return d;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        struct http *h = cls;
+        struct conn_state *cs = *socket_context;
+        char id[META_DEVICE_ID_LEN + 1];
+        unsigned remaining;
+        int64_t user;
+
+        (void)conn;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                *socket_context = calloc(1, sizeof(struct conn_state));
+                return;
+        }
+        if (!cs)
+                return;
+        *socket_context = NULL;
+        if (!cs->dev) {
+                free(cs);
+                return;
+        }
+        pthread_mutex_lock(&h->dev_lock);
+        remaining = --cs->dev->conns;
+        user = cs->dev->user;
+        memcpy(id, cs->dev->id, sizeof(id));
+        pthread_mutex_unlock(&h->dev_lock);
+        free(cs);
+        if (h->cfg.closed && !__atomic_load_n(&h->closing, __ATOMIC_ACQUIRE))
+                h->cfg.closed(h->cfg.ctx, user, id, remaining);
+}
+
+/* Frees the activity records (the daemon is stopped or never started). */
+static void dev_fini(struct http *h)
+{
+        struct http_dev *d;
+        size_t i;
+
+        for (i = 0; i < HTTP_DEV_BUCKETS; i++) {
+                while ((d = h->devs[i])) {
+                        h->devs[i] = d->next;
+                        free(d);
+                }
+        }
+        pthread_mutex_destroy(&h->dev_lock);
+}
+
+int64_t http_device_activity(struct http *h, const char *device, unsigned *conns)
+{
+        struct http_dev *d;
+        int64_t t = 0;
+
+        if (conns)
+                *conns = 0;
+        pthread_mutex_lock(&h->dev_lock);
+        for (d = h->devs[dev_bucket(device)]; d; d = d->next) {
+                if (strcmp(d->id, device) == 0) {
+                        t = __atomic_load_n(&d->active, __ATOMIC_RELAXED);
+                        if (conns)
+                                *conns = d->conns;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&h->dev_lock);
+        return t;
+}
 
 const char *http_error_code(int status)
 {
@@ -215,6 +369,7 @@ static int on_headers(struct http *h, struct MHD_Connection *conn, struct req_st
                         return 500;
                 }
                 st->req.authenticated = 1;
+                st->dev = conn_bind(h, conn, &st->req.device);
         }
 
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -274,6 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 size_t n = *upload_data_size;
                 *upload_data_size = 0;
                 st->received += n;
+                dev_touch(st->dev);
                 if (!st->too_large && st->body.len + n > st->route->max_body) {
                         st->too_large = 1;
                         buf_free(&st->body);
@@ -291,7 +447,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.body = st->body.data;
         st->req.body_len = st->body.len;
         err_clear();
+        st->handled = 1;
         st->route->handler(h->cfg.ctx, &st->req, &rep);
+        dev_touch(st->dev);
         if (!rep.status)
                 rep.status = 500;
         status = rep.status;
@@ -307,13 +465,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+        struct http *h = cls;
         struct req_state *st = *con_cls;
 
-        (void)cls;
         (void)conn;
-        (void)toe;
         if (!st)
                 return;
+        /* Cut off before its handler ran: the device did not get to say
+         * what it was sending. A refused request (answered, 413) is not. */
+        if (st->req.authenticated && !st->handled && !st->answered && !st->too_large &&
+            toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+            toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN && h->cfg.aborted &&
+            !__atomic_load_n(&h->closing, __ATOMIC_ACQUIRE))
+                h->cfg.aborted(h->cfg.ctx, &st->req);
         buf_free(&st->body);
         free(st);
         *con_cls = NULL;
@@ -330,8 +494,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 line[--n] = '\0';
         /* A device that went away is routine with thousands of event
-         * streams; keep it out of the warnings. */
-        if (strstr(line, "no longer available") || strstr(line, "reset by peer"))
+         * streams, and so is an upload cut off (its records say so); keep
+         * them out of the warnings. */
+        if (strstr(line, "no longer available") || strstr(line, "reset by peer") ||
+            strstr(line, "incomplete request"))
                 log_debug("http: %s", line);
         else
                 log_warn("http: %s", line);
@@ -394,11 +560,13 @@ int http_start(const struct http_config *cfg, struct http **out)
         if (!h)
                 return -ENOMEM;
         h->cfg = *cfg;
+        pthread_mutex_init(&h->dev_lock, NULL);
         if (!h->cfg.live_keepalive_ms)
                 h->cfg.live_keepalive_ms = HTTP_LIVE_KEEPALIVE_MS;
         /* Ready before the first request can open a stream. */
         r = http_live_start(h);
         if (r < 0) {
+                dev_fini(h);
                 free(h);
                 return r;
         }
@@ -417,12 +585,13 @@ int http_start(const struct http_config *cfg, struct http **out)
             flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
             (unsigned int)(cfg->threads ? cfg->threads : 4), MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-            MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-            LISTEN_BACKLOG, MHD_OPTION_END);
+            on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300, MHD_OPTION_CONNECTION_LIMIT,
+            CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG, MHD_OPTION_END);
         if (!h->d) {
                 http_live_stop(h);
                 http_live_fini(h);
+                dev_fini(h);
                 free(h);
                 return err_set(-EADDRINUSE, "cannot listen on %s", cfg->listen);
         }
@@ -443,6 +612,9 @@ void http_stop(struct http *h)
 
         if (!h)
                 return;
+        /* The connections closing now are the server's doing, not the
+         * devices'. */
+        __atomic_store_n(&h->closing, 1, __ATOMIC_RELEASE);
         /* No new connections, then every live stream ends. */
         ls = MHD_quiesce_daemon(h->d);
         http_live_stop(h);
@@ -450,5 +622,6 @@ void http_stop(struct http *h)
         if (ls != MHD_INVALID_SOCKET)
                 close(ls);
         http_live_fini(h);
+        dev_fini(h);
         free(h);
 }

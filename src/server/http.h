@@ -85,6 +85,15 @@ struct http_config {
         int (*authenticate)(void *ctx, const char *authorization, struct http_request *req);
         /* Called after each handled authenticated request with its status. */
         void (*after)(void *ctx, const struct http_request *req, int status);
+        /* Called when an authenticated request ended before its handler
+         * ran: the connection was lost (or went silent past the idle
+         * timeout) while its body was coming in. */
+        void (*aborted)(void *ctx, const struct http_request *req);
+        /* Called when a connection that carried authenticated requests of
+         * device closed, with how many connections of that device are
+         * still open (event streams included). Not while the daemon
+         * stops. */
+        void (*closed)(void *ctx, int64_t user, const char *device, unsigned remaining);
         /* Idle time after which a long-lived stream sends its keep-alive
          * text; 0 means HTTP_LIVE_KEEPALIVE_MS. */
         unsigned live_keepalive_ms;
@@ -98,6 +107,12 @@ int http_start(const struct http_config *cfg, struct http **out);
 uint16_t http_port(const struct http *h);
 /* Stops the daemon (waits for the workers) and frees h. */
 void http_stop(struct http *h);
+
+/* When the last request (or piece of a request body) of device arrived, in
+ * seconds since the epoch, and in *conns (when not NULL) how many
+ * connections the device holds open now; 0 when the daemon has not heard
+ * from the device since it started. */
+int64_t http_device_activity(struct http *h, const char *device, unsigned *conns);
 
 /* The value of query argument key (decoded), or NULL. */
 const char *http_query(const struct http_request *req, const char *key);

@@ -1,5 +1,6 @@
 /* http_int: what http.c and http_live.c share inside the HTTP layer — the
- * daemon's state and a live stream's — and nothing else includes. */
+ * daemon's state, a live stream's and a device's activity record — and
+ * nothing else includes. */
 #ifndef FERRY_HTTP_INT_H
 #define FERRY_HTTP_INT_H
 
@@ -8,10 +9,27 @@
 
 #include "http.h"
 
+#define HTTP_DEV_BUCKETS 1024
+
+/* What the daemon knows of a device that made requests: its connections
+ * open now, and when it was last heard from (for the session timeout,
+ * which must not count a long upload in progress as silence). */
+struct http_dev {
+        char id[META_DEVICE_ID_LEN + 1];
+        int64_t user;
+        unsigned conns; /* under dev_lock */
+        int64_t active; /* seconds since the epoch; atomic */
+        struct http_dev *next;
+};
+
 struct http {
         struct MHD_Daemon *d;
         struct http_config cfg;
         uint16_t port;
+        /* Device activity records, by device id. */
+        pthread_mutex_t dev_lock;
+        struct http_dev *devs[HTTP_DEV_BUCKETS];
+        int closing; /* the daemon stops: no closed hooks; atomic */
         /* Live streams: the list, their flags, the ticker. */
         pthread_mutex_t live_lock;
         pthread_cond_t live_cond;

@@ -1,6 +1,12 @@
 /* journal: the compare-and-set rules of a space's journal (see journal.h and
  * docs/api.md "commit"), on top of any struct meta backend.
  *
+ * Every entry stored is also recorded as a version of its path, with the
+ * commit time, in the same transaction: the history keeps what the space
+ * held at every seq (puts, tombstones, both ends of a rename) until the
+ * GC's retention prunes it. A restore commits a kept version again as a
+ * new one, so history only ever grows at its end.
+ *
  * Every change is validated first (path rules, kind, sizes add up), then
  * checked against the path's current entry (compare-and-set on base), then
  * against the chunks the account holds, and only then applied with the next
@@ -13,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chunker.h"
 #include "err.h"
@@ -230,7 +237,7 @@ static int hset_add(struct hset *s, const struct chunk_ref *all, size_t n, uint3
 /* Fills res with the distinct chunks of c the account lacks. Returns the
  * number missing, -EBADMSG (res set to invalid) when a held chunk's real
  * size is not the one the change claims, or a negative store code. */
-static int find_missing(struct meta *m, int64_t user, const struct journal_change *c,
+static int find_missing(struct meta *m, int64_t user, int64_t now, const struct journal_change *c,
                         struct journal_result *res)
 {
         const struct chunk_ref *ch = c->manifest.chunks;
@@ -240,7 +247,10 @@ static int find_missing(struct meta *m, int64_t user, const struct journal_chang
         int r = 0;
 
         for (i = 0; i < c->manifest.n; i++) {
-                r = m->ops->chunk_held(m, user, &ch[i].hash, &size);
+                /* In this transaction: a GC dropping the chunk either ran
+                 * before (then it is missing and the client uploads it
+                 * again) or runs after and sees this version refer to it. */
+                r = m->ops->chunk_touch(m, user, &ch[i].hash, now, &size);
                 if (r < 0)
                         goto out;
                 if (r == 1 && size != ch[i].size) {
@@ -278,8 +288,17 @@ out:
         return r;
 }
 
+/* Stores e (seq, device and time set) as the path's entry and as a new
+ * version of it. */
+static int store(struct meta *m, int64_t user, const struct meta_entry *e)
+{
+        int r = m->ops->entry_put(m, user, e);
+
+        return r < 0 ? r : m->ops->version_add(m, user, e);
+}
+
 /* A put with its full chunk list, given the path's entry cur. */
-static int apply_put_full(struct meta *m, int64_t user, const char *device,
+static int apply_put_full(struct meta *m, int64_t user, const char *device, int64_t now,
                           const struct journal_change *c, struct meta_entry *cur,
                           struct journal_result *res)
 {
@@ -301,7 +320,7 @@ static int apply_put_full(struct meta *m, int64_t user, const char *device,
                 goto out;
         }
         if (ne.kind == KIND_FILE) {
-                r = find_missing(m, user, c, res);
+                r = find_missing(m, user, now, c, res);
                 if (r == -EBADMSG) {
                         free(res->missing);
                         res->missing = NULL;
@@ -318,10 +337,11 @@ static int apply_put_full(struct meta *m, int64_t user, const char *device,
                 }
         }
         snprintf(ne.device, sizeof(ne.device), "%s", device);
+        ne.time = now;
         r = m->ops->seq_next(m, user, &ne.seq);
         if (r < 0)
                 goto out;
-        r = m->ops->entry_put(m, user, &ne);
+        r = store(m, user, &ne);
         if (r < 0)
                 goto out;
         res->status = JOURNAL_OK;
@@ -365,7 +385,7 @@ static int resolve_patch(const struct journal_change *c, struct meta_entry *cur,
         return r < 0 ? r : 1;
 }
 
-static int apply_put(struct meta *m, int64_t user, const char *device,
+static int apply_put(struct meta *m, int64_t user, const char *device, int64_t now,
                      const struct journal_change *c, struct journal_result *res)
 {
         struct meta_entry cur = {0};
@@ -387,11 +407,11 @@ static int apply_put(struct meta *m, int64_t user, const char *device,
                         manifest_free(&pc.manifest);
                         goto out;
                 }
-                r = apply_put_full(m, user, device, &pc, &cur, res);
+                r = apply_put_full(m, user, device, now, &pc, &cur, res);
                 manifest_free(&pc.manifest);
                 goto out;
         }
-        r = apply_put_full(m, user, device, c, &cur, res);
+        r = apply_put_full(m, user, device, now, c, &cur, res);
 out:
         meta_entry_clear(&cur);
         return r < 0 ? r : 0;
@@ -399,7 +419,7 @@ out:
 
 /* Writes a tombstone for e (keeping its kind, so that devices know whether a
  * file or a directory went away). */
-static int put_tombstone(struct meta *m, int64_t user, const char *device,
+static int put_tombstone(struct meta *m, int64_t user, const char *device, int64_t now,
                          const struct meta_entry *e, int64_t *seq)
 {
         struct meta_entry t = {0};
@@ -408,17 +428,18 @@ static int put_tombstone(struct meta *m, int64_t user, const char *device,
         t.path = e->path;
         t.deleted = 1;
         t.kind = e->kind;
+        t.time = now;
         snprintf(t.device, sizeof(t.device), "%s", device);
         r = m->ops->seq_next(m, user, &t.seq);
         if (r < 0)
                 return r;
-        r = m->ops->entry_put(m, user, &t);
+        r = store(m, user, &t);
         if (r == 0)
                 *seq = t.seq;
         return r;
 }
 
-static int apply_delete(struct meta *m, int64_t user, const char *device,
+static int apply_delete(struct meta *m, int64_t user, const char *device, int64_t now,
                         const struct journal_change *c, struct journal_result *res)
 {
         struct meta_entry cur = {0};
@@ -439,7 +460,7 @@ static int apply_delete(struct meta *m, int64_t user, const char *device,
                 set_conflict(res, &cur);
                 goto out;
         }
-        r = put_tombstone(m, user, device, &cur, &res->seq);
+        r = put_tombstone(m, user, device, now, &cur, &res->seq);
         if (r == 0)
                 res->status = JOURNAL_OK;
 out:
@@ -447,7 +468,7 @@ out:
         return r;
 }
 
-static int apply_rename(struct meta *m, int64_t user, const char *device,
+static int apply_rename(struct meta *m, int64_t user, const char *device, int64_t now,
                         const struct journal_change *c, struct journal_result *res)
 {
         struct meta_entry src = {0}, dst = {0}, ne = {0};
@@ -486,13 +507,14 @@ static int apply_rename(struct meta *m, int64_t user, const char *device,
                 goto out;
         }
         snprintf(ne.device, sizeof(ne.device), "%s", device);
+        ne.time = now;
         r = m->ops->seq_next(m, user, &ne.seq);
         if (r < 0)
                 goto out;
-        r = m->ops->entry_put(m, user, &ne);
+        r = store(m, user, &ne);
         if (r < 0)
                 goto out;
-        r = put_tombstone(m, user, device, &src, &tomb_seq);
+        r = put_tombstone(m, user, device, now, &src, &tomb_seq);
         if (r < 0)
                 goto out;
         res->status = JOURNAL_OK;
@@ -508,6 +530,13 @@ int journal_commit(struct meta *m, int64_t user, const char *device,
                    const struct journal_change *changes, size_t n, struct journal_result *results,
                    int64_t *seq)
 {
+        return journal_commit_at(m, user, device, changes, n, results, seq, (int64_t)time(NULL));
+}
+
+int journal_commit_at(struct meta *m, int64_t user, const char *device,
+                      const struct journal_change *changes, size_t n,
+                      struct journal_result *results, int64_t *seq, int64_t now)
+{
         size_t i;
         int r;
 
@@ -519,13 +548,13 @@ int journal_commit(struct meta *m, int64_t user, const char *device,
                 const struct journal_change *c = &changes[i];
                 switch (c->op) {
                 case JOURNAL_PUT:
-                        r = apply_put(m, user, device, c, &results[i]);
+                        r = apply_put(m, user, device, now, c, &results[i]);
                         break;
                 case JOURNAL_DELETE:
-                        r = apply_delete(m, user, device, c, &results[i]);
+                        r = apply_delete(m, user, device, now, c, &results[i]);
                         break;
                 case JOURNAL_RENAME:
-                        r = apply_rename(m, user, device, c, &results[i]);
+                        r = apply_rename(m, user, device, now, c, &results[i]);
                         break;
                 default:
                         set_invalid(&results[i], "unknown op");
@@ -541,6 +570,124 @@ int journal_commit(struct meta *m, int64_t user, const char *device,
                 return r;
         }
         return m->ops->commit(m);
+}
+
+void journal_restore_clear(struct journal_restore *r)
+{
+        meta_entry_clear(&r->entry);
+        memset(r, 0, sizeof(*r));
+}
+
+/* Touches every chunk of e, a retained version about to be committed
+ * again. The GC drops no ownership row a retained version refers to, so a
+ * chunk not held means a damaged store: refuse rather than commit a
+ * version nobody could download. */
+static int touch_chunks(struct meta *m, int64_t user, int64_t now, const struct meta_entry *e)
+{
+        struct manifest mf = MANIFEST_INIT;
+        size_t i;
+        int r = 0;
+
+        if (e->chunks_len && manifest_from_blob(e->chunks, e->chunks_len, &mf) < 0)
+                return err_set(-EIO, "version %lld of %s: corrupt chunk list", (long long)e->seq,
+                               e->path);
+        for (i = 0; i < mf.n && r == 0; i++) {
+                r = m->ops->chunk_touch(m, user, &mf.chunks[i].hash, now, NULL);
+                if (r == 0)
+                        r = err_set(-EIO, "version %lld of %s refers to a chunk no longer stored",
+                                    (long long)e->seq, e->path);
+                else if (r == 1)
+                        r = 0;
+        }
+        manifest_free(&mf);
+        return r;
+}
+
+/* journal_restore inside its transaction. */
+static int restore_in(struct meta *m, int64_t user, const char *device, const char *path,
+                      int64_t seq, const char *to, int64_t now, struct journal_restore *out)
+{
+        struct meta_entry v = {0}, cur = {0};
+        int r;
+
+        r = seq ? m->ops->version_get(m, user, path, seq, &v)
+                : m->ops->version_last_live(m, user, path, &v);
+        if (r == -ENOENT) {
+                out->status = JOURNAL_RESTORE_NOT_FOUND;
+                r = 0;
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        out->from = v.seq;
+        if (v.deleted) {
+                out->status = JOURNAL_RESTORE_TOMBSTONE;
+                goto out;
+        }
+        r = lookup(m, user, to, &cur);
+        if (r < 0)
+                goto out;
+        if (is_live(&cur) && strcmp(to, path) != 0) {
+                out->status = JOURNAL_RESTORE_TARGET_LIVE;
+                out->entry = cur; /* moves ownership */
+                memset(&cur, 0, sizeof(cur));
+                goto out;
+        }
+        if (is_live(&cur) && same_content(&cur, &v)) {
+                out->status = JOURNAL_RESTORE_UNCHANGED;
+                out->entry = cur;
+                memset(&cur, 0, sizeof(cur));
+                goto out;
+        }
+        /* Everything but where, when and by whom is version seq's. */
+        r = touch_chunks(m, user, now, &v);
+        if (r < 0)
+                goto out;
+        free(v.path);
+        v.path = strdup(to);
+        if (!v.path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        snprintf(v.device, sizeof(v.device), "%s", device);
+        v.time = now;
+        r = m->ops->seq_next(m, user, &v.seq);
+        if (r == 0)
+                r = store(m, user, &v);
+        if (r < 0)
+                goto out;
+        out->status = JOURNAL_RESTORED;
+        out->entry = v;
+        memset(&v, 0, sizeof(v));
+out:
+        meta_entry_clear(&v);
+        meta_entry_clear(&cur);
+        return r;
+}
+
+int journal_restore(struct meta *m, int64_t user, const char *device, const char *path, int64_t seq,
+                    const char *to, int64_t now, struct journal_restore *out)
+{
+        int r;
+
+        memset(out, 0, sizeof(*out));
+        if ((r = path_validate(path)) < 0 || (to && (r = path_validate(to)) < 0))
+                return r;
+        if (seq < 0)
+                return err_set(-EINVAL, "seq must not be negative");
+        r = m->ops->begin(m);
+        if (r < 0)
+                return r;
+        r = restore_in(m, user, device, path, seq, to ? to : path, now, out);
+        if (r < 0) {
+                m->ops->rollback(m);
+                journal_restore_clear(out);
+                return r;
+        }
+        r = m->ops->commit(m);
+        if (r < 0)
+                journal_restore_clear(out);
+        return r;
 }
 
 struct since_ctx {

@@ -1,5 +1,6 @@
 /* journal: the rules of a space's journal, written once above the metadata
- * store interface (meta.h) so that every backend shares them.
+ * store interface (meta.h) so that every backend shares them: commits,
+ * the version history they leave, and restoring a version of it.
  *
  * A commit is a list of changes (put, delete, rename), each naming the
  * version of its path it is based on. journal_commit() applies each change
@@ -83,6 +84,39 @@ int journal_patch_apply(const struct manifest *base, const struct journal_edit *
 int journal_commit(struct meta *m, int64_t user, const char *device,
                    const struct journal_change *changes, size_t n, struct journal_result *results,
                    int64_t *seq);
+
+/* journal_commit with the commit time now (seconds since the epoch) rather
+ * than the clock's: every version it stores carries it. */
+int journal_commit_at(struct meta *m, int64_t user, const char *device,
+                      const struct journal_change *changes, size_t n,
+                      struct journal_result *results, int64_t *seq, int64_t now);
+
+enum journal_restore_status {
+        JOURNAL_RESTORED = 0,        /* entry: the new current version */
+        JOURNAL_RESTORE_UNCHANGED,   /* entry: the current version, already that content */
+        JOURNAL_RESTORE_NOT_FOUND,   /* no such retained version (or no live one) */
+        JOURNAL_RESTORE_TOMBSTONE,   /* the version asked for is a delete */
+        JOURNAL_RESTORE_TARGET_LIVE, /* entry: the live entry at the new path */
+};
+
+struct journal_restore {
+        int status;   /* enum journal_restore_status */
+        int64_t from; /* the seq of the version restored (when found) */
+        struct meta_entry entry;
+};
+
+void journal_restore_clear(struct journal_restore *r);
+
+/* Makes version seq of path (0: its newest live version) the current
+ * version of to (NULL: path itself) with a new commit by device at time
+ * now, in one transaction: same kind, size, hash, mode, mtime_ns, target
+ * and chunks. Unless to's live entry already has that content (UNCHANGED,
+ * nothing committed) or to is another path that has a live entry
+ * (TARGET_LIVE). Returns 0 with out->status set (the caller clears out),
+ * -EINVAL with a message for an invalid path or seq, or a negative store
+ * code (nothing committed). */
+int journal_restore(struct meta *m, int64_t user, const char *device, const char *path, int64_t seq,
+                    const char *to, int64_t now, struct journal_restore *out);
 
 /* Entries with seq > since, ascending, at most limit; *more tells whether
  * there are further ones. cb may return 1 to stop without taking the entry

@@ -33,11 +33,12 @@ static const char usage_text[] =
     "`user add` creates an account; the password is the first line of stdin.\n"
     "\n"
     "History: every committed version is kept; a superseded version goes once it\n"
-    "is older than --keep-days (default 30; 0 keeps forever) or has more than\n"
-    "--keep-versions newer ones (default 0: no limit). The garbage collector runs\n"
+    "was superseded more than --keep-days days ago (default 30; 0: no limit) or\n"
+    "has at least --keep-versions newer ones (default 0: no limit). The GC runs\n"
     "every --gc-interval seconds (default 3600; 0 never) and frees chunks no kept\n"
     "version uses and that were not touched for --gc-grace seconds (default 3600).\n"
-    "`gc` runs it once on a stopped server's data.\n"
+    "`gc` runs it once on a stopped server's data (it refuses while a ferryd\n"
+    "runs on DIR).\n"
     "An uploading device silent for --session-timeout seconds (default 30) has\n"
     "its transfers marked failed.\n";
 
@@ -128,6 +129,19 @@ static int cmd_gc(const char *data, const struct server_settings *set)
         r = server_open(&s, data, 0);
         if (r < 0) {
                 fprintf(stderr, "ferryd: %s\n", err_msg(r));
+                return 1;
+        }
+        /* A running ferryd collects on its own (every --gc-interval), with
+         * its uploads kept out of the way by its gc_lock, which another
+         * process cannot see: never run next to one. */
+        r = s.blob->ops->claim(s.blob);
+        if (r < 0) {
+                fprintf(stderr,
+                        "ferryd: gc: %s\n"
+                        "ferryd: gc: refusing to collect while a ferryd runs on %s: stop it "
+                        "first (a running ferryd collects every --gc-interval seconds)\n",
+                        err_msg(r), data);
+                server_close(&s);
                 return 1;
         }
         s.settings = *set;

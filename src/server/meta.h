@@ -44,6 +44,9 @@ struct meta_device {
         char address[META_ADDRESS_MAX + 1];
         int64_t created;   /* seconds since the epoch */
         int64_t last_seen; /* seconds since the epoch */
+        /* Transfer records (meta_sqlite_transfers.c): */
+        int download_incomplete; /* enum meta_policy */
+        int64_t applied_seq;     /* the space applied up to here, as reported */
 };
 
 /* The current state of one path of a space. Owned strings and the chunk
@@ -62,6 +65,9 @@ struct meta_entry {
         char device[META_DEVICE_ID_LEN + 1];
         uint8_t *chunks; /* manifest_to_blob() encoding, NULL when empty */
         size_t chunks_len;
+        /* When this version was committed, in seconds since the epoch; 0
+         * for versions committed before ferryd recorded it (schema 1). */
+        int64_t time;
 };
 
 /* Frees the members of e and zeroes it (e itself is not freed). */
@@ -74,6 +80,110 @@ int meta_entry_copy(struct meta_entry *dst, const struct meta_entry *src);
  * that the listing operation returns. */
 typedef int (*meta_device_cb)(const struct meta_device *d, void *userdata);
 typedef int (*meta_entry_cb)(const struct meta_entry *e, void *userdata);
+/* A version with the name of the device that made it ("" when the device
+ * is unknown). */
+typedef int (*meta_version_cb)(const struct meta_entry *e, const char *device_name, void *userdata);
+/* A trash item: the path's current tombstone (with the deleting device's
+ * name) and its newest retained live version. */
+typedef int (*meta_trash_cb)(const struct meta_entry *tomb, const char *device_name,
+                             const struct meta_entry *last, void *userdata);
+
+/* A chunk the store knows, with its uncompressed size (GC). */
+struct meta_chunk {
+        struct hash hash;
+        uint32_t size;
+};
+
+/* --- transfer records (meta_sqlite_transfers.c; the rules are in
+ *     transfers.c) --- */
+
+enum meta_xfer_status {
+        META_XFER_PENDING = 0,
+        META_XFER_UPLOADING,
+        META_XFER_COMPLETE,
+        META_XFER_FAILED,
+        META_XFER_NSTATUS
+};
+#define META_XFER_OPEN                                                                             \
+        ((1u << META_XFER_PENDING) | (1u << META_XFER_UPLOADING) | (1u << META_XFER_FAILED))
+#define META_XFER_ACTIVE ((1u << META_XFER_PENDING) | (1u << META_XFER_UPLOADING))
+enum meta_dl_status { META_DL_PENDING = 0, META_DL_DONE, META_DL_FAILED, META_DL_NSTATUS };
+/* A device's download policy for files whose upload is not complete. */
+enum meta_policy { META_POLICY_SKIP = 0, META_POLICY_WAIT };
+
+/* One upload record. Strings are borrowed: in a listing they are valid
+ * during the callback only; as input, during the call. */
+struct meta_record {
+        int64_t id;
+        int64_t batch;
+        int64_t ord; /* position in its batch's announce */
+        char device[META_DEVICE_ID_LEN + 1];
+        const char *device_name; /* listings only ("" when unknown) */
+        const char *path;
+        int kind;
+        uint64_t size;
+        int has_hash;
+        struct hash hash;
+        int status; /* enum meta_xfer_status */
+        uint64_t bytes_done;
+        int64_t started;
+        int64_t updated;
+        const char *reason; /* "" when none */
+        int64_t seq;        /* the commit that completed it, else 0 */
+};
+
+/* Which records a listing returns: all set fields must match. */
+struct meta_record_filter {
+        int64_t id;         /* 0: any */
+        const char *device; /* uploader id, NULL: any */
+        const char *path;   /* NULL: any */
+        unsigned statuses;  /* bit mask of 1 << enum meta_xfer_status; 0: any */
+};
+
+/* A batch with the counts of all its records. */
+struct meta_batch {
+        int64_t id;
+        char device[META_DEVICE_ID_LEN + 1];
+        const char *device_name;
+        int64_t created;
+        int64_t updated;                  /* the newest record update */
+        int64_t files;                    /* records in it */
+        int64_t count[META_XFER_NSTATUS]; /* by status */
+        uint64_t bytes_total;
+        uint64_t bytes_done;
+};
+
+/* One download record: what a device still has to download (or could
+ * not). Strings borrowed as for struct meta_record. */
+struct meta_download {
+        char device[META_DEVICE_ID_LEN + 1]; /* the downloader */
+        const char *device_name;
+        const char *path;
+        int64_t seq; /* the version to download; 0 while its upload runs */
+        int status;  /* enum meta_dl_status */
+        const char *reason;
+        int64_t updated;
+};
+
+/* A device added or removed, with how many files it held then. */
+struct meta_device_event {
+        int64_t id;
+        char device[META_DEVICE_ID_LEN + 1];
+        const char *name;
+        const char *event; /* "added" or "removed" */
+        int64_t time;
+        int64_t applied_seq;
+        int64_t files;
+};
+
+typedef int (*meta_record_cb)(const struct meta_record *r, void *userdata);
+typedef int (*meta_batch_cb)(const struct meta_batch *b, void *userdata);
+typedef int (*meta_download_cb)(const struct meta_download *d, void *userdata);
+typedef int (*meta_device_event_cb)(const struct meta_device_event *ev, void *userdata);
+/* A file a device held: path, size and the seq of that version. */
+typedef int (*meta_held_file_cb)(const char *path, uint64_t size, int64_t seq, void *userdata);
+/* A device with records pending or uploading (transfers_tick). */
+typedef int (*meta_active_cb)(int64_t user, const char *device, int64_t last_seen, void *userdata);
 
 struct meta;
 
@@ -119,8 +229,131 @@ struct meta_ops {
 
         /* --- history, trash, retention, GC (meta_sqlite_history.c) --- */
 
+        /* Records e, an entry just stored with entry_put (seq and time set),
+         * as a version of its path, and marks the path's previous version
+         * superseded at e->time. Inside the transaction of the entry_put. */
+        int (*version_add)(struct meta *m, int64_t user, const struct meta_entry *e);
+        /* Version seq of path (with chunks); -ENOENT when path has no
+         * retained version seq. */
+        int (*version_get)(struct meta *m, int64_t user, const char *path, int64_t seq,
+                           struct meta_entry *out);
+        /* The newest retained live (not deleted) version of path, with its
+         * chunks; -ENOENT when there is none. */
+        int (*version_last_live)(struct meta *m, int64_t user, const char *path,
+                                 struct meta_entry *out);
+        /* The retained versions of path, newest first, at most limit,
+         * without chunks. */
+        int (*version_list)(struct meta *m, int64_t user, const char *path, int64_t limit,
+                            meta_version_cb cb, void *userdata);
+        /* Paths equal to prefix or under prefix/ (all when NULL) whose
+         * current entry is a tombstone and which have a retained live
+         * version (given without chunks), newest tombstone first. */
+        int (*trash_list)(struct meta *m, int64_t user, const char *prefix, meta_trash_cb cb,
+                          void *userdata);
+        /* Like chunk_held, and when the account holds the chunk sets the
+         * ownership row's touched time to now (the GC's grace counts from
+         * it). 1 (and *size when not NULL) or 0. */
+        int (*chunk_touch)(struct meta *m, int64_t user, const struct hash *h, int64_t now,
+                           uint32_t *size);
+        /* Every user id, ascending, in *ids (malloc'd, caller frees). */
+        int (*user_ids)(struct meta *m, int64_t **ids, size_t *n);
+        /* Deletes the versions of user's space that are not a path's current
+         * entry and were superseded before superseded_before (when > 0) or
+         * have at least keep_versions newer versions of their path (when
+         * > 0). *pruned: how many. */
+        int (*version_prune)(struct meta *m, int64_t user, int64_t superseded_before,
+                             int64_t keep_versions, int64_t *pruned);
+        /* Deletes user's chunk ownership rows touched before
+         * touched_before that no retained version or current entry of the
+         * account refers to. *dropped: how many. Inside a transaction, so
+         * that no commit slips in between the look at the references and
+         * the delete. */
+        int (*chunk_refs_drop)(struct meta *m, int64_t user, int64_t touched_before,
+                               int64_t *dropped);
+        /* Up to max chunks that no account holds, in hash order, after
+         * the hash after (from the start when NULL), in out; *n: how many. */
+        int (*chunk_orphans)(struct meta *m, const struct hash *after, size_t max,
+                             struct meta_chunk *out, size_t *n);
+        /* Deletes the chunk's row if still no account holds it: 1 if
+         * deleted, 0 if not (held again, or absent). */
+        int (*chunk_forget)(struct meta *m, const struct hash *h);
+
         /* --- transfer records, download records, device policy and
          *     history (meta_sqlite_transfers.c) --- */
+
+        /* The user's transfers version (0 before any change), and the next
+         * one (inside the transaction of the change it stands for). */
+        int (*xfer_version)(struct meta *m, int64_t user, int64_t *version);
+        int (*xfer_version_bump)(struct meta *m, int64_t user, int64_t *version);
+        int (*xfer_batch_add)(struct meta *m, int64_t user, const char *device, int64_t now,
+                              int64_t *batch);
+        /* Records matching f, by batch (newest first) and announce order. */
+        int (*xfer_records)(struct meta *m, int64_t user, const struct meta_record_filter *f,
+                            meta_record_cb cb, void *userdata);
+        /* Inserts r (r->id == 0: sets r->id) or updates the record r->id
+         * (-ENOENT when it is not user's). -EEXIST when the device already
+         * has an open record for the path. */
+        int (*xfer_record_put)(struct meta *m, int64_t user, struct meta_record *r);
+        int (*xfer_record_delete)(struct meta *m, int64_t user, int64_t id);
+        /* Device's records with a status in from (mask) become failed with
+         * reason; *n: how many changed. */
+        int (*xfer_records_fail)(struct meta *m, int64_t user, const char *device, unsigned from,
+                                 const char *reason, int64_t now, int64_t *n);
+        /* The batches that hold records, newest first. */
+        int (*xfer_batches)(struct meta *m, int64_t user, meta_batch_cb cb, void *userdata);
+        /* Drops the batches created before `before` all of whose records
+         * are complete and were last updated before it (or that hold no
+         * record any more), with their records. *n: batches dropped. */
+        int (*xfer_prune)(struct meta *m, int64_t before, int64_t *n);
+        /* Every device (of any user) with records pending or uploading. */
+        int (*xfer_active_devices)(struct meta *m, meta_active_cb cb, void *userdata);
+
+        /* Inserts or replaces device's download record for path. */
+        int (*dl_put)(struct meta *m, int64_t user, const struct meta_download *d);
+        /* Download records of device (NULL: all devices of user) for path
+         * (NULL: any) with a status in statuses (0: any), by device and
+         * path. */
+        int (*dl_list)(struct meta *m, int64_t user, const char *device, const char *path,
+                       unsigned statuses, meta_download_cb cb, void *userdata);
+        /* The pending download records of path (all devices of user) get
+         * seq and reason. *n: how many. */
+        int (*dl_ready)(struct meta *m, int64_t user, const char *path, int64_t seq,
+                        const char *reason, int64_t now, int64_t *n);
+        /* Device's pending download records with 0 < seq <= applied_seq are
+         * done. *n: how many. */
+        int (*dl_applied)(struct meta *m, const char *device, int64_t applied_seq, int64_t now,
+                          int64_t *n);
+        /* Deletes device's download records for path (NULL: any path) with
+         * a status in statuses (0: any). *n: how many. */
+        int (*dl_delete)(struct meta *m, const char *device, const char *path, unsigned statuses,
+                         int64_t *n);
+
+        /* The user's device whose id, or else whose name is id_or_name
+         * (an active device; with with_removed, else the last removed one
+         * of that name); -ENOENT, or -EEXIST when several active devices
+         * have that name. with_removed: removed devices too. *removed: its
+         * removal time, 0 while active (may be NULL). */
+        int (*device_find)(struct meta *m, int64_t user, const char *id_or_name, int with_removed,
+                           struct meta_device *out, int64_t *removed);
+        int (*device_set_policy)(struct meta *m, const char *device, int policy);
+        /* Raises the device's applied_seq to seq (never lowers it). */
+        int (*device_set_applied)(struct meta *m, const char *device, int64_t seq);
+        /* Revokes the device: its token stops working, it is no longer
+         * listed; its rows stay for the records and history. */
+        int (*device_remove)(struct meta *m, const char *device, int64_t now);
+        /* The number of device's open (pending, uploading, failed) records. */
+        int (*device_open_records)(struct meta *m, const char *device, int64_t *n);
+        /* Records a device event. For "removed", the device's files (the
+         * live file versions of the space as of its applied_seq) are kept
+         * with it; *files: how many (may be NULL). */
+        int (*device_event_add)(struct meta *m, int64_t user, const struct meta_device *d,
+                                const char *event, int64_t now, int64_t *files);
+        /* The user's device events, oldest first, of the device whose id or
+         * name (at the time) is device (NULL: all). */
+        int (*device_events)(struct meta *m, int64_t user, const char *device,
+                             meta_device_event_cb cb, void *userdata);
+        int (*device_event_files)(struct meta *m, int64_t event, meta_held_file_cb cb,
+                                  void *userdata);
 
         void (*close)(struct meta *m);
 };

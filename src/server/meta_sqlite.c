@@ -45,17 +45,22 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS devices_user ON devices(user_id, created);"
     "CREATE TABLE IF NOT EXISTS chunks ("
     "  hash BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"
+    /* touched: when the chunk was last stored, found present or used in a
+     * commit by this account; the GC spares rows touched recently. */
     "CREATE TABLE IF NOT EXISTS user_chunks ("
-    "  user_id INTEGER NOT NULL, hash BLOB NOT NULL,"
+    "  user_id INTEGER NOT NULL, hash BLOB NOT NULL, touched INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS entries ("
     "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"
     "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"
     "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"
-    "  device TEXT NOT NULL, chunks BLOB, UNIQUE (user_id, path));"
+    "  device TEXT NOT NULL, chunks BLOB, time INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (user_id, path));"
     "CREATE INDEX IF NOT EXISTS entries_seq ON entries(user_id, seq);";
 
-#define ENTRY_COLS "path, seq, deleted, kind, size, mtime_ns, mode, hash, target, device, chunks"
+#define ENTRY_COLS MSQ_ENTRY_COLS
+/* The time in SQL, for rows written without a caller-given time. */
+#define SQL_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 #define DEVICE_COLS "id, user_id, name, platform, address, created, last_seen"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -69,18 +74,21 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEVICE_LIST] = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ?"
                        " ORDER BY created, rowid",
     [ST_CHUNK_ADD] = "INSERT OR IGNORE INTO chunks (hash, size) VALUES (?, ?)",
-    [ST_USER_CHUNK_ADD] = "INSERT OR IGNORE INTO user_chunks (user_id, hash) VALUES (?, ?)",
+    [ST_USER_CHUNK_ADD] = "INSERT INTO user_chunks (user_id, hash, touched) VALUES (?, ?, " SQL_NOW
+                          ") ON CONFLICT (user_id, hash) DO UPDATE SET touched = excluded.touched",
     [ST_CHUNK_HELD] = "SELECT c.size FROM user_chunks u JOIN chunks c ON c.hash = u.hash"
                       " WHERE u.user_id = ? AND u.hash = ?",
+    [ST_CHUNK_TOUCH] = "UPDATE user_chunks SET touched = ?3 WHERE user_id = ?1 AND hash = ?2"
+                       " AND touched < ?3",
     [ST_ENTRY_GET] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ? AND path = ?",
     [ST_ENTRY_PUT] = "INSERT INTO entries (user_id, " ENTRY_COLS ")"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                      " ON CONFLICT (user_id, path) DO UPDATE SET seq = excluded.seq,"
                      " deleted = excluded.deleted, kind = excluded.kind,"
                      " size = excluded.size, mtime_ns = excluded.mtime_ns,"
                      " mode = excluded.mode, hash = excluded.hash,"
                      " target = excluded.target, device = excluded.device,"
-                     " chunks = excluded.chunks",
+                     " chunks = excluded.chunks, time = excluded.time",
     [ST_SEQ_NEXT] = "UPDATE spaces SET seq = seq + 1 WHERE user_id = ? RETURNING seq",
     [ST_SEQ_GET] = "SELECT seq FROM spaces WHERE user_id = ?",
     [ST_CHANGES] = "SELECT " ENTRY_COLS " FROM entries WHERE user_id = ? AND seq > ?"
@@ -217,35 +225,34 @@ static int ms_rollback(struct meta *m)
         return r;
 }
 
-/* Fills e from the ENTRY_COLS of the current row. */
-static int read_entry(sqlite3_stmt *s, struct meta_entry *e)
+int msq_read_entry(sqlite3_stmt *s, int col, struct meta_entry *e)
 {
         const void *blob;
         int n;
 
         memset(e, 0, sizeof(*e));
-        e->path = strdup((const char *)sqlite3_column_text(s, 0));
+        e->path = strdup((const char *)sqlite3_column_text(s, col));
         if (!e->path)
                 goto nomem;
-        e->seq = sqlite3_column_int64(s, 1);
-        e->deleted = sqlite3_column_int(s, 2) != 0;
-        e->kind = sqlite3_column_int(s, 3);
-        e->size = (uint64_t)sqlite3_column_int64(s, 4);
-        e->mtime_ns = sqlite3_column_int64(s, 5);
-        e->mode = (uint32_t)sqlite3_column_int64(s, 6);
-        blob = sqlite3_column_blob(s, 7);
-        if (blob && sqlite3_column_bytes(s, 7) == HASH_LEN) {
+        e->seq = sqlite3_column_int64(s, col + 1);
+        e->deleted = sqlite3_column_int(s, col + 2) != 0;
+        e->kind = sqlite3_column_int(s, col + 3);
+        e->size = (uint64_t)sqlite3_column_int64(s, col + 4);
+        e->mtime_ns = sqlite3_column_int64(s, col + 5);
+        e->mode = (uint32_t)sqlite3_column_int64(s, col + 6);
+        blob = sqlite3_column_blob(s, col + 7);
+        if (blob && sqlite3_column_bytes(s, col + 7) == HASH_LEN) {
                 memcpy(e->hash.b, blob, HASH_LEN);
                 e->has_hash = 1;
         }
-        if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
-                e->target = strdup((const char *)sqlite3_column_text(s, 8));
+        if (sqlite3_column_type(s, col + 8) != SQLITE_NULL) {
+                e->target = strdup((const char *)sqlite3_column_text(s, col + 8));
                 if (!e->target)
                         goto nomem;
         }
-        msq_copy_text(e->device, sizeof(e->device), s, 9);
-        blob = sqlite3_column_blob(s, 10);
-        n = sqlite3_column_bytes(s, 10);
+        msq_copy_text(e->device, sizeof(e->device), s, col + 9);
+        blob = sqlite3_column_blob(s, col + 10);
+        n = sqlite3_column_bytes(s, col + 10);
         if (blob && n > 0) {
                 e->chunks = malloc((size_t)n);
                 if (!e->chunks)
@@ -253,6 +260,7 @@ static int read_entry(sqlite3_stmt *s, struct meta_entry *e)
                 memcpy(e->chunks, blob, (size_t)n);
                 e->chunks_len = (size_t)n;
         }
+        e->time = sqlite3_column_int64(s, col + 11);
         return 0;
 nomem:
         meta_entry_clear(e);
@@ -272,7 +280,7 @@ static int ms_entry_get(struct meta *m, int64_t user, const char *path, struct m
         sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW)
-                r = read_entry(s, out);
+                r = msq_read_entry(s, 0, out);
         else if (rc == SQLITE_DONE)
                 r = -ENOENT;
         else
@@ -281,6 +289,25 @@ static int ms_entry_get(struct meta *m, int64_t user, const char *path, struct m
 out:
         msq_unlock(ms);
         return r;
+}
+
+void msq_bind_entry(sqlite3_stmt *s, int col, const struct meta_entry *e)
+{
+        sqlite3_bind_text(s, col, e->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, col + 1, e->seq);
+        sqlite3_bind_int(s, col + 2, e->deleted ? 1 : 0);
+        sqlite3_bind_int(s, col + 3, e->kind);
+        sqlite3_bind_int64(s, col + 4, (int64_t)e->size);
+        sqlite3_bind_int64(s, col + 5, e->mtime_ns);
+        sqlite3_bind_int64(s, col + 6, e->mode);
+        if (e->has_hash)
+                sqlite3_bind_blob(s, col + 7, e->hash.b, HASH_LEN, SQLITE_STATIC);
+        if (e->target)
+                sqlite3_bind_text(s, col + 8, e->target, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, col + 9, e->device, -1, SQLITE_STATIC);
+        if (e->chunks && e->chunks_len)
+                sqlite3_bind_blob64(s, col + 10, e->chunks, e->chunks_len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, col + 11, e->time);
 }
 
 static int ms_entry_put(struct meta *m, int64_t user, const struct meta_entry *e)
@@ -293,20 +320,7 @@ static int ms_entry_put(struct meta *m, int64_t user, const struct meta_entry *e
         if (!(s = msq_prep(ms, ST_ENTRY_PUT)))
                 goto out;
         sqlite3_bind_int64(s, 1, user);
-        sqlite3_bind_text(s, 2, e->path, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, e->seq);
-        sqlite3_bind_int(s, 4, e->deleted ? 1 : 0);
-        sqlite3_bind_int(s, 5, e->kind);
-        sqlite3_bind_int64(s, 6, (int64_t)e->size);
-        sqlite3_bind_int64(s, 7, e->mtime_ns);
-        sqlite3_bind_int64(s, 8, e->mode);
-        if (e->has_hash)
-                sqlite3_bind_blob(s, 9, e->hash.b, HASH_LEN, SQLITE_STATIC);
-        if (e->target)
-                sqlite3_bind_text(s, 10, e->target, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 11, e->device, -1, SQLITE_STATIC);
-        if (e->chunks && e->chunks_len)
-                sqlite3_bind_blob64(s, 12, e->chunks, e->chunks_len, SQLITE_STATIC);
+        msq_bind_entry(s, 2, e);
         r = msq_step_done(ms, s, "entry");
 out:
         msq_unlock(ms);
@@ -359,7 +373,7 @@ static int each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb,
         int r = 0, rc;
 
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = read_entry(s, &e);
+                r = msq_read_entry(s, 0, &e);
                 if (r < 0)
                         break;
                 r = cb(&e, userdata);
@@ -447,6 +461,42 @@ static const struct meta_ops sqlite_ops = {
     .seq_current = ms_seq_current,
     .entry_changes = ms_entry_changes,
     .entry_list = ms_entry_list,
+    /* history, trash, retention, GC */
+    .version_add = msq_version_add,
+    .version_get = msq_version_get,
+    .version_last_live = msq_version_last_live,
+    .version_list = msq_version_list,
+    .trash_list = msq_trash_list,
+    .chunk_touch = msq_chunk_touch,
+    .user_ids = msq_user_ids,
+    .version_prune = msq_version_prune,
+    .chunk_refs_drop = msq_chunk_refs_drop,
+    .chunk_orphans = msq_chunk_orphans,
+    .chunk_forget = msq_chunk_forget,
+    /* transfer records, download records, device policy and history */
+    .xfer_version = msq_xfer_version,
+    .xfer_version_bump = msq_xfer_version_bump,
+    .xfer_batch_add = msq_xfer_batch_add,
+    .xfer_records = msq_xfer_records,
+    .xfer_record_put = msq_xfer_record_put,
+    .xfer_record_delete = msq_xfer_record_delete,
+    .xfer_records_fail = msq_xfer_records_fail,
+    .xfer_batches = msq_xfer_batches,
+    .xfer_prune = msq_xfer_prune,
+    .xfer_active_devices = msq_xfer_active_devices,
+    .dl_put = msq_dl_put,
+    .dl_list = msq_dl_list,
+    .dl_ready = msq_dl_ready,
+    .dl_applied = msq_dl_applied,
+    .dl_delete = msq_dl_delete,
+    .device_find = msq_device_find,
+    .device_set_policy = msq_device_set_policy,
+    .device_set_applied = msq_device_set_applied,
+    .device_remove = msq_device_remove,
+    .device_open_records = msq_device_open_records,
+    .device_event_add = msq_device_event_add,
+    .device_events = msq_device_events,
+    .device_event_files = msq_device_event_files,
     .close = ms_close,
 };
 
@@ -484,7 +534,8 @@ static int setup_schema(struct meta_sqlite *ms)
         if (r < 0)
                 goto out;
         if (version < 0)
-                r = msq_exec(ms, "INSERT INTO schema_version (version) VALUES (" STR(SCHEMA_VERSION) ")");
+                r = msq_exec(
+                    ms, "INSERT INTO schema_version (version) VALUES (" STR(SCHEMA_VERSION) ")");
         else if (version != SCHEMA_VERSION)
                 r = msq_exec(ms, "UPDATE schema_version SET version = " STR(SCHEMA_VERSION));
 out:

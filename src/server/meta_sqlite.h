@@ -27,6 +27,7 @@ enum stmt_id {
         ST_CHUNK_ADD,
         ST_USER_CHUNK_ADD,
         ST_CHUNK_HELD,
+        ST_CHUNK_TOUCH,
         ST_ENTRY_GET,
         ST_ENTRY_PUT,
         ST_SEQ_NEXT,
@@ -62,6 +63,18 @@ void msq_lock(struct meta_sqlite *ms);
 void msq_unlock(struct meta_sqlite *ms);
 void msq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
 
+/* The columns of an entry as msq_read_entry() reads them, shared by the
+ * entries and versions tables. */
+#define MSQ_ENTRY_COLS                                                                             \
+        "path, seq, deleted, kind, size, mtime_ns, mode, hash, target, device, chunks, time"
+#define MSQ_ENTRY_NCOLS 12
+/* Fills e from the MSQ_ENTRY_COLS of the current row starting at column
+ * col. 0 or -ENOMEM. */
+int msq_read_entry(sqlite3_stmt *s, int col, struct meta_entry *e);
+/* Binds the MSQ_ENTRY_COLS of e to parameters col.. col + 11 (e must
+ * outlive the statement's run). */
+void msq_bind_entry(sqlite3_stmt *s, int col, const struct meta_entry *e);
+
 /* meta_sqlite_account.c: the account rows of struct meta_ops. */
 int msq_user_add(struct meta *m, const char *name, const char *email, const char *pwhash,
                  int64_t now, int64_t *id);
@@ -72,15 +85,77 @@ int msq_device_touch(struct meta *m, const char *device_id, int64_t now, const c
 int msq_device_list(struct meta *m, int64_t user, meta_device_cb cb, void *userdata);
 int msq_chunk_add(struct meta *m, int64_t user, const struct hash *h, uint32_t size);
 int msq_chunk_held(struct meta *m, int64_t user, const struct hash *h, uint32_t *size);
+int msq_chunk_touch(struct meta *m, int64_t user, const struct hash *h, int64_t now,
+                    uint32_t *size);
 
 /* meta_sqlite_history.c: versions, trash, retention and GC rows.
  * msq_history_schema() runs inside the schema transaction of
  * meta_sqlite_open (after the base tables exist) and creates or migrates
  * what that file needs. */
 int msq_history_schema(struct meta_sqlite *ms, int old_version);
+int msq_version_add(struct meta *m, int64_t user, const struct meta_entry *e);
+int msq_version_get(struct meta *m, int64_t user, const char *path, int64_t seq,
+                    struct meta_entry *out);
+int msq_version_last_live(struct meta *m, int64_t user, const char *path, struct meta_entry *out);
+int msq_version_list(struct meta *m, int64_t user, const char *path, int64_t limit,
+                     meta_version_cb cb, void *userdata);
+int msq_trash_list(struct meta *m, int64_t user, const char *prefix, meta_trash_cb cb,
+                   void *userdata);
+int msq_user_ids(struct meta *m, int64_t **ids, size_t *n);
+int msq_version_prune(struct meta *m, int64_t user, int64_t superseded_before,
+                      int64_t keep_versions, int64_t *pruned);
+int msq_chunk_refs_drop(struct meta *m, int64_t user, int64_t touched_before, int64_t *dropped);
+int msq_chunk_orphans(struct meta *m, const struct hash *after, size_t max, struct meta_chunk *out,
+                      size_t *n);
+int msq_chunk_forget(struct meta *m, const struct hash *h);
 
 /* meta_sqlite_transfers.c: transfer records, download records, device
  * policy and device history. Same contract as msq_history_schema. */
 int msq_transfers_schema(struct meta_sqlite *ms, int old_version);
+int msq_xfer_version(struct meta *m, int64_t user, int64_t *version);
+int msq_xfer_version_bump(struct meta *m, int64_t user, int64_t *version);
+int msq_xfer_batch_add(struct meta *m, int64_t user, const char *device, int64_t now,
+                       int64_t *batch);
+int msq_xfer_records(struct meta *m, int64_t user, const struct meta_record_filter *f,
+                     meta_record_cb cb, void *userdata);
+int msq_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec);
+int msq_xfer_record_delete(struct meta *m, int64_t user, int64_t id);
+int msq_xfer_records_fail(struct meta *m, int64_t user, const char *device, unsigned from,
+                          const char *reason, int64_t now, int64_t *n);
+int msq_xfer_batches(struct meta *m, int64_t user, meta_batch_cb cb, void *userdata);
+int msq_xfer_prune(struct meta *m, int64_t before, int64_t *n);
+int msq_xfer_active_devices(struct meta *m, meta_active_cb cb, void *userdata);
+int msq_dl_put(struct meta *m, int64_t user, const struct meta_download *d);
+int msq_dl_list(struct meta *m, int64_t user, const char *device, const char *path,
+                unsigned statuses, meta_download_cb cb, void *userdata);
+int msq_dl_ready(struct meta *m, int64_t user, const char *path, int64_t seq, const char *reason,
+                 int64_t now, int64_t *n);
+int msq_dl_applied(struct meta *m, const char *device, int64_t applied_seq, int64_t now,
+                   int64_t *n);
+int msq_dl_delete(struct meta *m, const char *device, const char *path, unsigned statuses,
+                  int64_t *n);
+int msq_device_find(struct meta *m, int64_t user, const char *id_or_name, int with_removed,
+                    struct meta_device *out, int64_t *removed);
+int msq_device_set_policy(struct meta *m, const char *device, int policy);
+int msq_device_set_applied(struct meta *m, const char *device, int64_t seq);
+int msq_device_remove(struct meta *m, const char *device, int64_t now);
+int msq_device_open_records(struct meta *m, const char *device, int64_t *n);
+int msq_device_event_add(struct meta *m, int64_t user, const struct meta_device *d,
+                         const char *event, int64_t now, int64_t *files);
+int msq_device_events(struct meta *m, int64_t user, const char *device, meta_device_event_cb cb,
+                      void *userdata);
+int msq_device_event_files(struct meta *m, int64_t event, meta_held_file_cb cb, void *userdata);
+
+/* The device rows as meta_sqlite_account.c reads them (msq_read_device),
+ * with the columns schema 2 added, and the two statement slots of that
+ * file (the last ones of the transfers range): removed devices are left
+ * out there. */
+#define MSQ_DEVICE_COLS                                                                            \
+        "id, user_id, name, platform, address, created, last_seen, download_incomplete,"           \
+        " applied_seq"
+#define MSQ_DEVICE_NCOLS 9
+#define MSQ_SLOT_DEVICE_BY_TOKEN (MSQ_SLOT_TRANSFERS + 30)
+#define MSQ_SLOT_DEVICE_LIST (MSQ_SLOT_TRANSFERS + 31)
+void msq_read_device(sqlite3_stmt *s, struct meta_device *d);
 
 #endif

@@ -1,6 +1,8 @@
 /* meta_sqlite_account: the account rows of the SQLite metadata backend —
- * users (with their space), devices and their token hashes, and which
- * chunks each account holds. Locking as described in meta_sqlite.c. */
+ * users (with their space), devices (active ones: a removed device is
+ * neither found by its token nor listed) and their token hashes, and which
+ * chunks each account holds (with when each was last touched, for the
+ * GC's grace period). Locking as described in meta_sqlite.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -80,7 +82,8 @@ out:
         return r;
 }
 
-static void read_device(sqlite3_stmt *s, struct meta_device *d)
+/* Fills d from the MSQ_DEVICE_COLS of the current row. */
+void msq_read_device(sqlite3_stmt *s, struct meta_device *d)
 {
         memset(d, 0, sizeof(*d));
         msq_copy_text(d->id, sizeof(d->id), s, 0);
@@ -90,6 +93,8 @@ static void read_device(sqlite3_stmt *s, struct meta_device *d)
         msq_copy_text(d->address, sizeof(d->address), s, 4);
         d->created = sqlite3_column_int64(s, 5);
         d->last_seen = sqlite3_column_int64(s, 6);
+        d->download_incomplete = sqlite3_column_int(s, 7);
+        d->applied_seq = sqlite3_column_int64(s, 8);
 }
 
 int msq_device_add(struct meta *m, const struct meta_device *d, const struct hash *token_hash)
@@ -122,12 +127,17 @@ int msq_device_by_token(struct meta *m, const struct hash *token_hash, struct me
         int r = -EIO, rc;
 
         msq_lock(ms);
-        if (!(s = msq_prep(ms, ST_DEVICE_BY_TOKEN)))
+        /* A removed device's token hash is random bytes anyway; the
+         * condition says it again. */
+        s = msq_prep_sql(ms, MSQ_SLOT_DEVICE_BY_TOKEN,
+                         "SELECT " MSQ_DEVICE_COLS " FROM devices WHERE token_hash = ?"
+                         " AND removed = 0");
+        if (!s)
                 goto out;
         sqlite3_bind_blob(s, 1, token_hash->b, HASH_LEN, SQLITE_STATIC);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-                read_device(s, out);
+                msq_read_device(s, out);
                 r = 0;
         } else if (rc == SQLITE_DONE) {
                 r = -ENOENT;
@@ -166,12 +176,15 @@ int msq_device_list(struct meta *m, int64_t user, meta_device_cb cb, void *userd
         int r = -EIO, rc;
 
         msq_lock(ms);
-        if (!(s = msq_prep(ms, ST_DEVICE_LIST)))
+        s = msq_prep_sql(ms, MSQ_SLOT_DEVICE_LIST,
+                         "SELECT " MSQ_DEVICE_COLS " FROM devices WHERE user_id = ?"
+                         " AND removed = 0 ORDER BY created, rowid");
+        if (!s)
                 goto out;
         sqlite3_bind_int64(s, 1, user);
         r = 0;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                read_device(s, &d);
+                msq_read_device(s, &d);
                 r = cb(&d, userdata);
                 if (r != 0)
                         break;
@@ -233,6 +246,30 @@ int msq_chunk_held(struct meta *m, int64_t user, const struct hash *h, uint32_t 
                 r = msq_db_err(ms, "chunk lookup");
         }
         sqlite3_reset(s);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
+int msq_chunk_touch(struct meta *m, int64_t user, const struct hash *h, int64_t now, uint32_t *size)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        int r, held;
+
+        msq_lock(ms);
+        held = r = msq_chunk_held(m, user, h, size);
+        if (r <= 0)
+                goto out;
+        r = -EIO;
+        if (!(s = msq_prep(ms, ST_CHUNK_TOUCH)))
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_blob(s, 2, h->b, HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now);
+        r = msq_step_done(ms, s, "chunk touch");
+        if (r == 0)
+                r = held;
 out:
         msq_unlock(ms);
         return r;

@@ -1,6 +1,8 @@
 /* server: set-up and tear-down of a ferryd instance, the routing table of
  * API v1, and the hooks the HTTP layer calls around handlers (token
- * authentication before, device last-seen bookkeeping after). */
+ * authentication before, device last-seen bookkeeping after) and when a
+ * device's request is cut off or its connection closes (its transfer
+ * records). */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,11 +64,16 @@ void server_settings_default(struct server_settings *st)
 int server_open(struct server *s, const char *data_dir, int registration_open)
 {
         char path[PATH_MAX];
+        pthread_rwlockattr_t rwa;
         int r;
 
         memset(s, 0, sizeof(*s));
         pthread_mutex_init(&s->pw_lock, NULL);
-        pthread_rwlock_init(&s->gc_lock, NULL);
+        /* Writer first: a steady stream of uploads must not starve the GC. */
+        pthread_rwlockattr_init(&rwa);
+        pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&s->gc_lock, &rwa);
+        pthread_rwlockattr_destroy(&rwa);
         pthread_mutex_init(&s->stop_lock, NULL);
         pthread_cond_init(&s->stop_cond, NULL);
         server_settings_default(&s->settings);
@@ -131,6 +138,21 @@ static void after(void *ctx, const struct http_request *req, int status)
                 log_warn("device %s: cannot record last seen: %s", req->device.id, err_msg(r));
 }
 
+/* The http layer's aborted hook: a request of the device was cut off
+ * before its handler ran (an upload interrupted mid-body). */
+static void aborted(void *ctx, const struct http_request *req)
+{
+        transfers_on_connection_lost(ctx, req->device.user_id, req->device.id);
+}
+
+/* The http layer's closed hook: when the device's last connection is
+ * gone, its uploads in progress are over. */
+static void closed(void *ctx, int64_t user, const char *device, unsigned remaining)
+{
+        if (remaining == 0)
+                transfers_on_connection_closed(ctx, user, device);
+}
+
 /* Runs what has to happen with nobody asking: records of silent devices
  * fail after the session timeout (checked every second, so within a second
  * of it), and the GC runs every gc_interval seconds, the first time one
@@ -174,6 +196,8 @@ int server_start(struct server *s, const char *listen, unsigned threads)
             .ctx = s,
             .authenticate = authenticate,
             .after = after,
+            .aborted = aborted,
+            .closed = closed,
             .live_keepalive_ms = s->live_keepalive_ms,
         };
         int r;

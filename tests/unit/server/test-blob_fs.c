@@ -1,8 +1,9 @@
 /* test-blob_fs: the local chunk store (blob_fs.c) — round trips of raw and
  * compressed chunks, compression at rest only when it pays, the on-disk
  * layout, idempotent puts, batches (nothing in place before flush, nothing
- * left when dropped), the sweep of stale temp files and that no temporary
- * file is left behind. */
+ * left when dropped), the sweep of stale temp files, that no temporary
+ * file is left behind, removal (the GC) and the claim that keeps an offline
+ * GC from running next to another process on the same store. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -147,6 +148,45 @@ static void test_small_and_missing(void **state)
         assert_int_equal(f->b->ops->get(f->b, &absent, &out, &enc), -ENOENT);
         assert_int_equal(f->b->ops->exists(f->b, &absent), 0);
         buf_free(&out);
+}
+
+static void test_remove(void **state)
+{
+        struct fix *f = *state;
+        struct hash h = srvtest_hash("doomed"), other = srvtest_hash("other");
+        struct buf out = BUF_INIT;
+
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"doomed", 6), 0);
+        assert_int_equal(blob_put(f->b, &other, FRAME_ENC_RAW, (const uint8_t *)"other", 5), 0);
+        assert_int_equal(f->b->ops->remove(f->b, &h), 0);
+        assert_int_equal(f->b->ops->exists(f->b, &h), 0);
+        assert_int_equal(stored_size(f, &h), -1);
+        assert_int_equal(blob_get_raw(f->b, &h, &out), -ENOENT);
+        assert_int_equal(f->b->ops->remove(f->b, &h), -ENOENT);
+        assert_int_equal(f->b->ops->exists(f->b, &other), 1);
+        /* stored again after removal: a new file */
+        assert_int_equal(blob_put(f->b, &h, FRAME_ENC_RAW, (const uint8_t *)"doomed", 6), 0);
+        assert_int_equal(blob_get_raw(f->b, &h, &out), 0);
+        assert_memory_equal(out.data, "doomed", 6);
+        buf_free(&out);
+}
+
+static void test_claim(void **state)
+{
+        struct fix *f = *state;
+        struct blob *second = NULL, *third = NULL;
+
+        /* two openers share the store (a server and `ferryd user add`) */
+        assert_int_equal(blob_fs_open(f->chunks, &second), 0);
+        assert_int_equal(f->b->ops->claim(f->b), -EBUSY);
+        blob_close(second);
+        /* alone: the claim holds, and keeps new openers out */
+        assert_int_equal(f->b->ops->claim(f->b), 0);
+        assert_int_equal(blob_fs_open(f->chunks, &third), -EBUSY);
+        assert_null(third);
+        blob_close(f->b);
+        f->b = NULL;
+        assert_int_equal(blob_fs_open(f->chunks, &f->b), 0);
 }
 
 static void test_corrupt_detected(void **state)
@@ -300,6 +340,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_zstd_kept_as_sent, setup, teardown),
             cmocka_unit_test_setup_teardown(test_small_and_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_corrupt_detected, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
             cmocka_unit_test_setup_teardown(test_no_temp_files, setup, teardown),
             cmocka_unit_test_setup_teardown(test_batch_visible_after_flush, setup, teardown),
             cmocka_unit_test_setup_teardown(test_batch_dropped, setup, teardown),

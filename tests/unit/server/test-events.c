@@ -2,7 +2,9 @@
  * publish for their user only, see the newest seq and who made it, several
  * publishes coalesce into the newest number, an older number is ignored,
  * unsubscribing stops the wake-ups, per-device stream counts, many
- * subscribers, and a smoke test of concurrent publish/subscribe threads. */
+ * subscribers, a smoke test of concurrent publish/subscribe threads,
+ * transfers versions (coalesced and ordered like seqs, apart from them)
+ * and revoking a removed device's subscriptions. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -213,6 +215,69 @@ static void test_threads_smoke(void **state)
         events_close(ev);
 }
 
+static void test_transfers_versions(void **state)
+{
+        struct events *ev;
+        struct events_sub *a, *b;
+        struct counter ca = {0}, cb = {0};
+
+        (void)state;
+        assert_int_equal(events_local_new(&ev), 0);
+        assert_int_equal(events_subscribe(ev, 1, "laptop", on_wake, &ca, &a), 0);
+        assert_int_equal(events_subscribe(ev, 2, "other", on_wake, &cb, &b), 0);
+        assert_int_equal(events_latest_transfers(ev, a), 0);
+        events_publish_transfers(ev, 1, 4);
+        events_publish_transfers(ev, 1, 5);
+        /* Coalesced: the newest version is what a reader sees. */
+        assert_int_equal(events_latest_transfers(ev, a), 5);
+        assert_int_equal(ca.wakes, 2);
+        assert_int_equal(cb.wakes, 0);
+        assert_int_equal(events_latest_transfers(ev, b), 0);
+        /* Older or equal versions (racing transactions) change nothing. */
+        events_publish_transfers(ev, 1, 3);
+        events_publish_transfers(ev, 1, 5);
+        assert_int_equal(events_latest_transfers(ev, a), 5);
+        assert_int_equal(ca.wakes, 2);
+        /* Independent of the seq. */
+        assert_int_equal(events_latest(ev, a, NULL), 0);
+        events_publish(ev, 1, 9, "laptop");
+        assert_int_equal(events_latest_transfers(ev, a), 5);
+        assert_int_equal(events_latest(ev, a, NULL), 9);
+        events_unsubscribe(ev, a);
+        events_unsubscribe(ev, b);
+        events_close(ev);
+}
+
+static void test_revoke(void **state)
+{
+        struct events *ev;
+        struct events_sub *s1, *s2, *s3;
+        struct counter c1 = {0}, c2 = {0}, c3 = {0};
+
+        (void)state;
+        assert_int_equal(events_local_new(&ev), 0);
+        assert_int_equal(events_subscribe(ev, 1, "phone", on_wake, &c1, &s1), 0);
+        assert_int_equal(events_subscribe(ev, 1, "phone", on_wake, &c2, &s2), 0);
+        assert_int_equal(events_subscribe(ev, 1, "laptop", on_wake, &c3, &s3), 0);
+        events_revoke(ev, 2, "phone"); /* another user's device of that id: none */
+        assert_int_equal(c1.wakes + c2.wakes + c3.wakes, 0);
+        events_revoke(ev, 1, "phone");
+        /* Each of the phone's subscribers is woken once and told to end. */
+        assert_int_equal(c1.wakes, 1);
+        assert_int_equal(c2.wakes, 1);
+        assert_int_equal(c3.wakes, 0);
+        assert_true(events_revoked(ev, s1) && events_revoked(ev, s2));
+        assert_false(events_revoked(ev, s3));
+        assert_int_equal(events_device_streams(ev, 1, "phone"), 0);
+        assert_int_equal(events_device_streams(ev, 1, "laptop"), 1);
+        events_revoke(ev, 1, "phone");
+        assert_int_equal(c1.wakes, 1);
+        events_unsubscribe(ev, s1);
+        events_unsubscribe(ev, s2);
+        events_unsubscribe(ev, s3);
+        events_close(ev);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -221,6 +286,8 @@ int main(void)
             cmocka_unit_test(test_unsubscribe_and_device_streams),
             cmocka_unit_test(test_many_subscribers),
             cmocka_unit_test(test_threads_smoke),
+            cmocka_unit_test(test_transfers_versions),
+            cmocka_unit_test(test_revoke),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

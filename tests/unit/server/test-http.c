@@ -3,7 +3,8 @@
  * ephemeral port, driven with libcurl. Checks the error contract (JSON
  * bodies with the right codes for 400/401/403/404/405/409/413), that
  * refused requests change nothing, chunk upload/fetch, commit and changes,
- * and that one user never sees another's data. */
+ * that one user never sees another's data, the devices list (with its
+ * transfer fields) and the layer's per-device activity record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -603,7 +604,44 @@ static void test_devices(void **state)
         assert_string_equal(json_string_value(json_object_get(d, "address")), "127.0.0.1");
         assert_true(json_is_true(json_object_get(d, "online")));
         assert_true(json_is_true(json_object_get(d, "this")));
+        /* Transfer fields: the default policy, nothing applied or open. */
+        assert_string_equal(json_string_value(json_object_get(d, "download_incomplete")), "skip");
+        assert_int_equal(json_integer_value(json_object_get(d, "applied_seq")), 0);
+        assert_true(json_is_integer(json_object_get(d, "uploading")));
+        assert_int_equal(json_integer_value(json_object_get(d, "uploading")), 0);
         json_decref(j);
+}
+
+/* The HTTP layer's record of a device: when it was last heard from and
+ * its open connections (each request here has a connection of its own,
+ * closed after it). */
+static void test_device_activity(void **state)
+{
+        struct fix *f = *state;
+        char id[META_DEVICE_ID_LEN + 1];
+        unsigned conns = 99;
+        int64_t t0 = server_now(), t;
+        json_t *j;
+        int i;
+
+        assert_int_equal(http_device_activity(f->s.http, "0123456789abcdef", &conns), 0);
+        assert_int_equal(conns, 0);
+        assert_int_equal(req_json(f, "GET", "/api/v1/devices", f->alice, NULL, &j), 200);
+        snprintf(id, sizeof(id), "%s",
+                 json_string_value(
+                     json_object_get(json_array_get(json_object_get(j, "devices"), 0), "id")));
+        json_decref(j);
+        t = http_device_activity(f->s.http, id, &conns);
+        assert_true(t >= t0 && t <= server_now());
+        for (i = 0; i < 100 && conns > 0; i++) {
+                usleep(10 * 1000);
+                http_device_activity(f->s.http, id, &conns);
+        }
+        assert_int_equal(conns, 0);
+        /* A refused token is nobody's activity. */
+        assert_int_equal(req_json(f, "GET", "/api/v1/devices", NULL, NULL, &j), 401);
+        json_decref(j);
+        assert_int_equal(http_device_activity(f->s.http, id, NULL), t);
 }
 
 int main(void)
@@ -618,6 +656,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_item_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_chunks_and_commit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_device_activity, setup, teardown),
             cmocka_unit_test_setup_teardown(test_patch_and_chunks_omitted, setup, teardown),
         };
 

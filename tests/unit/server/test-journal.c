@@ -640,9 +640,13 @@ static int f_seq_current(struct meta *m, int64_t u, int64_t *s)
 {
         return real_of(m)->ops->seq_current(real_of(m), u, s);
 }
-static int f_chunk_held(struct meta *m, int64_t u, const struct hash *h, uint32_t *s)
+static int f_chunk_touch(struct meta *m, int64_t u, const struct hash *h, int64_t t, uint32_t *s)
 {
-        return real_of(m)->ops->chunk_held(real_of(m), u, h, s);
+        return real_of(m)->ops->chunk_touch(real_of(m), u, h, t, s);
+}
+static int f_version_add(struct meta *m, int64_t u, const struct meta_entry *e)
+{
+        return real_of(m)->ops->version_add(real_of(m), u, e);
 }
 
 static void test_all_or_nothing(void **state)
@@ -662,7 +666,8 @@ static void test_all_or_nothing(void **state)
         failing_ops.entry_put = f_entry_put;
         failing_ops.seq_next = f_seq_next;
         failing_ops.seq_current = f_seq_current;
-        failing_ops.chunk_held = f_chunk_held;
+        failing_ops.chunk_touch = f_chunk_touch;
+        failing_ops.version_add = f_version_add;
         fm.base.ops = &failing_ops;
         fm.real = f->m;
         fm.puts = 0;
@@ -673,6 +678,7 @@ static void test_all_or_nothing(void **state)
         manifest_free(&cs[0].manifest);
         manifest_free(&cs[1].manifest);
         assert_int_equal(journal_get(f->m, f->alice, "one", &e), -ENOENT);
+        assert_int_equal(f->m->ops->version_get(f->m, f->alice, "one", 1, &e), -ENOENT);
         assert_int_equal(space_seq(f, f->alice), 0);
 }
 

@@ -1,12 +1,16 @@
 /* test-meta_sqlite: the SQLite metadata store (meta_sqlite.c) row by row —
- * users, devices and tokens, chunk ownership, entries, the space counter,
- * transactions, and that everything survives closing and reopening. */
+ * users, devices and tokens, chunk ownership (touched times, the rows the
+ * GC drops and forgets), entries, the space counter, transactions, that
+ * everything survives closing and reopening, and the upgrade of a
+ * database of schema 1 (no versions, no times). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <time.h>
 
 #include "err.h"
 #include "manifest.h"
@@ -149,6 +153,7 @@ static void test_entries_and_seq(void **state)
         e.size = 3;
         e.mtime_ns = 1763761956123456789LL;
         e.mode = 0755;
+        e.time = 1763761956;
         e.has_hash = 1;
         e.hash = h;
         snprintf(e.device, sizeof(e.device), "dev");
@@ -173,6 +178,7 @@ static void test_entries_and_seq(void **state)
         assert_int_equal(got.seq, 2);
         assert_int_equal(got.mtime_ns, 1763761956123456789LL);
         assert_int_equal(got.mode, 0755);
+        assert_int_equal(got.time, 1763761956);
         assert_true(got.has_hash);
         assert_memory_equal(got.hash.b, h.b, HASH_LEN);
         assert_int_equal(got.chunks_len, 36);
@@ -180,6 +186,226 @@ static void test_entries_and_seq(void **state)
         meta_entry_clear(&got);
         assert_int_equal(f->m->ops->entry_get(f->m, uid + 1, "dir/ünïcode file.txt", &got),
                          -ENOENT);
+}
+
+/* Drops user's unreferenced rows touched before t, in a transaction. */
+static int64_t drop(struct fix *f, int64_t user, int64_t t)
+{
+        int64_t n = -1;
+
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->chunk_refs_drop(f->m, user, t, &n), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        return n;
+}
+
+static void test_chunk_touch_and_orphans(void **state)
+{
+        struct fix *f = *state;
+        struct hash x = srvtest_hash("x"), y = srvtest_hash("y"), z = srvtest_hash("z");
+        int64_t t = (int64_t)time(NULL) + 1000;
+        struct meta_chunk o[4];
+        uint32_t size = 0;
+        size_t n;
+
+        assert_int_equal(f->m->ops->chunk_add(f->m, 1, &x, 10), 0);
+        assert_int_equal(f->m->ops->chunk_add(f->m, 1, &y, 20), 0);
+        assert_int_equal(f->m->ops->chunk_add(f->m, 2, &y, 20), 0);
+        assert_int_equal(f->m->ops->chunk_add(f->m, 2, &z, 30), 0);
+        assert_int_equal(f->m->ops->chunk_touch(f->m, 1, &x, t + 100, &size), 1);
+        assert_int_equal(size, 10);
+        /* touching is no way to claim a chunk */
+        assert_int_equal(f->m->ops->chunk_touch(f->m, 1, &z, t + 100, NULL), 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &z, NULL), 0);
+
+        /* chunk_add touched y now; x was touched at t + 100 */
+        assert_int_equal(drop(f, 1, t - 2000), 0);
+        assert_int_equal(drop(f, 1, t + 50), 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &y, NULL), 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &x, NULL), 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 2, &y, NULL), 1);
+        /* y is still account 2's: no orphan yet */
+        assert_int_equal(f->m->ops->chunk_orphans(f->m, NULL, 4, o, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(drop(f, 2, t + 50), 2);
+        assert_int_equal(drop(f, 1, t + 101), 1);
+        /* three orphans, in hash order, two at a time */
+        assert_int_equal(f->m->ops->chunk_orphans(f->m, NULL, 2, o, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(memcmp(o[0].hash.b, o[1].hash.b, HASH_LEN) < 0);
+        assert_int_equal(f->m->ops->chunk_orphans(f->m, &o[1].hash, 2, o + 2, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(memcmp(o[1].hash.b, o[2].hash.b, HASH_LEN) < 0);
+        assert_int_equal(o[0].size + o[1].size + o[2].size, 60);
+        /* forgotten once; not while held again */
+        assert_int_equal(f->m->ops->chunk_forget(f->m, &x), 1);
+        assert_int_equal(f->m->ops->chunk_forget(f->m, &x), 0);
+        assert_int_equal(f->m->ops->chunk_add(f->m, 2, &y, 20), 0);
+        assert_int_equal(f->m->ops->chunk_forget(f->m, &y), 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 2, &y, NULL), 1);
+        assert_int_equal(f->m->ops->chunk_orphans(f->m, NULL, 4, o, &n), 0);
+        assert_int_equal(n, 1);
+        assert_memory_equal(o[0].hash.b, z.b, HASH_LEN);
+}
+
+/* A database as the previous release (schema 1) left it: alice with a file
+ * (seq 1), a tombstone (seq 2), two chunks of which the file uses one. */
+static void make_schema_1(const char *path, const struct hash *used, const struct hash *unused)
+{
+        static const char sql[] =
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+            "INSERT INTO schema_version VALUES (1);"
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+            "  email TEXT NOT NULL, pwhash TEXT NOT NULL, created INTEGER NOT NULL);"
+            "CREATE TABLE spaces (user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+            "  seq INTEGER NOT NULL);"
+            "CREATE TABLE devices (id TEXT PRIMARY KEY,"
+            "  user_id INTEGER NOT NULL REFERENCES users(id), name TEXT NOT NULL,"
+            "  platform TEXT NOT NULL, address TEXT NOT NULL, created INTEGER NOT NULL,"
+            "  last_seen INTEGER NOT NULL, token_hash BLOB NOT NULL UNIQUE);"
+            "CREATE INDEX devices_user ON devices(user_id, created);"
+            "CREATE TABLE chunks (hash BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE user_chunks (user_id INTEGER NOT NULL, hash BLOB NOT NULL,"
+            "  PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"
+            "CREATE TABLE entries (user_id INTEGER NOT NULL, path TEXT NOT NULL,"
+            "  seq INTEGER NOT NULL, deleted INTEGER NOT NULL, kind INTEGER NOT NULL,"
+            "  size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL,"
+            "  hash BLOB, target TEXT, device TEXT NOT NULL, chunks BLOB,"
+            "  UNIQUE (user_id, path));"
+            "CREATE INDEX entries_seq ON entries(user_id, seq);"
+            "INSERT INTO users VALUES (1, 'alice', 'a@x', 'h', 1);"
+            "INSERT INTO spaces VALUES (1, 2);"
+            "INSERT INTO devices VALUES ('dddddddddddddddddddddddddddddddd', 1, 'old laptop',"
+            "  'linux', '', 1, 1, x'00');"
+            "INSERT INTO entries VALUES (1, 'gone', 2, 1, 0, 0, 0, 0, NULL, NULL,"
+            "  'dddddddddddddddddddddddddddddddd', NULL);";
+        uint8_t blob[36] = {0};
+        sqlite3_stmt *st;
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        memcpy(blob, used->b, HASH_LEN);
+        blob[35] = 5;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO entries VALUES (1, 'f', 1, 0, 0, 5, 7,"
+                                            " 420, ?1, NULL, 'dddddddddddddddddddddddddddddddd',"
+                                            " ?2)",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_blob(st, 1, used->b, HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, blob, 36, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        for (int i = 0; i < 2; i++) {
+                const struct hash *h = i ? unused : used;
+                assert_int_equal(
+                    sqlite3_prepare_v2(db, "INSERT INTO chunks VALUES (?1, 5)", -1, &st, NULL),
+                    SQLITE_OK);
+                sqlite3_bind_blob(st, 1, h->b, HASH_LEN, SQLITE_STATIC);
+                assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+                sqlite3_finalize(st);
+                assert_int_equal(
+                    sqlite3_prepare_v2(db, "INSERT INTO user_chunks VALUES (1, ?1)", -1, &st, NULL),
+                    SQLITE_OK);
+                sqlite3_bind_blob(st, 1, h->b, HASH_LEN, SQLITE_STATIC);
+                assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+                sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+}
+
+struct seen {
+        int n;
+        int64_t seq[4], time[4];
+        char name[4][META_DEVICE_NAME_MAX + 1];
+};
+
+static int seen_cb(const struct meta_entry *e, const char *device_name, void *userdata)
+{
+        struct seen *sn = userdata;
+
+        sn->seq[sn->n] = e->seq;
+        sn->time[sn->n] = e->time;
+        snprintf(sn->name[sn->n], sizeof(sn->name[0]), "%s", device_name);
+        sn->n++;
+        return 0;
+}
+
+static int schema_version(const char *path)
+{
+        sqlite3_stmt *st;
+        sqlite3 *db;
+        int v = -1;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+static void test_migration_from_schema_1(void **state)
+{
+        struct fix *f = *state;
+        struct hash used = srvtest_hash("used"), unused = srvtest_hash("unused");
+        int64_t now = (int64_t)time(NULL), pruned;
+        struct meta_entry e = {0};
+        struct seen sn = {0};
+
+        meta_close(f->m);
+        unlink(f->path);
+        make_schema_1(f->path, &used, &unused);
+        assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
+        assert_int_equal(schema_version(f->path), 2);
+
+        /* the current entries are the first versions, of unknown time */
+        assert_int_equal(f->m->ops->entry_get(f->m, 1, "f", &e), 0);
+        assert_int_equal(e.time, 0);
+        assert_int_equal(e.chunks_len, 36);
+        meta_entry_clear(&e);
+        assert_int_equal(f->m->ops->version_list(f->m, 1, "f", 10, seen_cb, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_int_equal(sn.seq[0], 1);
+        assert_string_equal(sn.name[0], "old laptop");
+        assert_int_equal(f->m->ops->version_get(f->m, 1, "gone", 2, &e), 0);
+        assert_true(e.deleted);
+        meta_entry_clear(&e);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &used, NULL), 1);
+        /* current versions are never pruned */
+        assert_int_equal(f->m->ops->version_prune(f->m, 1, INT64_MAX, 1, &pruned), 0);
+        assert_int_equal(pruned, 0);
+        /* ownership rows count as touched at the upgrade; past the grace,
+         * the unused one goes and the used one stays */
+        assert_int_equal(drop(f, 1, now - 60), 0);
+        assert_int_equal(drop(f, 1, now + 60), 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &used, NULL), 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, 1, &unused, NULL), 0);
+
+        /* a new version after the upgrade supersedes the migrated one */
+        e.path = "f";
+        e.seq = 3;
+        e.kind = KIND_FILE;
+        e.time = now;
+        snprintf(e.device, sizeof(e.device), "dddddddddddddddddddddddddddddddd");
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->entry_put(f->m, 1, &e), 0);
+        assert_int_equal(f->m->ops->version_add(f->m, 1, &e), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(f->m->ops->version_prune(f->m, 1, now + 1, 0, &pruned), 0);
+        assert_int_equal(pruned, 1);
+
+        /* reopening does not migrate again */
+        meta_close(f->m);
+        assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
+        memset(&sn, 0, sizeof(sn));
+        assert_int_equal(f->m->ops->version_list(f->m, 1, "f", 10, seen_cb, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_int_equal(sn.seq[0], 3);
+        assert_int_equal(sn.time[0], now);
 }
 
 static void test_entry_copy(void **state)
@@ -212,6 +438,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
             cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_entries_and_seq, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_chunk_touch_and_orphans, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
             cmocka_unit_test(test_entry_copy),
         };
 

@@ -6,7 +6,9 @@
  * and Last-Event-ID, keep-alives, 401/400 as JSON instead of a stream, that a
  * closed stream frees its subscriber, that many streams all hear a commit,
  * "online" through a stream, and that stopping the server with streams open
- * is quick and ends them. */
+ * is quick and ends them; the "transfers" event when the account's
+ * transfer records change (not for other accounts, not for a commit that
+ * changes none), and that the stream of a removed device ends. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -438,6 +440,63 @@ static void test_stop_with_streams_open(void **state)
         free(e);
 }
 
+static void test_transfers_event(void **state)
+{
+        struct fix *f = *state;
+        char body[256], hex[HASH_HEX_LEN + 1];
+        struct hash h = srvtest_hash("x");
+        struct sse e;
+        json_t *j;
+
+        sse_open(f, &e, f->a1, "", NULL);
+        assert_int_equal(sse_wait(&e, "event: hello", 2000), 1);
+        /* A commit without transfer records to change says only seq. */
+        commit_dir(f, f->a2, "d");
+        assert_int_equal(sse_wait(&e, "event: seq", 2000), 1);
+        assert_int_equal(sse_wait(&e, "event: transfers", 200), 0);
+        /* An announce: version 1. This request's connection then closes,
+         * the device's last one: its record fails, version 2. */
+        hash_to_hex(&h, hex);
+        snprintf(body, sizeof(body),
+                 "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":1,\"hash\":\"%s\"}]}",
+                 hex);
+        assert_int_equal(req_json(f, "POST", "/api/v1/transfers", f->a2, body, &j), 200);
+        json_decref(j);
+        assert_int_equal(sse_wait(&e, "event: transfers\ndata: {\"version\":", 2000), 1);
+        assert_int_equal(sse_wait(&e, "event: transfers\ndata: {\"version\":2}\n\n", 2000), 1);
+        /* Another account's changes say nothing here. */
+        assert_int_equal(req_json(f, "POST", "/api/v1/transfers", f->bob, body, &j), 200);
+        json_decref(j);
+        assert_int_equal(sse_wait(&e, "{\"version\":3}", 300), 0);
+        sse_close(&e);
+}
+
+static void test_removed_device_stream_ends(void **state)
+{
+        struct fix *f = *state;
+        struct sse e, mine;
+        char body[128];
+        json_t *j;
+
+        sse_open(f, &e, f->a2, "", NULL);
+        sse_open(f, &mine, f->a1, "", NULL);
+        assert_int_equal(sse_wait(&e, "event: hello", 2000), 1);
+        assert_int_equal(sse_wait(&mine, "event: hello", 2000), 1);
+        snprintf(body, sizeof(body), "{\"device\":\"%s\"}", f->a2_id);
+        assert_int_equal(req_json(f, "POST", "/api/v1/devices/remove", f->a1, body, &j), 200);
+        json_decref(j);
+        /* The removed device hears nothing more: its stream ends (the
+         * last chunk of the chunked body). */
+        assert_int_equal(sse_wait(&e, "\r\n0\r\n\r\n", 2000), 1);
+        sse_close(&e);
+        assert_int_equal(sse_wait(&mine, "event: transfers", 2000), 1);
+        commit_dir(f, f->a1, "after");
+        assert_int_equal(sse_wait(&mine, "event: seq", 2000), 1);
+        sse_close(&mine);
+        assert_int_equal(req_json(f, "GET", "/api/v1/events", f->a2, NULL, &j), 401);
+        json_decref(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -449,6 +508,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_many_streams, setup, teardown),
             cmocka_unit_test_setup_teardown(test_online_through_stream, setup, teardown),
             cmocka_unit_test_setup_teardown(test_stop_with_streams_open, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_transfers_event, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_removed_device_stream_ends, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,503 @@
+/* test-history: the version history the journal leaves (journal.c over the
+ * SQLite store): a version for every put, delete and both ends of a
+ * rename, with commit times and device names; restore as a new commit
+ * (unchanged, tombstone, unknown version, restore to another path); the
+ * trash; the two retention rules; and that commits touch their chunks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "journal.h"
+#include "meta.h"
+#include "srvtest.h"
+
+#define DEV_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DEV_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+struct fix {
+        char *dir;
+        struct meta *m;
+        int64_t alice, bob;
+};
+
+static int setup(void **state)
+{
+        struct fix *f = calloc(1, sizeof(*f));
+        struct meta_device d = {0};
+        struct hash tok = srvtest_hash("token-a");
+        char path[4200];
+
+        f->dir = srvtest_tmpdir();
+        snprintf(path, sizeof(path), "%s/meta.db", f->dir);
+        assert_int_equal(meta_sqlite_open(path, &f->m), 0);
+        assert_int_equal(f->m->ops->user_add(f->m, "alice", "a@x", "h", 1, &f->alice), 0);
+        assert_int_equal(f->m->ops->user_add(f->m, "bob", "b@x", "h", 1, &f->bob), 0);
+        /* DEV_A is a known device of alice's; DEV_B is not (removed, say). */
+        snprintf(d.id, sizeof(d.id), "%s", DEV_A);
+        d.user_id = f->alice;
+        snprintf(d.name, sizeof(d.name), "laptop");
+        assert_int_equal(f->m->ops->device_add(f->m, &d, &tok), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fix *f = *state;
+
+        meta_close(f->m);
+        srvtest_rmtree(f->dir);
+        free(f);
+        return 0;
+}
+
+/* A put of a one-chunk file with content s, the chunk held by user. */
+static struct journal_change file_put(struct fix *f, int64_t user, const char *path, int64_t base,
+                                      const char *s)
+{
+        struct journal_change c;
+        struct hash h = srvtest_hash(s);
+
+        memset(&c, 0, sizeof(c));
+        c.op = JOURNAL_PUT;
+        c.path = path;
+        c.base = base;
+        c.kind = KIND_FILE;
+        c.size = strlen(s);
+        c.mtime_ns = 1000;
+        c.mode = 0644;
+        c.has_hash = 1;
+        c.hash = h;
+        assert_int_equal(manifest_add(&c.manifest, &h, (uint32_t)c.size), 0);
+        assert_int_equal(f->m->ops->chunk_add(f->m, user, &h, (uint32_t)c.size), 0);
+        return c;
+}
+
+/* 1 if h is the hash of the string s. */
+static int hash_of(const struct hash *h, const char *s)
+{
+        struct hash x = srvtest_hash(s);
+
+        return hash_equal(h, &x);
+}
+
+static struct journal_change simple(int op, const char *path, const char *from, int64_t base)
+{
+        struct journal_change c;
+
+        memset(&c, 0, sizeof(c));
+        c.op = op;
+        c.path = path;
+        c.from = from;
+        c.base = base;
+        return c;
+}
+
+/* Commits c at time now; it must go through. Returns its seq. */
+static int64_t commit_at(struct fix *f, int64_t user, const char *dev, struct journal_change *c,
+                         int64_t now)
+{
+        struct journal_result res;
+        int64_t seq, s;
+
+        assert_int_equal(journal_commit_at(f->m, user, dev, c, 1, &res, &seq, now), 0);
+        manifest_free(&c->manifest);
+        assert_int_equal(res.status, JOURNAL_OK);
+        s = res.seq;
+        journal_result_clear(&res);
+        return s;
+}
+
+/* What version_list gave, newest first. */
+struct vlist {
+        int n;
+        int64_t seq[16], time[16];
+        int deleted[16], has_chunks[16];
+        char device[16][META_DEVICE_ID_LEN + 1];
+        char name[16][META_DEVICE_NAME_MAX + 1];
+        struct hash hash[16];
+};
+
+static int vlist_cb(const struct meta_entry *e, const char *device_name, void *userdata)
+{
+        struct vlist *v = userdata;
+
+        assert_true(v->n < 16);
+        v->seq[v->n] = e->seq;
+        v->time[v->n] = e->time;
+        v->deleted[v->n] = e->deleted;
+        v->has_chunks[v->n] = e->chunks_len > 0;
+        v->hash[v->n] = e->hash;
+        snprintf(v->device[v->n], sizeof(v->device[0]), "%s", e->device);
+        snprintf(v->name[v->n], sizeof(v->name[0]), "%s", device_name);
+        v->n++;
+        return 0;
+}
+
+static struct vlist versions(struct fix *f, int64_t user, const char *path)
+{
+        struct vlist v;
+
+        memset(&v, 0, sizeof(v));
+        assert_int_equal(f->m->ops->version_list(f->m, user, path, 100, vlist_cb, &v), 0);
+        return v;
+}
+
+static void test_versions_recorded(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one");
+        struct journal_result res;
+        struct meta_entry e;
+        struct vlist v;
+        int64_t s1, s2, s3, s5, seq;
+
+        s1 = commit_at(f, f->alice, DEV_A, &c, 100);
+        c = file_put(f, f->alice, "a.txt", s1, "two");
+        s2 = commit_at(f, f->alice, DEV_B, &c, 200);
+        /* a retried commit is a no-op: no version either */
+        c = file_put(f, f->alice, "a.txt", s1, "two");
+        assert_int_equal(journal_commit_at(f->m, f->alice, DEV_B, &c, 1, &res, &seq, 250), 0);
+        manifest_free(&c.manifest);
+        assert_int_equal(res.status, JOURNAL_OK);
+        assert_int_equal(res.seq, s2);
+        journal_result_clear(&res);
+        c = simple(JOURNAL_RENAME, "b.txt", "a.txt", s2);
+        s3 = commit_at(f, f->alice, DEV_A, &c, 300);
+        c = simple(JOURNAL_DELETE, "b.txt", NULL, s3);
+        s5 = commit_at(f, f->alice, DEV_A, &c, 400);
+        assert_int_equal(s5, s3 + 2); /* the rename's tombstone took s3 + 1 */
+
+        v = versions(f, f->alice, "a.txt");
+        assert_int_equal(v.n, 3);
+        assert_int_equal(v.seq[0], s3 + 1); /* the rename's old end */
+        assert_true(v.deleted[0]);
+        assert_int_equal(v.time[0], 300);
+        assert_int_equal(v.seq[1], s2);
+        assert_int_equal(v.time[1], 200);
+        assert_string_equal(v.device[1], DEV_B);
+        assert_string_equal(v.name[1], ""); /* unknown device */
+        assert_int_equal(v.seq[2], s1);
+        assert_int_equal(v.time[2], 100);
+        assert_string_equal(v.name[2], "laptop");
+        assert_false(v.has_chunks[2]); /* listings leave chunks out */
+
+        v = versions(f, f->alice, "b.txt");
+        assert_int_equal(v.n, 2);
+        assert_int_equal(v.seq[0], s5);
+        assert_true(v.deleted[0]);
+        assert_int_equal(v.time[0], 400);
+        assert_int_equal(v.seq[1], s3); /* the rename's new end: two's content */
+        assert_false(v.deleted[1]);
+        assert_true(hash_of(&v.hash[1], "two"));
+
+        /* the entries carry their commit time too */
+        assert_int_equal(journal_get(f->m, f->alice, "b.txt", &e), 0);
+        assert_int_equal(e.time, 400);
+        meta_entry_clear(&e);
+        /* a version by seq, with its chunks; a seq of another path is not */
+        assert_int_equal(f->m->ops->version_get(f->m, f->alice, "a.txt", s1, &e), 0);
+        assert_true(e.chunks_len > 0);
+        assert_true(hash_of(&e.hash, "one"));
+        meta_entry_clear(&e);
+        assert_int_equal(f->m->ops->version_get(f->m, f->alice, "a.txt", s3, &e), -ENOENT);
+        /* bob sees none of it */
+        assert_int_equal(versions(f, f->bob, "a.txt").n, 0);
+}
+
+static void test_restore(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one");
+        struct journal_restore r;
+        struct meta_entry e, v1;
+        int64_t s1, s2, s4, space;
+
+        s1 = commit_at(f, f->alice, DEV_A, &c, 100);
+        c = file_put(f, f->alice, "a.txt", s1, "two");
+        s2 = commit_at(f, f->alice, DEV_A, &c, 200);
+        assert_int_equal(f->m->ops->version_get(f->m, f->alice, "a.txt", s1, &v1), 0);
+
+        /* version 1 back as a new version by the calling device */
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s1, NULL, 500, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORED);
+        assert_int_equal(r.from, s1);
+        assert_int_equal(r.entry.seq, s2 + 1);
+        assert_string_equal(r.entry.device, DEV_B);
+        assert_int_equal(r.entry.time, 500);
+        assert_true(hash_equal(&r.entry.hash, &v1.hash));
+        assert_int_equal(r.entry.size, v1.size);
+        assert_int_equal(r.entry.mode, v1.mode);
+        assert_int_equal(r.entry.mtime_ns, v1.mtime_ns);
+        assert_int_equal(r.entry.chunks_len, v1.chunks_len);
+        assert_memory_equal(r.entry.chunks, v1.chunks, v1.chunks_len);
+        journal_restore_clear(&r);
+        assert_int_equal(journal_get(f->m, f->alice, "a.txt", &e), 0);
+        assert_int_equal(e.seq, s2 + 1);
+        assert_true(hash_equal(&e.hash, &v1.hash));
+        meta_entry_clear(&e);
+        /* history was not rewritten: version 1 is as it was */
+        assert_int_equal(f->m->ops->version_get(f->m, f->alice, "a.txt", s1, &e), 0);
+        assert_int_equal(e.time, 100);
+        assert_string_equal(e.device, DEV_A);
+        meta_entry_clear(&e);
+        assert_int_equal(versions(f, f->alice, "a.txt").n, 3);
+
+        /* again: already the current content, nothing committed */
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s1, NULL, 600, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORE_UNCHANGED);
+        assert_int_equal(r.entry.seq, s2 + 1);
+        journal_restore_clear(&r);
+        assert_int_equal(f->m->ops->seq_current(f->m, f->alice, &space), 0);
+        assert_int_equal(space, s2 + 1);
+
+        /* unknown versions, other users' paths */
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", 99, NULL, 600, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORE_NOT_FOUND);
+        journal_restore_clear(&r);
+        assert_int_equal(journal_restore(f->m, f->bob, DEV_B, "a.txt", s1, NULL, 600, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORE_NOT_FOUND);
+        journal_restore_clear(&r);
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "../x", 0, NULL, 600, &r), -EINVAL);
+
+        /* a delete cannot be restored; the newest live version can */
+        c = simple(JOURNAL_DELETE, "a.txt", NULL, s2 + 1);
+        s4 = commit_at(f, f->alice, DEV_A, &c, 700);
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s4, NULL, 800, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORE_TOMBSTONE);
+        journal_restore_clear(&r);
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", 0, NULL, 800, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORED);
+        assert_int_equal(r.from, s2 + 1); /* the restored copy of one */
+        assert_int_equal(r.entry.seq, s4 + 1);
+        assert_false(r.entry.deleted);
+        assert_true(hash_equal(&r.entry.hash, &v1.hash));
+        journal_restore_clear(&r);
+
+        /* to another path: free, then taken */
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s2, "c.txt", 900, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORED);
+        assert_string_equal(r.entry.path, "c.txt");
+        assert_int_equal(r.entry.seq, s4 + 2);
+        assert_true(hash_of(&r.entry.hash, "two"));
+        journal_restore_clear(&r);
+        assert_int_equal(journal_get(f->m, f->alice, "a.txt", &e), 0);
+        assert_int_equal(e.seq, s4 + 1); /* the source path is untouched */
+        meta_entry_clear(&e);
+        assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s1, "c.txt", 900, &r), 0);
+        assert_int_equal(r.status, JOURNAL_RESTORE_TARGET_LIVE);
+        assert_int_equal(r.entry.seq, s4 + 2);
+        journal_restore_clear(&r);
+        meta_entry_clear(&v1);
+}
+
+struct trash {
+        int n;
+        char path[8][32];
+        int64_t tomb_seq[8], tomb_time[8], last_seq[8];
+        char name[8][META_DEVICE_NAME_MAX + 1];
+};
+
+static int trash_cb(const struct meta_entry *tomb, const char *device_name,
+                    const struct meta_entry *last, void *userdata)
+{
+        struct trash *t = userdata;
+
+        assert_true(t->n < 8);
+        assert_true(tomb->deleted);
+        assert_false(last->deleted);
+        assert_string_equal(tomb->path, last->path);
+        snprintf(t->path[t->n], sizeof(t->path[0]), "%s", tomb->path);
+        snprintf(t->name[t->n], sizeof(t->name[0]), "%s", device_name);
+        t->tomb_seq[t->n] = tomb->seq;
+        t->tomb_time[t->n] = tomb->time;
+        t->last_seq[t->n] = last->seq;
+        t->n++;
+        return 0;
+}
+
+static void test_trash(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c;
+        struct trash t;
+        int64_t sa, sb, sd, tb;
+
+        c = file_put(f, f->alice, "docs/a", 0, "a1");
+        sa = commit_at(f, f->alice, DEV_A, &c, 100);
+        c = file_put(f, f->alice, "docs/a", sa, "a2");
+        sa = commit_at(f, f->alice, DEV_A, &c, 110);
+        c = file_put(f, f->alice, "b", 0, "b1");
+        sb = commit_at(f, f->alice, DEV_A, &c, 120);
+        c = simple(JOURNAL_PUT, "d", NULL, 0);
+        c.kind = KIND_DIR;
+        sd = commit_at(f, f->alice, DEV_A, &c, 130);
+        c = file_put(f, f->alice, "kept", 0, "k");
+        commit_at(f, f->alice, DEV_A, &c, 140);
+        c = simple(JOURNAL_DELETE, "docs/a", NULL, sa);
+        commit_at(f, f->alice, DEV_A, &c, 300);
+        c = simple(JOURNAL_DELETE, "b", NULL, sb);
+        tb = commit_at(f, f->alice, DEV_B, &c, 500);
+        c = simple(JOURNAL_DELETE, "d", NULL, sd);
+        commit_at(f, f->alice, DEV_A, &c, 400);
+
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(f->m->ops->trash_list(f->m, f->alice, NULL, trash_cb, &t), 0);
+        assert_int_equal(t.n, 3);            /* "kept" is live: not in the trash */
+        assert_string_equal(t.path[0], "b"); /* newest delete first */
+        assert_int_equal(t.tomb_seq[0], tb);
+        assert_int_equal(t.tomb_time[0], 500);
+        assert_string_equal(t.name[0], "");
+        assert_int_equal(t.last_seq[0], sb);
+        assert_string_equal(t.path[1], "d");
+        assert_string_equal(t.path[2], "docs/a");
+        assert_int_equal(t.last_seq[2], sa); /* the newest live version */
+        assert_string_equal(t.name[2], "laptop");
+
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(f->m->ops->trash_list(f->m, f->alice, "docs", trash_cb, &t), 0);
+        assert_int_equal(t.n, 1);
+        assert_string_equal(t.path[0], "docs/a");
+
+        /* pruned away entirely: no longer in the trash */
+        int64_t pruned;
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 1000, 0, &pruned), 0);
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(f->m->ops->trash_list(f->m, f->alice, NULL, trash_cb, &t), 0);
+        assert_int_equal(t.n, 0);
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(f->m->ops->trash_list(f->m, f->bob, NULL, trash_cb, &t), 0);
+        assert_int_equal(t.n, 0);
+}
+
+static void test_retention_keep_days(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c = file_put(f, f->alice, "a", 0, "v1");
+        struct meta_entry e;
+        struct vlist v;
+        int64_t s1, s2, s3, pruned;
+
+        s1 = commit_at(f, f->alice, DEV_A, &c, 1000);
+        c = file_put(f, f->alice, "a", s1, "v2");
+        s2 = commit_at(f, f->alice, DEV_A, &c, 2000); /* supersedes v1 at 2000 */
+        c = file_put(f, f->alice, "a", s2, "v3");
+        s3 = commit_at(f, f->alice, DEV_A, &c, 3000); /* supersedes v2 at 3000 */
+
+        /* superseded exactly at the limit: kept ("more than" the limit ago) */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 2000, 0, &pruned), 0);
+        assert_int_equal(pruned, 0);
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 2001, 0, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        v = versions(f, f->alice, "a");
+        assert_int_equal(v.n, 2);
+        assert_int_equal(v.seq[0], s3);
+        assert_int_equal(v.seq[1], s2);
+        /* the current version stays whatever the limit */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, INT64_MAX, 0, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        v = versions(f, f->alice, "a");
+        assert_int_equal(v.n, 1);
+        assert_int_equal(v.seq[0], s3);
+        /* and so does a current tombstone */
+        c = simple(JOURNAL_DELETE, "a", NULL, s3);
+        commit_at(f, f->alice, DEV_A, &c, 4000);
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, INT64_MAX, 0, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        v = versions(f, f->alice, "a");
+        assert_int_equal(v.n, 1);
+        assert_true(v.deleted[0]);
+        assert_int_equal(journal_get(f->m, f->alice, "a", &e), 0);
+        assert_true(e.deleted);
+        meta_entry_clear(&e);
+}
+
+static void test_retention_keep_versions(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c;
+        char content[16];
+        struct vlist v;
+        int64_t s[5], base = 0, pruned;
+        int i;
+
+        for (i = 0; i < 5; i++) {
+                snprintf(content, sizeof(content), "v%d", i);
+                c = file_put(f, f->alice, "a", base, content);
+                base = s[i] = commit_at(f, f->alice, DEV_A, &c, 100 + i);
+        }
+        c = file_put(f, f->alice, "b", 0, "b0");
+        base = commit_at(f, f->alice, DEV_A, &c, 200);
+        c = file_put(f, f->alice, "b", base, "b1");
+        commit_at(f, f->alice, DEV_A, &c, 201);
+        c = file_put(f, f->bob, "a", 0, "bob0");
+        base = commit_at(f, f->bob, DEV_B, &c, 200);
+        c = file_put(f, f->bob, "a", base, "bob1");
+        commit_at(f, f->bob, DEV_B, &c, 201);
+        c = file_put(f, f->bob, "a", base + 1, "bob2");
+        commit_at(f, f->bob, DEV_B, &c, 202);
+
+        /* at least 2 newer versions: a's first three go, b's none */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 2, &pruned), 0);
+        assert_int_equal(pruned, 3);
+        v = versions(f, f->alice, "a");
+        assert_int_equal(v.n, 2);
+        assert_int_equal(v.seq[0], s[4]);
+        assert_int_equal(v.seq[1], s[3]);
+        assert_int_equal(versions(f, f->alice, "b").n, 2);
+        assert_int_equal(versions(f, f->bob, "a").n, 3); /* another account */
+        /* 1: only the current version of each path */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 1, &pruned), 0);
+        assert_int_equal(pruned, 2);
+        assert_int_equal(versions(f, f->alice, "a").seq[0], s[4]);
+        assert_int_equal(versions(f, f->alice, "b").n, 1);
+        /* both rules off: nothing */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->bob, 0, 0, &pruned), 0);
+        assert_int_equal(pruned, 0);
+}
+
+/* A commit touches the chunks it uses, so a chunk found present and then
+ * used is not dropped for the grace period even once unreferenced. */
+static void test_commit_touches_chunks(void **state)
+{
+        struct fix *f = *state;
+        int64_t t = (int64_t)time(NULL) + 100000, s1, pruned, dropped;
+        struct journal_change c = file_put(f, f->alice, "a", 0, "used");
+        struct hash used = srvtest_hash("used"), other = srvtest_hash("other");
+
+        s1 = commit_at(f, f->alice, DEV_A, &c, t);
+        c = file_put(f, f->alice, "a", s1, "other");
+        commit_at(f, f->alice, DEV_A, &c, t);
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 1, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        /* "used" is referenced by nothing now, but was touched at t */
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->chunk_refs_drop(f->m, f->alice, t, &dropped), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(dropped, 0);
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->chunk_refs_drop(f->m, f->alice, t + 1, &dropped), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(dropped, 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &used, NULL), 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &other, NULL), 1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_versions_recorded, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_trash, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_retention_keep_days, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_retention_keep_versions, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_commit_touches_chunks, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
