@@ -5,7 +5,9 @@
  * sync reports what crossed the wire (the connection's own counters, see
  * remote.h) in its summary or as JSON for scripts and the benchmarks, can
  * be held to bandwidth limits, and shows a progress line (progress.c) when
- * stderr is a terminal. */
+ * stderr is a terminal. Under the download policy "wait" both show the
+ * files other devices have yet to finish uploading, as the round listed
+ * them in .ferry/waiting.json (waiting.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,15 +18,27 @@
 
 #include "cli.h"
 #include "config.h"
+#include "conflict.h"
 #include "err.h"
 #include "index.h"
 #include "localfs.h"
 #include "progress.h"
 #include "scan.h"
 #include "sync.h"
+#include "waiting.h"
 #include "wstatus.h"
 
 enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_HELP };
+
+/* The summary of the last listing under the policy "wait", or NULL. */
+static json_t *load_waiting(const struct config *cfg)
+{
+        json_t *w = NULL;
+
+        if (cfg->dl_policy == CONFIG_DL_WAIT && waiting_load(cfg->root, &w) < 0)
+                err_clear();
+        return w;
+}
 
 static int64_t mono_ns(void)
 {
@@ -68,8 +82,10 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
         struct config cfg = {0};
         struct progress *pg = NULL;
         int64_t up = 0, down = 0, t0;
-        char sent[32], recv[32];
+        char sent[32], recv[32], *wtext = NULL;
+        json_t *waiting = NULL, *d;
         double secs;
+        size_t i;
         int c, r, json = 0;
 
         optind = 0;
@@ -106,7 +122,11 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                              "--limit-up/--limit-down RATE cap the upload/download rate in bytes\n"
                              "per second, with K, M or G (binary) suffixes: 500K, 10M, 1.5M;\n"
                              "0 means no limit. On a terminal, a progress line shows on stderr\n"
-                             "when transfers take more than a second.");
+                             "when transfers take more than a second.\n"
+                             "\n"
+                             "Under 'ferry config download-incomplete wait', one more line per\n"
+                             "device still uploading: \"waiting for N files from DEVICE (...)\"\n"
+                             "(with --json: \"waiting\", a list).");
                         return CLI_OK;
                 default:
                         return cli_bad_option("sync", argc, argv, c);
@@ -126,16 +146,22 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
         r = sync_run(&cfg, &so, &st);
         secs = (double)(mono_ns() - t0) / 1e9;
         progress_free(pg);
+        if (r == 0)
+                waiting = load_waiting(&cfg);
         config_free(&cfg);
         if (r < 0)
                 return cli_fail("sync", r);
         if (json) {
+                wtext = json_dumps(waiting ? json_object_get(waiting, "devices") : NULL,
+                                   JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
                 printf("{\"uploaded\":%lld,\"downloaded\":%lld,\"deleted\":%lld,\"conflicts\":%lld,"
                        "\"bytes_up\":%lld,\"bytes_down\":%lld,\"requests\":%lld,"
-                       "\"seconds\":%.3f}\n",
+                       "\"seconds\":%.3f,\"waiting\":%s}\n",
                        (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
                        (long long)st.conflicts, (long long)st.bytes_up, (long long)st.bytes_down,
-                       (long long)st.requests, secs);
+                       (long long)st.requests, secs, wtext ? wtext : "[]");
+                free(wtext);
+                json_decref(waiting);
                 return CLI_OK;
         }
         progress_human(st.bytes_up, sent, sizeof(sent));
@@ -144,6 +170,14 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
             "uploaded %lld, downloaded %lld, deleted %lld, conflicts %lld, sent %s, received %s\n",
             (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
             (long long)st.conflicts, sent, recv);
+        json_array_foreach(json_object_get(waiting, "devices"), i, d)
+        {
+                char line[1024];
+
+                waiting_describe(d, line, sizeof(line));
+                printf("waiting for %s\n", line);
+        }
+        json_decref(waiting);
         return CLI_OK;
 }
 
@@ -151,7 +185,8 @@ struct status {
         int64_t last_seq, last_sync_ns, indexed;
         int have_sync, have_pending;
         int64_t put, del;
-        json_t *watch; /* watch.json of a running watch, or NULL */
+        json_t *watch;   /* watch.json of a running watch, or NULL */
+        json_t *waiting; /* waiting.json under the policy "wait", or NULL */
 };
 
 static int collect(const struct config *cfg, struct status *s)
@@ -165,6 +200,7 @@ static int collect(const struct config *cfg, struct status *s)
         r = wstatus_read(cfg->root, &s->watch);
         if (r < 0)
                 return r;
+        s->waiting = load_waiting(cfg);
         db = config_state_path(cfg, INDEX_FILE);
         if (!db)
                 return -ENOMEM;
@@ -208,7 +244,7 @@ out:
 
 static json_t *status_json(const struct config *cfg, const struct status *s)
 {
-        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:I, s:o, s:I, s:o, s:O}", "root",
+        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:I, s:o, s:I, s:o, s:O, s:s, s:O}", "root",
                          cfg->root, "server", cfg->server, "user", cfg->user, "device", "id",
                          cfg->device_id ? cfg->device_id : "", "name", cfg->device_name, "last_seq",
                          (json_int_t)s->last_seq, "last_sync",
@@ -217,7 +253,36 @@ static json_t *status_json(const struct config *cfg, const struct status *s)
                          s->have_pending ? json_pack("{s:I, s:I}", "put", (json_int_t)s->put,
                                                      "delete", (json_int_t)s->del)
                                          : json_null(),
-                         "watch", s->watch ? s->watch : json_null());
+                         "watch", s->watch ? s->watch : json_null(), "download_incomplete",
+                         config_dl_policy_name(cfg->dl_policy), "waiting",
+                         s->waiting ? s->waiting : json_null());
+}
+
+/* The files waited for, under the policy "wait" (as the last round or the
+ * watch listed them). */
+static void print_waiting(const struct config *cfg, const json_t *w)
+{
+        const json_t *d, *devs = json_object_get(w, "devices");
+        char when[64], line[1024];
+        size_t i;
+
+        if (cfg->dl_policy != CONFIG_DL_WAIT)
+                return;
+        if (!w) {
+                printf("waiting:   not listed yet (the next sync lists the files other devices "
+                       "are still uploading)\n");
+                return;
+        }
+        cli_format_time(json_integer_value(json_object_get(w, "time")), when, sizeof(when));
+        if (json_array_size(devs) == 0)
+                printf("waiting:   nothing (as of %s)\n", when);
+        json_array_foreach(devs, i, d)
+        {
+                waiting_describe(d, line, sizeof(line));
+                printf("%s %s\n", i == 0 ? "waiting:  " : "          ", line);
+        }
+        if (json_array_size(devs) > 0)
+                printf("           (as of %s)\n", when);
 }
 
 int cmd_status(const struct cli *g, int argc, char **argv)
@@ -246,7 +311,9 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                              "\n"
                              "Shows the linked folder, its server, user and device, the last\n"
                              "applied seq and sync time, how many entries are synced, and the\n"
-                             "local changes the next sync would upload (a scan; nothing is sent).");
+                             "local changes the next sync would upload (a scan; nothing is sent).\n"
+                             "Under 'ferry config download-incomplete wait', also the files\n"
+                             "other devices have yet to finish uploading, as last listed.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("status", argc, argv, c);
@@ -262,7 +329,8 @@ int cmd_status(const struct cli *g, int argc, char **argv)
         }
         if (json) {
                 j = status_json(&cfg, &s);
-                r = j ? cli_print_json(j) : -ENOMEM;
+                r = j ? conflict_status_json(cfg.root, j) : -ENOMEM;
+                r = r == 0 ? cli_print_json(j) : r;
                 json_decref(j);
                 if (r < 0)
                         rc = cli_fail("status", r);
@@ -284,6 +352,8 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                        (long long)s.del);
         else
                 printf("pending:   unknown (a sync or watch round holds the lock)\n");
+        print_waiting(&cfg, s.waiting);
+        conflict_status_print(cfg.root, stdout);
         if (s.watch) {
                 char what[128];
 
@@ -295,6 +365,7 @@ int cmd_status(const struct cli *g, int argc, char **argv)
         }
 out:
         json_decref(s.watch);
+        json_decref(s.waiting);
         config_free(&cfg);
         return rc;
 }

@@ -2,7 +2,9 @@
  * RATE]`, the daemon that keeps a linked folder in sync in real time
  * (watch.c). It runs in the foreground until SIGINT or SIGTERM; logs go to
  * stderr, or to FILE. The limits travel in the config to the connection
- * sync_session_open makes (the event stream is not limited). */
+ * sync_session_open makes (the event stream is not limited); the download
+ * policy is read from config.json by the rounds themselves (sync.c), so a
+ * `ferry config` beside a running watch takes effect. */
 #include <getopt.h>
 #include <stdio.h>
 
@@ -52,7 +54,10 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                              "announces them (its event stream). Reconnects by itself when the\n"
                              "server goes away. Stops cleanly on SIGINT or SIGTERM. Logs one\n"
                              "line per round that moved something, to stderr or to FILE.\n"
-                             "'ferry status' shows what a running watch is doing.\n"
+                             "'ferry status' shows what a running watch is doing. Under\n"
+                             "'ferry config download-incomplete wait' it also keeps the list of\n"
+                             "files other devices are still uploading (status shows it) and\n"
+                             "downloads them as soon as they are complete.\n"
                              "--limit-up/--limit-down RATE cap the upload/download rate of its\n"
                              "transfers in bytes per second (K, M, G binary suffixes: 500K, 10M,\n"
                              "1.5M; 0 means no limit).");

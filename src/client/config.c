@@ -85,6 +85,20 @@ out:
         return r;
 }
 
+const char *config_dl_policy_name(int policy)
+{
+        return policy == CONFIG_DL_WAIT ? "wait" : "skip";
+}
+
+int config_dl_policy_parse(const char *s)
+{
+        if (!strcmp(s, "skip"))
+                return CONFIG_DL_SKIP;
+        if (!strcmp(s, "wait"))
+                return CONFIG_DL_WAIT;
+        return -EINVAL;
+}
+
 /* Copies an optional string member; a present member of another type is an
  * error. */
 static int get_str(const json_t *o, const char *key, const char *file, char **out)
@@ -123,7 +137,7 @@ int config_load(const char *root, struct config *c)
         char *file = NULL;
         json_t *j = NULL;
         json_error_t jerr;
-        char *text = NULL;
+        char *text = NULL, *policy = NULL;
         size_t len = 0;
         int64_t pct = CONFIG_DEFAULT_MASS_DELETE_PERCENT;
         int r;
@@ -159,13 +173,24 @@ int config_load(const char *root, struct config *c)
             (r = get_str(j, "device_name", file, &tmp.device_name)) < 0 ||
             (r = get_str(j, "token", file, &tmp.token)) < 0 ||
             (r = get_int(j, "mass_delete_count", file, 0, INT64_MAX, &tmp.mass_delete_count)) < 0 ||
-            (r = get_int(j, "mass_delete_percent", file, 0, 100, &pct)) < 0)
+            (r = get_int(j, "mass_delete_percent", file, 0, 100, &pct)) < 0 ||
+            (r = get_str(j, "download_incomplete", file, &policy)) < 0)
                 goto out;
         tmp.mass_delete_percent = (int)pct;
+        if (policy) {
+                tmp.dl_policy = config_dl_policy_parse(policy);
+                if (tmp.dl_policy < 0) {
+                        r = err_set(-EINVAL,
+                                    "%s: \"download_incomplete\" must be \"skip\" or \"wait\"",
+                                    file);
+                        goto out;
+                }
+        }
         *c = tmp;
         memset(&tmp, 0, sizeof(tmp));
 out:
         free(file);
+        free(policy);
         config_free(&tmp);
         json_decref(j);
         free(text);
@@ -197,7 +222,9 @@ int config_save(const struct config *c)
                 goto out;
         if (json_object_set_new(j, "mass_delete_count", json_integer(c->mass_delete_count)) < 0 ||
             json_object_set_new(j, "mass_delete_percent", json_integer(c->mass_delete_percent)) <
-                0) {
+                0 ||
+            json_object_set_new(j, "download_incomplete",
+                                json_string(config_dl_policy_name(c->dl_policy))) < 0) {
                 r = -ENOMEM;
                 goto out;
         }

@@ -12,6 +12,12 @@
 #define CONFIG_DEFAULT_MASS_DELETE_COUNT 50
 #define CONFIG_DEFAULT_MASS_DELETE_PERCENT 25
 
+/* What this device does with files another device announced but has not
+ * finished uploading (docs/cli.md "config"): skip them until they are
+ * complete (the default), or wait: list them as waiting and have the server
+ * keep download records for them. */
+enum config_dl_policy { CONFIG_DL_SKIP = 0, CONFIG_DL_WAIT = 1 };
+
 struct config {
         char *root;   /* absolute path of the linked folder */
         char *server; /* base URL without trailing '/', e.g. http://127.0.0.1:8700 */
@@ -24,6 +30,9 @@ struct config {
          * folder */
         int64_t mass_delete_count;
         int mass_delete_percent;
+        /* download_incomplete: enum config_dl_policy; the server learns it
+         * through POST /api/v1/device (sync.c sends it when it changed) */
+        int dl_policy;
         /* bandwidth limits of this run's transfers in bytes/s (0: none),
          * from --limit-up / --limit-down; not stored in config.json.
          * sync_session_open applies them to its connection. */
@@ -44,6 +53,10 @@ int config_load(const char *root, struct config *c);
 int config_save(const struct config *c);
 
 void config_free(struct config *c);
+
+/* "skip" or "wait"; the policy named s (-EINVAL for anything else). */
+const char *config_dl_policy_name(int policy);
+int config_dl_policy_parse(const char *s);
 
 /* root/.ferry/<name>, malloc'd. */
 char *config_state_path(const struct config *c, const char *name);

@@ -1,5 +1,6 @@
 /* conflict: builds the name of the copy Ferry keeps when two devices changed
- * the same file, "dir/stem (conflict from DEVICE YYYY-MM-DD HHMMSS).ext".
+ * the same file, "dir/stem (conflict from DEVICE YYYY-MM-DD HHMMSS).ext",
+ * reads such names back and finds them in a folder (see conflict.h).
  *
  * The result must itself be a valid Ferry path (it is uploaded like any other
  * file), so the device name is sanitized (no '/', backslash, control
@@ -7,14 +8,18 @@
  * character boundary, until the last component fits NAME_MAX_BYTES and the
  * whole path fits PATH_MAX_BYTES.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "buf.h"
 #include "conflict.h"
+#include "err.h"
 #include "path.h"
 
 /* Longest device name kept in a conflict name; the server allows 64
@@ -146,4 +151,313 @@ out:
         buf_free(&dev);
         buf_free(&out);
         return result;
+}
+
+#define MARK " (conflict from "
+#define MARK_LEN (sizeof(MARK) - 1)
+/* " YYYY-MM-DD HHMMSS" before the closing parenthesis */
+#define STAMP_LEN 18
+
+/* The two digits at p as a number in [lo, hi], or -1. */
+static int two_digits(const char *p, int lo, int hi)
+{
+        int v;
+
+        if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+                return -1;
+        v = (p[0] - '0') * 10 + (p[1] - '0');
+        return v >= lo && v <= hi ? v : -1;
+}
+
+/* Whether s[0..STAMP_LEN) is " YYYY-MM-DD HHMMSS"; fills stamp with
+ * "YYYY-MM-DD HH:MM:SS". */
+static int read_stamp(const char *s, char stamp[20])
+{
+        if (s[0] != ' ' || s[5] != '-' || s[8] != '-' || s[11] != ' ')
+                return 0;
+        for (int i = 1; i < 5; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return 0;
+        if (two_digits(s + 6, 1, 12) < 0 || two_digits(s + 9, 1, 31) < 0 ||
+            two_digits(s + 12, 0, 23) < 0 || two_digits(s + 14, 0, 59) < 0 ||
+            two_digits(s + 16, 0, 60) < 0)
+                return 0;
+        snprintf(stamp, 20, "%.10s %.2s:%.2s:%.2s", s + 1, s + 12, s + 14, s + 16);
+        return 1;
+}
+
+/* What conflict_name puts after the parenthesis: nothing, or the original
+ * extension: a dot, then at least one byte, no other dot. */
+static int is_extension(const char *s)
+{
+        if (*s == '\0')
+                return 1;
+        return s[0] == '.' && s[1] != '\0' && strchr(s + 1, '.') == NULL;
+}
+
+/* Finds the marker at m in base that makes base a conflict copy name: the
+ * closing parenthesis (after the device name and the stamp) followed by an
+ * extension. Returns its offset in base, or 0. */
+static size_t match_at(const char *base, const char *m, char stamp[20])
+{
+        const char *dev = m + MARK_LEN, *c;
+
+        for (c = strchr(dev, ')'); c; c = strchr(c + 1, ')')) {
+                if ((size_t)(c - dev) < STAMP_LEN + 1)
+                        continue; /* no room for a device name and the stamp */
+                if (read_stamp(c - STAMP_LEN, stamp) && is_extension(c + 1))
+                        return (size_t)(c - base);
+        }
+        return 0;
+}
+
+int conflict_parse(const char *path, struct conflict_info *out)
+{
+        const char *base = path_basename(path), *m, *last = NULL;
+        size_t dir_len = (size_t)(base - path), close = 0, dev_len;
+        struct buf orig = BUF_INIT;
+        char stamp[20];
+        int r = 0;
+
+        memset(out, 0, sizeof(*out));
+        if (*base == '\0')
+                return 0;
+        /* The last marker that matches: in a copy of a copy, the outer one.
+         * The stem must not be empty (conflict_name keeps at least a byte). */
+        for (m = strstr(base + 1, MARK); m; m = strstr(m + 1, MARK)) {
+                size_t c = match_at(base, m, stamp);
+
+                if (c) {
+                        last = m;
+                        close = c;
+                        memcpy(out->stamp, stamp, sizeof(stamp));
+                }
+        }
+        if (!last)
+                return 0;
+        dev_len = close - STAMP_LEN - (size_t)(last - base) - MARK_LEN;
+        out->device = strndup(last + MARK_LEN, dev_len);
+        if (!out->device || buf_append(&orig, path, dir_len) < 0 ||
+            buf_append(&orig, base, (size_t)(last - base)) < 0 ||
+            buf_append_str(&orig, base + close + 1) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        out->original = (char *)buf_steal(&orig, NULL);
+        r = 1;
+out:
+        buf_free(&orig);
+        if (r < 0)
+                conflict_info_free(out);
+        return r;
+}
+
+void conflict_info_free(struct conflict_info *ci)
+{
+        free(ci->original);
+        free(ci->device);
+        memset(ci, 0, sizeof(*ci));
+}
+
+/* Adds rel to list when it names a conflict copy. */
+static int add_if_copy(const char *rel, json_t *list)
+{
+        struct conflict_info ci;
+        json_t *o;
+        int r;
+
+        if (path_validate(rel) < 0) {
+                err_clear();
+                return 0; /* never synced, so not a copy Ferry made */
+        }
+        r = conflict_parse(rel, &ci);
+        if (r <= 0)
+                return r;
+        o = json_pack("{s:s, s:s, s:s, s:s}", "path", rel, "original", ci.original, "device",
+                      ci.device, "stamp", ci.stamp);
+        conflict_info_free(&ci);
+        if (!o || json_array_append_new(list, o) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* One directory level: names are read and the directory closed before
+ * descending, so that a deep tree holds one directory open at a time. */
+static int walk(const char *root, struct buf *rel, json_t *list)
+{
+        char **subdirs = NULL;
+        size_t nsub = 0, cap = 0, keep = rel->len;
+        struct dirent *de;
+        char *abs = NULL;
+        DIR *d = NULL;
+        int r = 0;
+
+        abs = rel->len ? path_join(root, (const char *)rel->data) : strdup(root);
+        if (!abs)
+                return -ENOMEM;
+        d = opendir(abs);
+        if (!d)
+                goto out; /* unreadable: nothing Ferry could have synced there */
+        while ((de = readdir(d)) != NULL) {
+                struct stat st;
+                char *full;
+
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    (keep == 0 && !strcmp(de->d_name, PATH_STATE_DIR)))
+                        continue;
+                rel->len = keep;
+                if ((keep && buf_append(rel, "/", 1) < 0) ||
+                    buf_append(rel, de->d_name, strlen(de->d_name) + 1) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = add_if_copy((const char *)rel->data, list);
+                if (r < 0)
+                        goto out;
+                if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                        continue;
+                full = path_join(root, (const char *)rel->data);
+                if (!full) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = lstat(full, &st);
+                free(full);
+                if (r < 0 || !S_ISDIR(st.st_mode)) {
+                        r = 0;
+                        continue;
+                }
+                if (nsub == cap) {
+                        char **n = realloc(subdirs, (cap ? cap * 2 : 16) * sizeof(*n));
+
+                        if (!n) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        subdirs = n;
+                        cap = cap ? cap * 2 : 16;
+                }
+                subdirs[nsub] = strdup(de->d_name);
+                if (!subdirs[nsub++]) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        closedir(d);
+        d = NULL;
+        for (size_t i = 0; i < nsub && r == 0; i++) {
+                rel->len = keep;
+                if ((keep && buf_append(rel, "/", 1) < 0) ||
+                    buf_append(rel, subdirs[i], strlen(subdirs[i]) + 1) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                rel->len--; /* without the NUL, for the level below */
+                r = walk(root, rel, list);
+        }
+out:
+        if (d)
+                closedir(d);
+        for (size_t i = 0; i < nsub; i++)
+                free(subdirs[i]);
+        free(subdirs);
+        free(abs);
+        rel->len = keep;
+        return r;
+}
+
+static int by_path(const void *a, const void *b)
+{
+        const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+
+        return strcmp(json_string_value(json_object_get(x, "path")),
+                      json_string_value(json_object_get(y, "path")));
+}
+
+int conflict_find(const char *root, json_t **out)
+{
+        struct buf rel = BUF_INIT;
+        json_t *list = json_array(), *sorted = NULL, **items = NULL;
+        size_t n, i;
+        struct stat st;
+        int r;
+
+        *out = NULL;
+        if (!list)
+                return -ENOMEM;
+        if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                r = err_set(-ENOENT, "cannot read the folder %s", root);
+                goto out;
+        }
+        r = walk(root, &rel, list);
+        if (r < 0)
+                goto out;
+        /* readdir order is the file system's: sort for a stable listing */
+        n = json_array_size(list);
+        items = calloc(n ? n : 1, sizeof(*items));
+        sorted = json_array();
+        if (!items || !sorted) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (i = 0; i < n; i++)
+                items[i] = json_array_get(list, i);
+        qsort(items, n, sizeof(*items), by_path);
+        for (i = 0; i < n; i++)
+                if (json_array_append(sorted, items[i]) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        *out = sorted;
+        sorted = NULL;
+out:
+        buf_free(&rel);
+        free(items);
+        json_decref(sorted);
+        json_decref(list);
+        return r;
+}
+
+int conflict_status_json(const char *root, json_t *status)
+{
+        json_t *list;
+        int r;
+
+        r = conflict_find(root, &list);
+        if (r < 0)
+                return r;
+        return json_object_set_new(status, "conflicts", list) < 0 ? -ENOMEM : 0;
+}
+
+/* Longest list `ferry status` prints; ls --conflicts has them all. */
+#define STATUS_MAX_LINES 20
+
+int conflict_status_print(const char *root, FILE *f)
+{
+        json_t *list, *c;
+        size_t i, n;
+        int r;
+
+        r = conflict_find(root, &list);
+        if (r < 0) {
+                fprintf(f, "conflicts: unknown (%s)\n", err_msg(r));
+                return r;
+        }
+        n = json_array_size(list);
+        if (n == 0)
+                fprintf(f, "conflicts: none\n");
+        else
+                fprintf(f, "conflicts: %zu (delete or rename a copy once resolved)\n", n);
+        json_array_foreach(list, i, c)
+        {
+                if (i == STATUS_MAX_LINES) {
+                        fprintf(f, "  ... and %zu more ('ferry ls --conflicts' lists them all)\n",
+                                n - i);
+                        break;
+                }
+                fprintf(f, "  %s  (of %s)\n", json_string_value(json_object_get(c, "path")),
+                        json_string_value(json_object_get(c, "original")));
+        }
+        json_decref(list);
+        return 0;
 }

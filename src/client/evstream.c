@@ -58,17 +58,27 @@ int64_t evstream_backoff_ms(unsigned attempt, double r)
         return (int64_t)d;
 }
 
-int evstream_parse_seq(const char *data, int64_t *seq)
+static int parse_member(const char *data, const char *key, int64_t *out)
 {
-        json_t *j = json_loads(data, 0, NULL), *s = json_object_get(j, "seq");
+        json_t *j = json_loads(data, 0, NULL), *s = json_object_get(j, key);
         int r = 0;
 
         if (!json_is_integer(s) || json_integer_value(s) < 0)
-                r = err_set(-EPROTO, "event stream: an event without a valid seq: %.80s", data);
+                r = err_set(-EPROTO, "event stream: an event without a valid %s: %.80s", key, data);
         else
-                *seq = json_integer_value(s);
+                *out = json_integer_value(s);
         json_decref(j);
         return r;
+}
+
+int evstream_parse_seq(const char *data, int64_t *seq)
+{
+        return parse_member(data, "seq", seq);
+}
+
+int evstream_parse_version(const char *data, int64_t *version)
+{
+        return parse_member(data, "version", version);
 }
 
 static void poke(struct evstream *es)
@@ -86,6 +96,18 @@ static int on_event(void *ud, const char *event, const char *data, const char *i
         int64_t seq;
 
         (void)id;
+        if (!strcmp(event, "transfers")) {
+                if (evstream_parse_version(data, &seq) < 0) {
+                        log_warn("%s", err_msg(-EPROTO));
+                        return 0;
+                }
+                /* counted, not compared: a restarted server counts anew */
+                pthread_mutex_lock(&es->mu);
+                es->st.transfer_events++;
+                pthread_mutex_unlock(&es->mu);
+                poke(es);
+                return 0;
+        }
         if (strcmp(event, "hello") != 0 && strcmp(event, "seq") != 0)
                 return 0;
         if (evstream_parse_seq(data, &seq) < 0) {

@@ -6,8 +6,9 @@
  * restarted, network gone, a silence longer than two keepalives). Each
  * "hello" and "seq" event records the space's newest seq and pokes the main
  * thread through an eventfd; the main thread reads the shared state with
- * evstream_get() and decides whether to pull. The thread never touches the
- * folder or the index.
+ * evstream_get() and decides whether to pull. A "transfers" event (the
+ * account's transfer records changed) is counted and pokes the same way.
+ * The thread never touches the folder or the index.
  */
 #ifndef FERRY_EVSTREAM_H
 #define FERRY_EVSTREAM_H
@@ -26,6 +27,7 @@ struct evstream_state {
         int online;               /* the stream is up (a hello was received) */
         int64_t offline_since_ns; /* when it went down (or the thread started) */
         int64_t seq;              /* the newest seq announced, -1 before any */
+        uint64_t transfer_events; /* "transfers" events received (the records changed) */
         uint64_t connects;        /* streams opened so far (hello received) */
         char last_error[256];     /* why the last attempt failed, "" if none */
 };
@@ -50,5 +52,8 @@ int64_t evstream_backoff_ms(unsigned attempt, double r);
 
 /* Parses one event's data ({"seq":N,...}); *seq gets N. -EPROTO if none. */
 int evstream_parse_seq(const char *data, int64_t *seq);
+
+/* The same for a "transfers" event ({"version":N}). */
+int evstream_parse_version(const char *data, int64_t *version);
 
 #endif

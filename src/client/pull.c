@@ -11,6 +11,11 @@
  * Files are downloaded in batches (transfer_download), so thousands of small
  * files cost a few requests, not one each; a page's last_seq is recorded in
  * the same index transaction as its entries, after the files are on disk.
+ *
+ * What could not be applied is noted for the round's download report
+ * (s->dl_failed, sync.c): an entry refused for an unsafe path, and the
+ * files of a download batch that failed for a reason of this device's (a
+ * full disk, a file in the way), not for a lost connection.
  */
 #include "pull.h"
 
@@ -47,6 +52,18 @@ struct rentry {
         const char *target;
         const json_t *chunks;
 };
+
+/* Notes a download that failed, for the round's report. */
+static void note_failed(struct sync_ctx *s, const char *path, int64_t seq, const char *reason)
+{
+        json_t *f;
+
+        if (!s->dl_failed)
+                return;
+        f = json_pack("{s:s, s:I, s:s}", "path", path, "seq", (json_int_t)seq, "reason", reason);
+        if (f && json_array_append_new(s->dl_failed, f) < 0)
+                log_debug("out of memory noting the failed download of %s", path);
+}
 
 static int parse_entry(const json_t *j, struct rentry *e)
 {
@@ -421,7 +438,11 @@ int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jo
                 goto out;
         }
         if (r < 0) {
+                char why[600];
+
+                snprintf(why, sizeof(why), "not applied: %s", err_msg(r));
                 log_warn("not applying the server's change to %s: %s", e.path, err_msg(r));
+                note_failed(s, e.path, e.seq, why);
                 s->stats.refused++;
                 r = 0;
                 goto out;
@@ -548,6 +569,25 @@ static int download_done(void *ud, struct dl_job *j, const struct stat *st)
         return index_put(s->idx, &ie, &j->m);
 }
 
+/* A download batch failed with r: the files of it not in place (the index
+ * does not have their seq) failed for that reason. r's message is kept. */
+static void note_unfinished(struct sync_ctx *s, struct dl_job *jobs, size_t n, int r)
+{
+        char why[512];
+
+        snprintf(why, sizeof(why), "%s", err_msg(r));
+        for (size_t i = 0; i < n; i++) {
+                struct index_entry ie = {0};
+                int have = index_get(s->idx, jobs[i].path, &ie) == 0;
+
+                if (!have || ie.seq != jobs[i].seq)
+                        note_failed(s, jobs[i].path, jobs[i].seq, why);
+                if (have)
+                        index_entry_free(&ie);
+        }
+        err_set(r, "%s", why);
+}
+
 static int flush_jobs(struct sync_ctx *s, struct dl_job *jobs, size_t *njobs)
 {
         struct dl_hooks hooks = {.before_rename = before_rename, .done = download_done, .ud = s};
@@ -563,6 +603,8 @@ static int flush_jobs(struct sync_ctx *s, struct dl_job *jobs, size_t *njobs)
                 s->opts->progress(s->opts->ud, SYNC_DOWNLOADING, (int64_t)*njobs, bytes);
         }
         r = transfer_download(&s->xfer, jobs, *njobs, &hooks);
+        if (r < 0 && r != -ECONNREFUSED && r != -EINTR && r != -ENOMEM)
+                note_unfinished(s, jobs, *njobs, r);
         for (size_t i = 0; i < *njobs; i++)
                 dl_job_free(&jobs[i]);
         *njobs = 0;
@@ -611,21 +653,87 @@ static int apply_page(struct sync_ctx *s, const json_t *entries, int record_seq)
         return r < 0 ? r : r2;
 }
 
+/* Queues the server's entry of each refetch path in s->pending, so that
+ * the pull applies it whatever the index says; a path the server cannot
+ * give (deleted for good, not uploaded yet) is logged and left. */
+static int queue_refetch(struct sync_ctx *s, json_t *got)
+{
+        int r = 0;
+
+        for (size_t i = 0; i < s->opts->nrefetch && r == 0; i++) {
+                char *esc = remote_escape(s->opts->refetch[i]), *q = NULL;
+                json_t *e = NULL;
+
+                if (!esc || asprintf(&q, "/api/v1/file?path=%s", esc) < 0) {
+                        free(esc);
+                        return -ENOMEM;
+                }
+                r = remote_get_json(s->remote, q, &e);
+                if (r == 0 &&
+                    (json_array_append(s->pending, e) < 0 || json_array_append(got, e) < 0))
+                        r = -ENOMEM;
+                if (r == -ENOENT || r == -EEXIST) {
+                        log_warn("cannot download %s again: %s", s->opts->refetch[i], err_msg(r));
+                        err_clear();
+                        r = 0;
+                }
+                json_decref(e);
+                free(esc);
+                free(q);
+        }
+        return r;
+}
+
+/* The refetched entries that are now in place: downloads done again. */
+static void note_refetched(struct sync_ctx *s, const json_t *entries)
+{
+        const json_t *e;
+        size_t i;
+
+        json_array_foreach(entries, i, e)
+        {
+                const char *path = json_string_value(json_object_get(e, "path"));
+                int64_t seq = json_integer_value(json_object_get(e, "seq"));
+                struct index_entry ie = {0};
+                int have = path && index_get(s->idx, path, &ie) == 0;
+
+                if (have && ie.seq == seq && s->dl_done)
+                        json_array_append_new(s->dl_done, json_pack("{s:s, s:I}", "path", path,
+                                                                    "seq", (json_int_t)seq));
+                if (have)
+                        index_entry_free(&ie);
+        }
+        err_clear();
+}
+
 int pull_run(struct sync_ctx *s)
 {
-        json_t *resp = NULL, *entries;
+        json_t *resp = NULL, *entries, *again = NULL;
         int64_t since = 0;
         char q[96];
         int r;
 
         s->xfer.open_moved = open_moved;
         s->xfer.ud = s;
+        if (s->pass == 0 && s->opts->nrefetch > 0) {
+                again = json_array();
+                r = again ? queue_refetch(s, again) : -ENOMEM;
+                if (r < 0) {
+                        json_decref(again);
+                        return r;
+                }
+        }
         if (json_array_size(s->pending) > 0) {
                 r = apply_page(s, s->pending, 0);
                 json_array_clear(s->pending);
-                if (r < 0)
+                if (r == 0 && again)
+                        note_refetched(s, again);
+                if (r < 0) {
+                        json_decref(again);
                         return r;
+                }
         }
+        json_decref(again);
         r = index_state_get(s->idx, "last_seq", &since);
         if (r == -ENOENT)
                 since = 0;

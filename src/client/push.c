@@ -10,10 +10,18 @@
  * A file put whose base version's chunk list is in the index is committed
  * as a patch against it when that is shorter (docs/api.md, "commit"), so a
  * one-chunk edit of a large file does not resend its whole chunk list.
+ *
+ * Transfer records (xferlog.c): the file puts are announced before the
+ * first byte goes, each chunk body reports how far its files got, and the
+ * changes are uploaded and committed in groups of about PUSH_GROUP_SECONDS
+ * of transfer each, so that a long upload lands file by file: a device
+ * that dies half-way leaves the files it finished complete for everyone,
+ * and the others announced (failed or pending, never half-written).
  */
 #include "push.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +34,7 @@
 #include "path.h"
 #include "scan.h"
 #include "transfer.h"
+#include "xferlog.h"
 
 int push_mass_delete_tripped(int64_t deletes, int64_t indexed, int64_t count, int percent)
 {
@@ -173,6 +182,8 @@ static int apply_ok(struct sync_ctx *s, const struct local_change *c, int64_t se
                         goto out;
         }
         r = index_put(s->idx, &e, c->kind == KIND_FILE ? mp : NULL);
+        if (c->op == CHANGE_PUT)
+                xferlog_committed(s->xl, c->path);
         s->stats.uploaded++;
 out:
         manifest_free(&m);
@@ -189,6 +200,9 @@ static int apply_conflict(struct sync_ctx *s, const struct local_change *c, json
 
         if (!full)
                 return -ENOMEM;
+        /* ours goes up again as the conflict copy, under its own name */
+        if (c->op == CHANGE_PUT)
+                xferlog_drop(s->xl, c->path, NULL);
         if (c->op != CHANGE_DELETE && lstat(full, &st) == 0) {
                 r = localfs_conflict_move(s->cfg->root, c->path, s->cfg->device_name, time(NULL),
                                           NULL);
@@ -317,15 +331,22 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
                                                     &skip);
                         if (r == 0 && !skip)
                                 r = batch_add(&retry, c);
+                        else if (r == 0)
+                                xferlog_drop(s->xl, c->path, NULL);
                 } else {
                         const char *why = json_string_value(json_object_get(res, "error"));
+                        char reason[600];
 
-                        log_error(
-                            "the server refused %s %s: %s",
-                            c->op == CHANGE_DELETE ? "the delete of" : "the change to", c->path,
-                            why                             ? why
-                            : !strcmp(st, "missing_chunks") ? "chunks still missing after an upload"
-                                                            : st);
+                        if (!why)
+                                why = !strcmp(st, "missing_chunks")
+                                          ? "chunks still missing after an upload"
+                                          : st;
+                        log_error("the server refused %s %s: %s",
+                                  c->op == CHANGE_DELETE ? "the delete of" : "the change to",
+                                  c->path, why);
+                        snprintf(reason, sizeof(reason), "refused by the server: %s", why);
+                        if (c->op == CHANGE_PUT)
+                                xferlog_drop(s->xl, c->path, reason);
                         s->stats.invalid++;
                 }
                 if (r < 0)
@@ -360,13 +381,107 @@ out:
         return r;
 }
 
+/* The poster thread's report after each chunk body (transfer.body_sent). */
+static void on_body_sent(void *ud, const struct transfer_mark *marks, size_t n)
+{
+        struct sync_ctx *s = ud;
+
+        if (s->xl)
+                xferlog_progress(s->xl, s->remote, marks, n);
+}
+
+static int64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+size_t push_group_end(struct local_change *const *changes, size_t n, size_t from, uint64_t target)
+{
+        uint64_t bytes = 0;
+        size_t i = from;
+
+        while (i < n && i - from < PUSH_COMMIT_BATCH && (i == from || bytes < target)) {
+                if (changes[i]->op == CHANGE_PUT && changes[i]->kind == KIND_FILE)
+                        bytes += changes[i]->size;
+                i++;
+        }
+        return i;
+}
+
+uint64_t push_group_target(uint64_t bytes, int64_t elapsed_ns)
+{
+        double t;
+
+        if (elapsed_ns <= 0)
+                return PUSH_GROUP_MAX;
+        t = (double)bytes * PUSH_GROUP_SECONDS * 1e9 / (double)elapsed_ns;
+        if (t < PUSH_GROUP_MIN)
+                return PUSH_GROUP_MIN;
+        if (t > PUSH_GROUP_MAX)
+                return PUSH_GROUP_MAX;
+        return (uint64_t)t;
+}
+
+/* Uploads and commits changes[from..to); a file that vanished or changed
+ * since the scan waits for the next pass. */
+static int push_group(struct sync_ctx *s, struct local_change **changes, size_t from, size_t to,
+                      int *skip, const struct local_change **todo)
+{
+        size_t ntodo = 0;
+        int r;
+
+        r = transfer_upload(&s->xfer, changes + from, to - from, skip + from);
+        if (r < 0)
+                return r;
+        for (size_t i = from; i < to; i++) {
+                if (!skip[i]) {
+                        todo[ntodo++] = changes[i];
+                        continue;
+                }
+                s->again = 1;
+                if (changes[i]->op == CHANGE_PUT)
+                        xferlog_drop(s->xl, changes[i]->path, NULL);
+        }
+        for (size_t k = 0; k < ntodo; k += PUSH_COMMIT_BATCH) {
+                size_t m = ntodo - k < PUSH_COMMIT_BATCH ? ntodo - k : PUSH_COMMIT_BATCH;
+
+                if ((r = sync_check_cancel(s->opts)) < 0)
+                        return r;
+                r = commit_batch(s, todo + k, m, 1);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The round stopped half-way: the records it announced and did not commit
+ * fail with the reason, unless the server is gone (it fails them itself
+ * when the connection drops). The round's own error message is kept. */
+static void fail_open_records(struct sync_ctx *s, int r)
+{
+        char msg[512];
+
+        if (!s->xl || r == -ECONNREFUSED)
+                return;
+        snprintf(msg, sizeof(msg), "%s", err_msg(r));
+        if (xferlog_finish(s->xl, s->remote,
+                           r == -EINTR ? "interrupted before the upload finished; it resumes on "
+                                         "the next sync"
+                                       : msg) < 0)
+                log_debug("could not report the files not uploaded");
+        err_set(r, "%s", msg);
+}
+
 int push_run(struct sync_ctx *s)
 {
         struct scan_result sr = {0};
         struct local_change **ptrs = NULL;
         const struct local_change **todo = NULL;
         int64_t indexed = 0, files = 0, bytes = 0;
-        size_t ntodo = 0;
+        uint64_t target = PUSH_GROUP_FIRST;
         int *skip = NULL;
         int r;
 
@@ -411,25 +526,37 @@ int push_run(struct sync_ctx *s)
         if (s->opts->progress)
                 s->opts->progress(s->opts->ud, SYNC_UPLOADING, files ? files : (int64_t)sr.n,
                                   bytes);
-        r = transfer_upload(&s->xfer, ptrs, sr.n, skip);
-        if (r < 0)
-                goto out;
-        for (size_t i = 0; i < sr.n; i++) {
-                if (skip[i])
-                        s->again = 1;
-                else
-                        todo[ntodo++] = ptrs[i];
+        if (files > 0) {
+                r = xferlog_new(&s->xl);
+                if (r == 0)
+                        r = xferlog_announce(s->xl, s->remote, ptrs, sr.n, NULL);
+                if (r < 0)
+                        goto out;
+                s->xfer.body_sent = on_body_sent;
         }
-        for (size_t from = 0; from < ntodo; from += PUSH_COMMIT_BATCH) {
-                size_t k = ntodo - from < PUSH_COMMIT_BATCH ? ntodo - from : PUSH_COMMIT_BATCH;
+        for (size_t from = 0, to; from < sr.n; from = to) {
+                int64_t t0 = mono_ns();
+                uint64_t gbytes = 0;
 
                 if ((r = sync_check_cancel(s->opts)) < 0)
                         goto out;
-                r = commit_batch(s, todo + from, k, 1);
+                to = push_group_end(ptrs, sr.n, from, target);
+                for (size_t i = from; i < to; i++)
+                        if (ptrs[i]->op == CHANGE_PUT && ptrs[i]->kind == KIND_FILE)
+                                gbytes += ptrs[i]->size;
+                r = push_group(s, ptrs, from, to, skip, todo);
                 if (r < 0)
                         goto out;
+                if (gbytes > 0)
+                        target = push_group_target(gbytes, mono_ns() - t0);
         }
+        r = xferlog_finish(s->xl, s->remote, NULL);
 out:
+        if (r < 0)
+                fail_open_records(s, r);
+        s->xfer.body_sent = NULL;
+        xferlog_free(s->xl);
+        s->xl = NULL;
         free(ptrs);
         free(todo);
         free(skip);

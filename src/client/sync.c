@@ -5,12 +5,20 @@
  * last_sync_ns are written only by a pass that finished. A round that fails
  * half-way (server down, killed, interrupted) leaves the next round to pick
  * up from the last recorded state.
+ *
+ * The download report (applied_seq) is sent when the index's last_seq moved
+ * past the last one reported ("reported_seq" in the index's state), so a
+ * round that changed nothing costs no request, and a report lost to a crash
+ * goes with the next round. The policy sent to the server is kept there too
+ * ("dl_policy_sent"), so it is sent once per change.
  */
 #include "sync.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "err.h"
@@ -20,12 +28,166 @@
 #include "path.h"
 #include "pull.h"
 #include "push.h"
+#include "waiting.h"
+#include "xferlog.h"
 
 struct sync_session {
         const struct config *cfg;
         struct index *idx;
         struct remote *remote;
+        /* download_incomplete as config.json says now: `ferry config` may
+         * change it under a running watch */
+        int policy;
+        struct stat cfg_st; /* config.json when the policy was read */
+        int policy_changed; /* not yet acted on by a listing */
+        int64_t waiting;    /* files of the last listing, -1 if none */
 };
+
+static int same_stat(const struct stat *a, const struct stat *b)
+{
+        return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reads the policy again when config.json changed (a stat per round). */
+static void reload_policy(struct sync_session *ss)
+{
+        char *file = config_state_path(ss->cfg, CONFIG_FILE);
+        struct config c = {0};
+        struct stat st;
+
+        if (!file)
+                return;
+        if (stat(file, &st) == 0 && !same_stat(&st, &ss->cfg_st)) {
+                ss->cfg_st = st;
+                if (config_load(ss->cfg->root, &c) == 0 && c.dl_policy != ss->policy) {
+                        log_info("download-incomplete is now '%s'",
+                                 config_dl_policy_name(c.dl_policy));
+                        ss->policy = c.dl_policy;
+                        ss->policy_changed = 1;
+                }
+                err_clear();
+                config_free(&c);
+        }
+        free(file);
+}
+
+/* A refused report is worth a warning; an unreachable server fails the
+ * round, as its next request would. */
+static int report_failed(const char *what, int r)
+{
+        if (r == -ECONNREFUSED || r == -ENOMEM)
+                return r;
+        log_warn("the server refused %s: %s; syncing goes on", what, err_msg(r));
+        err_clear();
+        return 0;
+}
+
+/* A 4xx refusal will not change by asking again (a server without
+ * transfer records, say): the report counts as made, so that rounds do not
+ * repeat it (and its warning) when nothing changed. A 5xx is retried. */
+static int settled(int r)
+{
+        return r >= 0 || (r != -EIO && r != -ECONNREFUSED && r != -ENOMEM);
+}
+
+/* Tells the server the policy when it is not the one last told (a new
+ * device starts with the server's default, skip). */
+static int send_policy(struct sync_session *ss)
+{
+        int64_t sent = CONFIG_DL_SKIP;
+        int r;
+
+        r = index_state_get(ss->idx, "dl_policy_sent", &sent);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        err_clear();
+        if (sent == ss->policy)
+                return 0;
+        r = xferlog_send_policy(ss->remote, ss->policy);
+        if (r < 0 && !settled(r))
+                return report_failed("the download policy", r);
+        if (r < 0)
+                report_failed("the download policy", r);
+        return index_state_set(ss->idx, "dl_policy_sent", ss->policy);
+}
+
+static int state_or(struct index *idx, const char *key, int64_t dflt, int64_t *v)
+{
+        int r = index_state_get(idx, key, v);
+
+        if (r == -ENOENT) {
+                *v = dflt;
+                err_clear();
+                r = 0;
+        }
+        return r;
+}
+
+/* POST /api/v1/downloads when last_seq moved past the last report, or
+ * there are downloads to report failed or done. */
+static int report_downloads(struct sync_ctx *s)
+{
+        int64_t last, reported;
+        int r;
+
+        if ((r = state_or(s->idx, "last_seq", 0, &last)) < 0 ||
+            (r = state_or(s->idx, "reported_seq", 0, &reported)) < 0)
+                return r;
+        if (last <= reported && json_array_size(s->dl_failed) == 0 &&
+            json_array_size(s->dl_done) == 0)
+                return 0;
+        r = xferlog_report_downloads(s->remote, last, s->dl_failed, s->dl_done);
+        json_array_clear(s->dl_failed);
+        json_array_clear(s->dl_done);
+        if (r < 0 && !settled(r))
+                return report_failed("the download report", r);
+        if (r < 0)
+                report_failed("the download report", r);
+        return last > reported ? index_state_set(s->idx, "reported_seq", last) : 0;
+}
+
+/* The failed downloads of a round that stopped, when the server can still
+ * hear of them; the round's own error message is kept. */
+static void report_on_failure(struct sync_ctx *s, int r)
+{
+        char msg[512];
+
+        if (json_array_size(s->dl_failed) == 0 || r == -ECONNREFUSED || r == -EINTR)
+                return;
+        snprintf(msg, sizeof(msg), "%s", err_msg(r));
+        if (xferlog_report_downloads(s->remote, -1, s->dl_failed, NULL) < 0)
+                log_debug("could not report the failed downloads");
+        err_set(r, "%s", msg);
+}
+
+int64_t sync_session_waiting(const struct sync_session *ss)
+{
+        return ss->waiting;
+}
+
+int sync_session_refresh_waiting(struct sync_session *ss, int64_t *files)
+{
+        json_t *w = NULL;
+        int r;
+
+        *files = 0;
+        reload_policy(ss);
+        if (ss->policy != CONFIG_DL_WAIT) {
+                r = ss->policy_changed ? waiting_save(ss->cfg->root, NULL) : 0;
+                ss->policy_changed = 0;
+                ss->waiting = -1;
+                return r;
+        }
+        r = waiting_fetch(ss->remote, ss->cfg->device_id, &w);
+        if (r < 0)
+                return report_failed("the list of transfers", r);
+        ss->policy_changed = 0;
+        *files = ss->waiting = waiting_files(w);
+        r = waiting_save(ss->cfg->root, w);
+        json_decref(w);
+        return r;
+}
 
 int sync_session_open(const struct config *cfg, struct sync_session **out)
 {
@@ -36,6 +198,14 @@ int sync_session_open(const struct config *cfg, struct sync_session **out)
         if (!ss)
                 return -ENOMEM;
         ss->cfg = cfg;
+        ss->policy = cfg->dl_policy;
+        /* a first listing under "wait"; a stale list goes under "skip" */
+        ss->policy_changed = 1;
+        ss->waiting = -1;
+        db = config_state_path(cfg, CONFIG_FILE);
+        if (db && stat(db, &ss->cfg_st) < 0)
+                memset(&ss->cfg_st, 0, sizeof(ss->cfg_st));
+        free(db);
         db = config_state_path(cfg, INDEX_FILE);
         if (!db) {
                 r = -ENOMEM;
@@ -90,7 +260,7 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
         const struct config *cfg = ss->cfg;
         struct sync_ctx s = {.cfg = cfg, .opts = o, .idx = ss->idx, .remote = ss->remote};
         struct remote_stats w0, w1;
-        int64_t swept = 0, partials = 0;
+        int64_t swept = 0, partials = 0, waiting;
         int lock = -1, r;
 
         memset(st, 0, sizeof(*st));
@@ -100,10 +270,16 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
         if (r < 0)
                 goto out;
         s.pending = json_array();
-        if (!s.pending) {
+        s.dl_failed = json_array();
+        s.dl_done = json_array();
+        if (!s.pending || !s.dl_failed || !s.dl_done) {
                 r = -ENOMEM;
                 goto out;
         }
+        reload_policy(ss);
+        r = send_policy(ss);
+        if (r < 0)
+                goto out;
         if (!o->no_sweep) {
                 r = localfs_sweep_temp(cfg->root, 1, &swept, &partials);
                 if (r < 0)
@@ -141,11 +317,17 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 if (r < 0)
                         goto out;
         }
-        r = index_state_set(s.idx, "last_sync_ns", fsutil_now_ns());
+        r = report_downloads(&s);
+        if (r == 0 && (!o->no_waiting || ss->policy_changed))
+                r = sync_session_refresh_waiting(ss, &waiting);
+        if (r == 0)
+                r = index_state_set(s.idx, "last_sync_ns", fsutil_now_ns());
         if (r == 0 && s.stats.invalid > 0)
                 r = err_set(-EPROTO, "the server refused %lld change(s) as invalid (see above)",
                             (long long)s.stats.invalid);
 out:
+        if (r < 0)
+                report_on_failure(&s, r);
         remote_set_progress(ss->remote, NULL, NULL);
         remote_stats(ss->remote, &w1);
         s.stats.bytes_up = w1.bytes_up - w0.bytes_up;
@@ -159,6 +341,8 @@ out:
         free(s.moved_from);
         free(s.moved_to);
         json_decref(s.pending);
+        json_decref(s.dl_failed);
+        json_decref(s.dl_done);
         localfs_unlock(lock);
         return r;
 }

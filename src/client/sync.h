@@ -8,6 +8,13 @@
  * The round is its own module so that `ferry sync`, the sync loop of
  * `make run` and, later, the watch daemon all run the same code. push.c and
  * pull.c hold the two halves; struct sync_ctx is what they share.
+ *
+ * Around the passes, the round keeps the server's transfer records told
+ * (xferlog.h): it sends the device's download policy when config.json
+ * changed it, reports what it applied (applied_seq) and what it could not
+ * download once something changed (never on a round that moved nothing),
+ * and, under the policy "wait", lists the files other devices have yet to
+ * finish uploading into DIR/.ferry/waiting.json (waiting.h).
  */
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
@@ -41,6 +48,15 @@ struct sync_options {
         const char *const *paths;
         size_t npaths;
         int no_sweep; /* skip the sweep of temporary files (the watch's small rounds) */
+        /* Do not list the files other devices are still uploading (policy
+         * "wait"): the watch's small rounds, since the watch lists them when
+         * the server's records change. A change of policy lists anyway. */
+        int no_waiting;
+        /* Server entries to download again whatever the index says
+         * (`ferry retry` of failed downloads): fetched with GET
+         * /api/v1/file and applied in the first pass. */
+        const char *const *refetch;
+        size_t nrefetch;
         /* Optional: told how many files and bytes a round is about to upload
          * or download (only when there are some). */
         void (*progress)(void *ud, enum sync_phase phase, int64_t files, int64_t bytes);
@@ -65,6 +81,8 @@ struct sync_stats {
         int64_t bytes_up, bytes_down, requests;
 };
 
+struct xferlog;
+
 /* What push and pull share during a round. */
 struct sync_ctx {
         const struct config *cfg;
@@ -81,6 +99,10 @@ struct sync_ctx {
          * still take chunks from them */
         char **moved_from, **moved_to;
         size_t nmoved, capmoved;
+        struct xferlog *xl; /* the records the current push announced */
+        /* downloads to report: [{"path", "seq", "reason"}] that failed,
+         * [{"path", "seq"}] done again on request (refetch); may be NULL */
+        json_t *dl_failed, *dl_done;
         struct sync_stats stats;
 };
 
@@ -104,6 +126,16 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o,
 
 /* The last applied seq recorded in the index (0 before the first pull). */
 int sync_session_last_seq(struct sync_session *ss, int64_t *seq);
+
+/* Under the policy "wait" (config.json, read again when it changed): lists
+ * the files other devices have yet to finish uploading and records them in
+ * .ferry/waiting.json; *files gets their number. Under "skip": nothing is
+ * asked, *files is 0. The watch calls it when the server's records change. */
+int sync_session_refresh_waiting(struct sync_session *ss, int64_t *files);
+
+/* The number of files of the last listing, -1 when there is none (policy
+ * "skip", or not listed yet). */
+int64_t sync_session_waiting(const struct sync_session *ss);
 
 /* -EINTR with a message when o->cancelled says so, else 0. */
 int sync_check_cancel(const struct sync_options *o);

@@ -111,6 +111,47 @@ int transfer_pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 
 /* ---- upload ---- */
 
+/* A request body and the files it advances (for transfer.body_sent). */
+struct body {
+        struct buf b;
+        struct transfer_mark *marks;
+        size_t n, cap;
+};
+
+/* Records that c's first `done` bytes are on the server once this body is:
+ * one mark per file and body, the furthest offset. */
+static int body_mark(struct body *bd, const char *path, uint64_t done)
+{
+        if (bd->n > 0 && bd->marks[bd->n - 1].path == path) {
+                bd->marks[bd->n - 1].done = done;
+                return 0;
+        }
+        if (bd->n == bd->cap) {
+                size_t ncap = bd->cap ? bd->cap * 2 : 16;
+                struct transfer_mark *p = realloc(bd->marks, ncap * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                bd->marks = p;
+                bd->cap = ncap;
+        }
+        bd->marks[bd->n++] = (struct transfer_mark){.path = path, .done = done};
+        return 0;
+}
+
+static void body_reset(struct body *bd)
+{
+        buf_reset(&bd->b);
+        bd->n = 0;
+}
+
+static void body_free(struct body *bd)
+{
+        buf_free(&bd->b);
+        free(bd->marks);
+        memset(bd, 0, sizeof(*bd));
+}
+
 /* Posts bodies on a second thread, so that reading, hashing and framing the
  * next body overlaps with the server verifying and storing this one (on
  * loopback or a fast link each side is about half of the time). One body
@@ -122,7 +163,7 @@ struct poster {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         int started;
-        struct buf *job; /* the body to post; NULL when idle */
+        struct body *job; /* the body to post; NULL when idle */
         int stop;
         int result;    /* of the last post */
         char msg[256]; /* its error message (err_set is per thread) */
@@ -134,7 +175,7 @@ static void *poster_main(void *arg)
 
         pthread_mutex_lock(&p->mu);
         for (;;) {
-                struct buf *body;
+                struct body *body;
                 int r;
 
                 while (!p->job && !p->stop)
@@ -143,13 +184,17 @@ static void *poster_main(void *arg)
                         break;
                 body = p->job;
                 pthread_mutex_unlock(&p->mu);
-                r = remote_post_frames(p->t->remote, "/api/v1/chunks", body, NULL);
+                r = remote_post_frames(p->t->remote, "/api/v1/chunks", &body->b, NULL);
+                /* still this thread's turn on the remote: the main thread
+                 * waits for the job before its next request */
+                if (r == 0 && p->t->body_sent && body->n > 0)
+                        p->t->body_sent(p->t->ud, body->marks, body->n);
                 pthread_mutex_lock(&p->mu);
                 if (r < 0) {
                         snprintf(p->msg, sizeof(p->msg), "%s", err_msg(r));
                         p->result = r;
                 } else {
-                        p->t->bytes_sent += body->len;
+                        p->t->bytes_sent += body->b.len;
                 }
                 p->job = NULL;
                 pthread_cond_broadcast(&p->cv);
@@ -175,7 +220,7 @@ static int poster_wait(struct poster *p)
 }
 
 /* Hands body over (the caller must not touch it until poster_wait()). */
-static int poster_submit(struct poster *p, struct buf *body)
+static int poster_submit(struct poster *p, struct body *body)
 {
         int r = poster_wait(p);
 
@@ -216,7 +261,7 @@ static void poster_stop(struct poster *p)
 /* Two bodies: one filled here while the poster sends the other. */
 struct sender {
         struct poster post;
-        struct buf body[2];
+        struct body body[2];
         int fill; /* index of the body being filled */
 };
 
@@ -224,10 +269,10 @@ struct sender {
  * and switches to the other one. */
 static int sender_ship(struct sender *sd)
 {
-        struct buf *b = &sd->body[sd->fill];
+        struct body *b = &sd->body[sd->fill];
         int r;
 
-        if (b->len == 0)
+        if (b->b.len == 0)
                 return 0;
         r = poster_wait(&sd->post);
         if (r < 0)
@@ -236,7 +281,7 @@ static int sender_ship(struct sender *sd)
         if (r < 0)
                 return r;
         sd->fill ^= 1;
-        buf_reset(&sd->body[sd->fill]);
+        body_reset(&sd->body[sd->fill]);
         return 0;
 }
 
@@ -284,12 +329,14 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                         *skip = 1;
                         goto out;
                 }
-                r = frame_append(&sd->body[sd->fill], &h, chunk, ref->size, 1);
+                r = frame_append(&sd->body[sd->fill].b, &h, chunk, ref->size, 1);
+                if (r == 0 && t->body_sent)
+                        r = body_mark(&sd->body[sd->fill], c->path, off + ref->size);
                 if (r < 0)
                         goto out;
                 set->sent[k] = 1;
                 t->chunks_sent++;
-                if (sd->body[sd->fill].len >= TRANSFER_BODY_BYTES) {
+                if (sd->body[sd->fill].b.len >= TRANSFER_BODY_BYTES) {
                         r = sender_ship(sd);
                         if (r < 0)
                                 goto out;
@@ -305,7 +352,7 @@ out:
 static int send_all(struct transfer *t, struct local_change *const *changes, size_t n,
                     struct hset *set, int *skip)
 {
-        struct sender sd = {.post = {.t = t}, .body = {BUF_INIT, BUF_INIT}};
+        struct sender sd = {.post = {.t = t}, .body = {{.b = BUF_INIT}, {.b = BUF_INIT}}};
         uint8_t *chunk = NULL;
         int r = 0, r2;
 
@@ -336,8 +383,8 @@ out:
         pthread_mutex_destroy(&sd.post.mu);
         pthread_cond_destroy(&sd.post.cv);
         free(chunk);
-        buf_free(&sd.body[0]);
-        buf_free(&sd.body[1]);
+        body_free(&sd.body[0]);
+        body_free(&sd.body[1]);
         return r;
 }
 

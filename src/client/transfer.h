@@ -37,6 +37,14 @@
 #define TRANSFER_MISSING_BATCH 10000
 #define TRANSFER_FETCH_BATCH 1024
 
+/* After a chunk body reached the server: the file at path (a change's
+ * path) has its first `done` bytes there, every chunk up to that offset
+ * being sent now or earlier, or held by the server already. */
+struct transfer_mark {
+        const char *path;
+        uint64_t done;
+};
+
 struct transfer {
         struct remote *remote;
         const char *root;
@@ -45,6 +53,12 @@ struct transfer {
          * still names but that this round moved away (to the trash); returns
          * a descriptor or a negative code. */
         int (*open_moved)(void *ud, const char *path);
+        /* Optional: called after each chunk body of an upload was accepted,
+         * with the files that body advanced, on the thread that posted it
+         * and before the next body goes, so that it may itself make a
+         * request on remote (nothing else uses it meanwhile). Must not
+         * fail the upload: records are reported, not relied on. */
+        void (*body_sent)(void *ud, const struct transfer_mark *marks, size_t n);
         void *ud;
         /* statistics, for the debug log */
         uint64_t chunks_sent, bytes_sent, chunks_fetched, bytes_fetched, chunks_local;

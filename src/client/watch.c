@@ -7,6 +7,13 @@
  * else a targeted round when dirty paths have settled or the server is
  * ahead of the index. A failed round puts its paths back and is retried
  * with the same capped, jittered backoff as the stream.
+ *
+ * Under the download policy "wait", the files other devices are still
+ * uploading are listed by full rounds and again when the stream says the
+ * account's transfer records changed (at most every WATCH_WAITING_MIN_MS:
+ * an upload elsewhere changes them with each chunk body); the commit that
+ * completes such a file announces a new seq like any other, so the file
+ * downloads without anyone asking.
  */
 #include "watch.h"
 
@@ -35,6 +42,8 @@
 /* The longest a full round waits for files being written to be closed. */
 #define WATCH_FULL_WAIT_S 10
 #define SEC 1000000000LL
+/* The shortest time between two listings of the files waited for. */
+#define WATCH_WAITING_MIN_MS 1000
 
 struct watch {
         const struct config *cfg;
@@ -54,6 +63,9 @@ struct watch {
         int64_t applied_seq;    /* last_seq in the index after the last round */
         int64_t pulled_seq;     /* the newest announced seq a round has pulled for */
         uint64_t seen_connects; /* evstream connects already handled */
+        uint64_t seen_transfer_events;
+        int64_t waiting_due;  /* list the files waited for then (monotonic), 0 if not */
+        int64_t waiting_last; /* the last listing */
         int online;
         struct wstatus st;
 };
@@ -78,6 +90,34 @@ static void set_state(struct watch *w, const char *state)
                 log_debug("%s", err_msg(-EIO));
                 err_clear();
         }
+}
+
+/* Takes the session's count of files waited for into the status file. */
+static void take_waiting(struct watch *w)
+{
+        int64_t n = sync_session_waiting(w->ss);
+
+        if ((n >= 0) == w->st.have_waiting && (n < 0 || n == w->st.waiting))
+                return;
+        w->st.have_waiting = n >= 0;
+        w->st.waiting = n < 0 ? 0 : n;
+        if (wstatus_write(w->cfg->root, &w->st) < 0)
+                err_clear();
+}
+
+/* Lists the files other devices are still uploading (policy "wait"). */
+static void refresh_waiting(struct watch *w)
+{
+        int64_t files;
+
+        w->waiting_due = 0;
+        w->waiting_last = mono_ns();
+        if (sync_session_refresh_waiting(w->ss, &files) < 0) {
+                log_debug("listing the transfers: %s", err_msg(-EIO));
+                err_clear();
+                return;
+        }
+        take_waiting(w);
 }
 
 static void on_progress(void *ud, enum sync_phase phase, int64_t files, int64_t bytes)
@@ -156,6 +196,13 @@ static void on_stream(struct watch *w)
                 w->retry_ns = 0;
                 w->failures = 0;
         }
+        if (es.transfer_events > w->seen_transfer_events) {
+                int64_t at = w->waiting_last + WATCH_WAITING_MIN_MS * MS;
+
+                w->seen_transfer_events = es.transfer_events;
+                if (!w->waiting_due)
+                        w->waiting_due = at > mono_ns() ? at : mono_ns();
+        }
         if (es.online != w->online) {
                 w->online = es.online;
                 w->st.offline_since = es.online ? 0 : es.offline_since_ns / SEC;
@@ -177,6 +224,7 @@ static int run_round(struct watch *w, char **paths, size_t n, int full)
         o.paths = (const char *const *)paths;
         o.npaths = n;
         o.no_sweep = !full;
+        o.no_waiting = !full;
         o.progress = on_progress;
         o.cancelled = on_cancelled;
         o.ud = w;
@@ -222,6 +270,12 @@ static int run_round(struct watch *w, char **paths, size_t n, int full)
         w->st.last_round_ms = ms;
         if (sync_session_last_seq(w->ss, &w->applied_seq) == 0)
                 evstream_set_since(w->es, w->applied_seq);
+        w->st.have_waiting = sync_session_waiting(w->ss) >= 0;
+        w->st.waiting = w->st.have_waiting ? sync_session_waiting(w->ss) : 0;
+        if (full) { /* it listed them */
+                w->waiting_last = mono_ns();
+                w->waiting_due = 0;
+        }
         w->st.state = NULL; /* rewrite: last_round changed */
         set_state(w, w->online ? "idle" : "offline");
         return 0;
@@ -246,6 +300,8 @@ static int64_t next_due(struct watch *w, int64_t remote_seq)
         d = dirty_due(w->dirty);
         if (d < t)
                 t = d;
+        if (w->waiting_due && w->waiting_due < t)
+                t = w->waiting_due;
         if (w->retry_ns > t)
                 t = w->retry_ns;
         return t;
@@ -263,6 +319,8 @@ static int run_due(struct watch *w)
         evstream_get(w->es, &es);
         if (w->retry_ns && now < w->retry_ns)
                 return 0;
+        if (w->waiting_due && now >= w->waiting_due && !w->need_full)
+                refresh_waiting(w);
         if (now >= w->next_full_ns && !w->need_full) {
                 w->need_full = 1;
                 w->full_why = notify_limited(w->nt) ? "(some directories are not watched)"

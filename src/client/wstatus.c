@@ -69,7 +69,7 @@ int wstatus_write(const char *root, const struct wstatus *w)
         FILE *f = NULL;
         int r;
 
-        j = json_pack("{s:I, s:s, s:o, s:I, s:o, s:o, s:o, s:I}", "pid", (json_int_t)getpid(),
+        j = json_pack("{s:I, s:s, s:o, s:I, s:o, s:o, s:o, s:I, s:o}", "pid", (json_int_t)getpid(),
                       "state", w->state, "detail",
                       w->have_detail ? json_pack("{s:I, s:I}", "files", (json_int_t)w->files,
                                                  "bytes", (json_int_t)w->bytes)
@@ -78,7 +78,8 @@ int wstatus_write(const char *root, const struct wstatus *w)
                       w->offline_since ? json_integer(w->offline_since) : json_null(), "last_error",
                       w->last_error[0] ? json_string(w->last_error) : json_null(), "last_round_ns",
                       w->last_round_ns ? json_integer(w->last_round_ns) : json_null(),
-                      "last_round_ms", (json_int_t)w->last_round_ms);
+                      "last_round_ms", (json_int_t)w->last_round_ms, "waiting",
+                      w->have_waiting ? json_integer(w->waiting) : json_null());
         text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (!text) {
                 r = -ENOMEM;
@@ -183,7 +184,9 @@ void wstatus_describe(const json_t *w, char *out, size_t len)
         const char *state = json_string_value(json_object_get(w, "state"));
         const json_t *d = json_object_get(w, "detail");
         json_t *off = json_object_get(w, "offline_since");
+        int64_t waiting = json_integer_value(json_object_get(w, "waiting"));
         char size[32], when[32];
+        size_t n;
         time_t t;
         struct tm tm;
 
@@ -206,4 +209,8 @@ void wstatus_describe(const json_t *w, char *out, size_t len)
         } else {
                 snprintf(out, len, "%s", state);
         }
+        n = strlen(out);
+        if (waiting > 0 && n < len)
+                snprintf(out + n, len - n, ", waiting for %lld file%s", (long long)waiting,
+                         waiting == 1 ? "" : "s");
 }

@@ -5,7 +5,7 @@
  *   watch.json  its current state, rewritten (atomically, by rename) when
  *               the state changes: {"pid", "state", "detail", "since",
  *               "offline_since", "last_error", "last_round_ns",
- *               "last_round_ms"} (docs/cli.md).
+ *               "last_round_ms", "waiting"} (docs/cli.md).
  */
 #ifndef FERRY_WSTATUS_H
 #define FERRY_WSTATUS_H
@@ -26,6 +26,10 @@ struct wstatus {
         char last_error[512];  /* "" when none */
         int64_t last_round_ns; /* when the last round ended (ns since the epoch), 0 if none */
         int64_t last_round_ms; /* how long it took */
+        /* files other devices have yet to upload (policy "wait"; the list
+         * is in waiting.json); have_waiting 0: not listed (policy "skip") */
+        int have_waiting;
+        int64_t waiting;
 };
 
 /* Takes root/.ferry/watch.lock for the life of the process (*fd). -EBUSY
@@ -43,7 +47,7 @@ void wstatus_remove(const char *root);
 int wstatus_read(const char *root, json_t **out);
 
 /* One line for `ferry status`: "idle", "uploading 3 files (1.2 MiB)",
- * "offline since 14:02:05 (retrying)", ... */
+ * "offline since 14:02:05 (retrying)", "idle, waiting for 18 files", ... */
 void wstatus_describe(const json_t *w, char *out, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests for config: save and load round trip (0600 file in a 0700
- * folder), defaults for missing settings, bad files, and finding the linked
- * folder from a subdirectory the way git finds .git. */
+ * folder), defaults for missing settings (download_incomplete: skip), bad
+ * files (an unknown policy), and finding the linked folder from a
+ * subdirectory the way git finds .git. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -55,6 +56,7 @@ static void fill(struct config *c, const char *root)
         c->token = strdup("ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12");
         c->mass_delete_count = 7;
         c->mass_delete_percent = 33;
+        c->dl_policy = CONFIG_DL_WAIT;
 }
 
 static void test_save_load(void **state)
@@ -85,6 +87,7 @@ static void test_save_load(void **state)
         assert_string_equal(l.token, c.token);
         assert_int_equal(l.mass_delete_count, 7);
         assert_int_equal(l.mass_delete_percent, 33);
+        assert_int_equal(l.dl_policy, CONFIG_DL_WAIT);
 
         /* saving again replaces the file */
         free(c.user);
@@ -111,6 +114,7 @@ static void test_defaults_and_errors(void **state)
         const char *min = "{\"server\": \"http://h:1\"}";
         const char *bad_type = "{\"server\": 5}";
         const char *bad_pct = "{\"mass_delete_percent\": 150}";
+        const char *bad_policy = "{\"download_incomplete\": \"sometimes\"}";
 
         /* no config at all */
         assert_int_equal(config_load(f->dir, &l), -ENOENT);
@@ -125,7 +129,16 @@ static void test_defaults_and_errors(void **state)
         assert_null(l.token);
         assert_int_equal(l.mass_delete_count, CONFIG_DEFAULT_MASS_DELETE_COUNT);
         assert_int_equal(l.mass_delete_percent, CONFIG_DEFAULT_MASS_DELETE_PERCENT);
+        assert_int_equal(l.dl_policy, CONFIG_DL_SKIP);
         config_free(&l);
+
+        assert_int_equal(fsutil_write_atomic(path, bad_policy, strlen(bad_policy), 0600), 0);
+        assert_int_equal(config_load(f->dir, &l), -EINVAL);
+        assert_null(l.root);
+        assert_int_equal(config_dl_policy_parse("wait"), CONFIG_DL_WAIT);
+        assert_int_equal(config_dl_policy_parse("skip"), CONFIG_DL_SKIP);
+        assert_int_equal(config_dl_policy_parse("Wait"), -EINVAL);
+        assert_string_equal(config_dl_policy_name(CONFIG_DL_WAIT), "wait");
 
         assert_int_equal(fsutil_write_atomic(path, bad_type, strlen(bad_type), 0600), 0);
         assert_int_equal(config_load(f->dir, &l), -EINVAL);

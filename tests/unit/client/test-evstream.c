@@ -2,8 +2,9 @@
  * possible chunk boundary, comments, id/event/data fields, multi-line data,
  * CRLF and CR line ends, bounds), the seq parsing, the reconnect backoff
  * (doubling, capped, jitter within +/-25 %), and the stream thread against
- * a tiny SSE server on loopback (hello and seq events, the since= it
- * resumes from, the token it sends, reconnecting after the server closes). */
+ * a tiny SSE server on loopback (hello, seq and transfers events, the
+ * since= it resumes from, the token it sends, reconnecting after the server
+ * closes). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -139,6 +140,9 @@ static void test_parse_seq(void **state)
         assert_int_equal(evstream_parse_seq("{\"device\":\"d\"}", &s), -EPROTO);
         assert_int_equal(evstream_parse_seq("{\"seq\":-1}", &s), -EPROTO);
         assert_int_equal(evstream_parse_seq("not json", &s), -EPROTO);
+        assert_int_equal(evstream_parse_version("{\"version\":7}", &s), 0);
+        assert_int_equal(s, 7);
+        assert_int_equal(evstream_parse_version("{\"seq\":7}", &s), -EPROTO);
 }
 
 static void test_backoff(void **state)
@@ -191,8 +195,9 @@ static void *serve(void *ud)
                 snprintf(body, sizeof(body),
                          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          "Connection: close\r\n\r\n"
-                         "event: hello\ndata: {\"seq\":%d,\"device\":\"me\"}\n\n: keepalive\n\n",
-                         5 + 10 * c);
+                         "event: hello\ndata: {\"seq\":%d,\"device\":\"me\"}\n\n: keepalive\n\n"
+                         "event: transfers\ndata: {\"version\":%d}\n\n",
+                         5 + 10 * c, 1 + c);
                 if (write(fd, body, strlen(body)) < 0)
                         break;
                 usleep(20000);
@@ -264,6 +269,7 @@ static void test_stream_thread(void **state)
         evstream_get(es, &st);
         assert_int_equal(st.seq, 19);
         assert_int_equal(st.connects, 2);
+        assert_int_equal(st.transfer_events, 2); /* counted, one per connection */
         assert_non_null(strstr(f.requests[0], "GET /api/v1/events?since="));
         assert_non_null(strstr(f.requests[0], "Authorization: Bearer tok"));
         assert_non_null(strstr(f.requests[1], "GET /api/v1/events?since=7 "));

@@ -4,7 +4,10 @@
  * common-prefix / common-suffix diff (transfer_diff) that a commit's patch
  * is made of: for overwrite, insert, append, truncate, delete-all, from an
  * empty base, two edited regions, and repeated chunks, the diff is the
- * expected region and applying it to the base gives the new list. */
+ * expected region and applying it to the base gives the new list. And the
+ * upload groups: a group holds at least one change and stops once its
+ * files reach the target, and the next target is about PUSH_GROUP_SECONDS
+ * at the last group's rate, within bounds. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,9 +109,37 @@ static void test_diff(void **state)
         check_diff("abab", "ab", 2, 2, 0);
 }
 
+static void test_groups(void **state)
+{
+        struct local_change c[6] = {{0}}, *p[6];
+        uint64_t sizes[6] = {100, 0, 300, 50, 1000, 10};
+
+        (void)state;
+        for (int i = 0; i < 6; i++) {
+                c[i].op = CHANGE_PUT;
+                c[i].kind = i == 1 ? KIND_DIR : KIND_FILE;
+                c[i].size = sizes[i];
+                p[i] = &c[i];
+        }
+        c[3].op = CHANGE_DELETE;                           /* its size does not count */
+        assert_int_equal(push_group_end(p, 6, 0, 350), 3); /* 100 + 0 + 300 */
+        assert_int_equal(push_group_end(p, 6, 0, 100), 1); /* reached at once */
+        assert_int_equal(push_group_end(p, 6, 3, 1), 5);   /* the delete, then 1000 */
+        assert_int_equal(push_group_end(p, 6, 4, 1), 5);   /* at least one change */
+        assert_int_equal(push_group_end(p, 6, 0, 1u << 30), 6);
+        assert_int_equal(push_group_end(p, 6, 5, 1u << 30), 6);
+
+        /* 8 MiB in 1 s: 16 MiB for 2 s */
+        assert_int_equal(push_group_target(8u << 20, 1000000000), 16u << 20);
+        assert_int_equal(push_group_target(1, 1000000000), PUSH_GROUP_MIN);
+        assert_int_equal(push_group_target(1ull << 40, 1), PUSH_GROUP_MAX);
+        assert_int_equal(push_group_target(5, 0), PUSH_GROUP_MAX);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_groups),
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_configured),
             cmocka_unit_test(test_diff),

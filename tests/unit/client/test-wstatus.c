@@ -1,7 +1,8 @@
 /* Unit tests for the watch's status files: a second watch is refused while
  * the first holds watch.lock, status sees watch.json only while the lock is
  * held (a stale file of a dead watch reads as no watch), and the one-line
- * descriptions `ferry status` prints. */
+ * descriptions `ferry status` prints (with the files waited for under the
+ * policy "wait"). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +44,18 @@ static void test_lock_write_read(void **state)
         assert_true(json_is_null(json_object_get(j, "offline_since")));
         wstatus_describe(j, line, sizeof(line));
         assert_string_equal(line, "uploading 3 files (1.2 MiB)");
+        assert_true(json_is_null(json_object_get(j, "waiting")));
         json_decref(j);
+
+        w.have_waiting = 1;
+        w.waiting = 18;
+        assert_int_equal(wstatus_write(root, &w), 0);
+        assert_int_equal(wstatus_read(root, &j), 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "waiting")), 18);
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "uploading 3 files (1.2 MiB), waiting for 18 files");
+        json_decref(j);
+        w.have_waiting = 0;
 
         w.state = "offline";
         w.have_detail = 0;
@@ -82,6 +94,13 @@ static void test_describe_plain(void **state)
         json_object_set_new(j, "detail", json_pack("{s:i, s:i}", "files", 1, "bytes", 10));
         wstatus_describe(j, line, sizeof(line));
         assert_string_equal(line, "downloading 1 file (10 B)");
+        json_object_set_new(j, "state", json_string("idle"));
+        json_object_set_new(j, "waiting", json_integer(1));
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "idle, waiting for 1 file");
+        json_object_set_new(j, "waiting", json_integer(0));
+        wstatus_describe(j, line, sizeof(line));
+        assert_string_equal(line, "idle");
         json_decref(j);
 }
 
