@@ -81,22 +81,28 @@ int cli_limit_option(const char *cmd, const char *opt, const char *val, int64_t 
 /* Formats seconds since the epoch as "YYYY-mm-dd HH:MM:SS" (local time). */
 void cli_format_time(int64_t secs, char *out, size_t len);
 
-/* The commands (cmd_account.c, cmd_sync.c, cmd_info.c, cmd_watch.c). */
+/* The commands, one file each or a few related ones together. */
+/* cmd_account.c */
 int cmd_register(const struct cli *g, int argc, char **argv);
+int cmd_init(const struct cli *g, int argc, char **argv);
+/* cmd_sync.c */
+int cmd_sync(const struct cli *g, int argc, char **argv);
+int cmd_status(const struct cli *g, int argc, char **argv);
+/* cmd_watch.c */
+int cmd_watch(const struct cli *g, int argc, char **argv);
+/* cmd_info.c */
+int cmd_ls(const struct cli *g, int argc, char **argv);
+/* cmd_devices.c */
+int cmd_devices(const struct cli *g, int argc, char **argv);
 /* cmd_transfers.c */
 int cmd_transfers(const struct cli *g, int argc, char **argv);
 int cmd_retry(const struct cli *g, int argc, char **argv);
 int cmd_forget(const struct cli *g, int argc, char **argv);
+/* cmd_config.c */
 int cmd_config(const struct cli *g, int argc, char **argv);
 /* cmd_history.c */
 int cmd_history(const struct cli *g, int argc, char **argv);
 int cmd_restore(const struct cli *g, int argc, char **argv);
 int cmd_trash(const struct cli *g, int argc, char **argv);
-int cmd_init(const struct cli *g, int argc, char **argv);
-int cmd_sync(const struct cli *g, int argc, char **argv);
-int cmd_status(const struct cli *g, int argc, char **argv);
-int cmd_watch(const struct cli *g, int argc, char **argv);
-int cmd_ls(const struct cli *g, int argc, char **argv);
-int cmd_devices(const struct cli *g, int argc, char **argv);
 
 #endif

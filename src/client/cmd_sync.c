@@ -313,7 +313,9 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                              "applied seq and sync time, how many entries are synced, and the\n"
                              "local changes the next sync would upload (a scan; nothing is sent).\n"
                              "Under 'ferry config download-incomplete wait', also the files\n"
-                             "other devices have yet to finish uploading, as last listed.");
+                             "other devices have yet to finish uploading, as last listed.\n"
+                             "Conflict copies in the folder are listed until you delete or\n"
+                             "rename them.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("status", argc, argv, c);
