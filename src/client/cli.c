@@ -28,6 +28,12 @@ const struct cli_command cli_commands[] = {
     {"restore", "bring back a file's earlier version, or a deleted file", cmd_restore},
     {"trash", "deleted files that can be restored", cmd_trash},
     {"config", "show or change this device's settings", cmd_config},
+    {"rules", "what this device uploads and downloads", cmd_rules},
+    {"held", "files the rules hold back, up and down", cmd_held},
+    {"push", "upload held files now", cmd_push},
+    {"pull", "download held files now", cmd_pull},
+    {"prune", "remove local files the download rules no longer select", cmd_prune},
+    {"backup", "one-shot upload of files or folders as a backup set", cmd_backup},
     {NULL, NULL, NULL},
 };
 

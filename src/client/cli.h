@@ -104,5 +104,15 @@ int cmd_config(const struct cli *g, int argc, char **argv);
 int cmd_history(const struct cli *g, int argc, char **argv);
 int cmd_restore(const struct cli *g, int argc, char **argv);
 int cmd_trash(const struct cli *g, int argc, char **argv);
+/* cmd_rules.c */
+int cmd_rules(const struct cli *g, int argc, char **argv);
+int cmd_held(const struct cli *g, int argc, char **argv);
+/* cmd_push.c */
+int cmd_push(const struct cli *g, int argc, char **argv);
+/* cmd_pull.c */
+int cmd_pull(const struct cli *g, int argc, char **argv);
+int cmd_prune(const struct cli *g, int argc, char **argv);
+/* cmd_backup.c */
+int cmd_backup(const struct cli *g, int argc, char **argv);
 
 #endif

@@ -84,4 +84,33 @@ int index_state_set(struct index *idx, const char *key, int64_t value);
 
 void index_entry_free(struct index_entry *e);
 
+/* Files the rules hold back (rules.h), per direction: what `ferry held`
+ * lists. dir is enum rules_dir. A held-up file is a local file not
+ * uploaded; a held-down file is a server entry (seq) not downloaded. */
+struct index_held {
+        char *path;
+        int dir;  /* RULES_UP or RULES_DOWN */
+        int kind; /* enum file_kind */
+        uint64_t size;
+        int64_t mtime_ns;
+        int64_t seq; /* down: the server entry's seq; up: 0 */
+        char *reason;
+};
+/* Inserts or replaces the (dir, path) row. */
+int index_held_put(struct index *idx, const struct index_held *h);
+int index_held_remove(struct index *idx, int dir, const char *path);
+/* dir -1 for both; prefix NULL for all, else the path or under prefix/;
+ * by path. The row is valid during the call only. */
+int index_held_foreach(struct index *idx, int dir, const char *prefix,
+                       int (*cb)(const struct index_held *h, void *ud), void *ud);
+int index_held_count(struct index *idx, int dir, int64_t *n);
+
+/* Per-path overrides of the rules set by `ferry push` / `ferry pull`
+ * (and answers to ask): the file then syncs both ways, whatever the rules
+ * say. */
+int index_override_add(struct index *idx, const char *path);
+int index_override_remove(struct index *idx, const char *path);
+/* 1 if path has an override, 0 if not, or a negative code. */
+int index_override_has(struct index *idx, const char *path);
+
 #endif

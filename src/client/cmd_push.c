@@ -1,0 +1,11 @@
+/* cmd_push: ferry push. (Being written: issue 6.) */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_push(const struct cli *g, int argc, char **argv)
+{
+        (void)g, (void)argc, (void)argv;
+        fputs("ferry: not implemented yet\n", stderr);
+        return CLI_FAIL;
+}

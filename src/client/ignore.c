@@ -1,0 +1,2 @@
+/* ignore: .ferryignore patterns (see ignore.h). (Being written: issue 6.) */
+#include "ignore.h"
