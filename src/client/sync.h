@@ -19,6 +19,9 @@
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
 
+struct rules;
+struct ignore;
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -103,6 +106,10 @@ struct sync_ctx {
         /* downloads to report: [{"path", "seq", "reason"}] that failed,
          * [{"path", "seq"}] done again on request (refetch); may be NULL */
         json_t *dl_failed, *dl_done;
+        /* This device's rules and ignore patterns (rules.h, ignore.h),
+         * loaded for each round by sync.c; never NULL inside a round. */
+        struct rules *rules;
+        struct ignore *ignore;
         struct sync_stats stats;
 };
 

@@ -35,6 +35,7 @@ void api_events(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_history(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_trash(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_restore(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_snapshot(void *ctx, struct http_request *req, struct http_reply *rep);
 /* api_transfers.c */
 void api_transfers_announce(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_transfers_list(void *ctx, struct http_request *req, struct http_reply *rep);

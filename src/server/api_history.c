@@ -263,3 +263,9 @@ void api_restore(void *ctx, struct http_request *req, struct http_reply *rep)
 out:
         json_decref(body);
 }
+
+void api_snapshot(void *ctx, struct http_request *req, struct http_reply *rep)
+{
+        (void)ctx, (void)req;
+        http_reply_error(rep, 501, "not implemented yet (issue 6)");
+}

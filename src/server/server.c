@@ -37,6 +37,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/history", api_history, 0, 1},
     {"GET", "/api/v1/trash", api_trash, 0, 1},
     {"POST", "/api/v1/restore", api_restore, SMALL_MAX, 1},
+    {"GET", "/api/v1/snapshot", api_snapshot, 0, 1},
     {"POST", "/api/v1/transfers", api_transfers_announce, JSON_MAX, 1},
     {"GET", "/api/v1/transfers", api_transfers_list, 0, 1},
     {"POST", "/api/v1/transfers/progress", api_transfers_progress, JSON_MAX, 1},
