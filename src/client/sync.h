@@ -19,9 +19,6 @@
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
 
-struct rules;
-struct ignore;
-
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -32,6 +29,9 @@ struct ignore;
 #include "index.h"
 #include "remote.h"
 #include "transfer.h"
+
+struct rules;
+struct ignore;
 
 /* Passes of push + pull in one round; a pass is repeated only when the
  * previous one left something to upload (a conflict copy, a local edit of a
