@@ -6,7 +6,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILDTYPE ?= debugoptimized
 
-.PHONY: all deps build run test test-asan bench bench-quick bench-sync bench-watch check-style clean
+.PHONY: all deps build run test test-asan bench bench-quick bench-sync bench-watch bench-records check-style clean
 
 all: build
 
@@ -40,6 +40,10 @@ bench: build
 
 bench-quick: build
 	python3 bench/transfer_bench.py --build $(BUILD) --quick
+
+# Issue 5: time from a device's death to its transfer records showing failed.
+bench-records: build
+	python3 bench/records_bench.py --build $(BUILD)
 
 bench-sync: build
 	python3 bench/sync_bench.py --build $(BUILD)

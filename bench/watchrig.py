@@ -118,7 +118,7 @@ class Watch:
 class Rig:
     """ferryd + account "bench" + device folders under one temp dir."""
 
-    def __init__(self, build, name="ferry-bench-", log_level="warn"):
+    def __init__(self, build, name="ferry-bench-", log_level="warn", server_args=()):
         build = os.path.abspath(build)
         self.ferryd = os.path.join(build, "src/server/ferryd")
         self.ferry = os.path.join(build, "src/client/ferry")
@@ -136,7 +136,7 @@ class Rig:
             self.proc = subprocess.Popen(
                 [self.ferryd, "--data", os.path.join(self.tmp, "server"),
                  "--listen", "127.0.0.1:%d" % self.port, "--registration", "open",
-                 "--log-level", log_level],
+                 "--log-level", log_level] + list(server_args),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while True:
