@@ -2,7 +2,11 @@
  * keeps, GET /api/v1/history), `ferry trash [PATH]` (deleted paths that
  * still have a version to bring back, GET /api/v1/trash) and `ferry restore
  * PATH [--version SEQ] [--to NEWPATH]` (POST /api/v1/restore, then one sync
- * round so that the file is on disk here too).
+ * round so that the file is on disk here too). With --at or --into, restore
+ * works on the space as of a point instead (restore.h): `ferry restore
+ * [PATH...] --at TIME|SEQ [--into DIR]`, `ferry restore [PATH...] --into
+ * DIR`; there `--to DIR` is accepted for --into together with --at (the
+ * issue's spelling), while without --at `--to` stays issue 5's NEWPATH.
  *
  * Restoring never rewrites history: the server commits the old content as a
  * new version, which every device then downloads like any other change.
@@ -21,10 +25,12 @@
 #include "config.h"
 #include "err.h"
 #include "path.h"
+#include "progress.h"
 #include "remote.h"
+#include "restore.h"
 #include "sync.h"
 
-enum { OPT_JSON = 1000, OPT_LIMIT, OPT_VERSION, OPT_TO, OPT_HELP };
+enum { OPT_JSON = 1000, OPT_LIMIT, OPT_VERSION, OPT_TO, OPT_AT, OPT_INTO, OPT_HELP };
 
 /* How long restore waits for a running sync or watch round to let go of
  * the folder's lock before giving up on its own round. */
@@ -431,11 +437,106 @@ static int restore_sync(const struct config *cfg, struct sync_stats *st)
         }
 }
 
+/* The line saying which point a snapshot restore used. */
+static void point_text(const struct restore_options *o, int64_t seq, char *out, size_t len)
+{
+        char when[64];
+
+        if (o->time >= 0) {
+                cli_format_time(o->time, when, sizeof(when));
+                snprintf(out, len, "seq %lld, the last change at or before %s", (long long)seq,
+                         when);
+        } else {
+                snprintf(out, len, "seq %lld", (long long)seq);
+        }
+}
+
+/* `restore [PATH...] --at P [--into DIR]` / `restore [PATH...] --into DIR`:
+ * paths[0..n) are checked Ferry paths. */
+static int restore_snapshot(const struct cli *g, struct restore_options *o)
+{
+        struct config cfg = {0};
+        struct restore_stats st;
+        struct sync_stats ss = {0};
+        char point[160], size[32];
+        int r, rc = CLI_OK;
+
+        r = cli_load_config(g, &cfg);
+        if (r < 0)
+                return cli_fail("restore", r);
+        r = restore_run(&cfg, o, &st);
+        point_text(o, st.seq, point, sizeof(point));
+        if (st.listed > 0 && o->into) {
+                progress_human((int64_t)st.bytes, size, sizeof(size));
+                printf("wrote %lld files (%s), %lld folders, %lld links into %s as of %s; %lld "
+                       "already there\n",
+                       (long long)st.files, size, (long long)st.dirs, (long long)st.links, o->into,
+                       point, (long long)st.unchanged);
+        } else if (st.listed > 0) {
+                printf("restored %lld paths as of %s; %lld already as they were; %lld newer "
+                       "paths left as they are\n",
+                       (long long)st.restored, point, (long long)st.unchanged, (long long)st.newer);
+        }
+        fflush(stdout);
+        if (r < 0)
+                rc = cli_fail("restore", r);
+        /* in place, what was restored comes down here too, as issue 5's
+         * restore does */
+        if (!o->into && st.restored > 0) {
+                r = restore_sync(&cfg, &ss);
+                if (r < 0) {
+                        fprintf(stderr,
+                                "ferry: restore: restored on the server, but the sync round "
+                                "failed: %s; run 'ferry sync'\n",
+                                err_msg(r));
+                        rc = CLI_FAIL;
+                } else {
+                        printf("synced: uploaded %lld, downloaded %lld, deleted %lld, conflicts "
+                               "%lld\n",
+                               (long long)ss.uploaded, (long long)ss.downloaded,
+                               (long long)ss.deleted, (long long)ss.conflicts);
+                }
+        }
+        config_free(&cfg);
+        return rc;
+}
+
+/* Checks the operands of a snapshot restore and runs it. */
+static int restore_points(const struct cli *g, int argc, char **argv, const char *at,
+                          const char *into)
+{
+        struct restore_options o = {.seq = -1, .time = -1, .into = into};
+        char **paths = calloc((size_t)(argc - optind) + 1, sizeof(*paths));
+        size_t n = 0;
+        int rc = CLI_OK;
+
+        if (!paths)
+                return cli_fail("restore", -ENOMEM);
+        if (at && restore_parse_point(at, &o.seq, &o.time) < 0)
+                rc = cli_usage("restore", "%s", err_msg(-EINVAL));
+        if (into && !*into)
+                rc = cli_usage("restore", "--into wants a directory");
+        for (int i = optind; i < argc && rc == CLI_OK; i++)
+                if ((rc = path_arg("restore", "PATH", argv[i], &paths[n])) == CLI_OK)
+                        n++;
+        if (rc == CLI_OK) {
+                o.paths = (const char *const *)paths;
+                o.npaths = n;
+                rc = restore_snapshot(g, &o);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        return rc;
+}
+
 int cmd_restore(const struct cli *g, int argc, char **argv)
 {
         static const struct option opts[] = {
             {"version", required_argument, NULL, OPT_VERSION},
             {"to", required_argument, NULL, OPT_TO},
+            {"at", required_argument, NULL, OPT_AT},
+            {"into", required_argument, NULL, OPT_INTO},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
@@ -444,7 +545,7 @@ int cmd_restore(const struct cli *g, int argc, char **argv)
         struct sync_stats st = {0};
         json_t *body = NULL, *resp = NULL, *entry;
         char *path = NULL, *to = NULL;
-        const char *to_arg = NULL;
+        const char *to_arg = NULL, *at = NULL, *into = NULL;
         int64_t seq = 0, from, now;
         int c, r, rc = CLI_OK;
 
@@ -459,9 +560,17 @@ int cmd_restore(const struct cli *g, int argc, char **argv)
                 case OPT_TO:
                         to_arg = optarg;
                         break;
+                case OPT_AT:
+                        at = optarg;
+                        break;
+                case OPT_INTO:
+                        into = optarg;
+                        break;
                 case 'h':
                 case OPT_HELP:
                         puts("usage: ferry [-C DIR] restore PATH [--version SEQ] [--to NEWPATH]\n"
+                             "       ferry [-C DIR] restore [PATH...] --at TIME|SEQ [--into DIR]\n"
+                             "       ferry [-C DIR] restore [PATH...] --into DIR\n"
                              "\n"
                              "Brings back version SEQ of PATH (see 'ferry history PATH') as its\n"
                              "new current version; without --version, the last version before\n"
@@ -469,16 +578,39 @@ int cmd_restore(const struct cli *g, int argc, char **argv)
                              "version is restored as NEWPATH instead, which must not exist.\n"
                              "History is never rewritten: the restore is a new version that\n"
                              "every device downloads. Then runs one sync round, so the file is\n"
-                             "on disk here too.");
+                             "on disk here too.\n"
+                             "\n"
+                             "--at TIME|SEQ: the PATHs (default: the whole space but the backup\n"
+                             "sets; '.ferry-backup/NAME' for a set) as they were then (TIME:\n"
+                             "'YYYY-MM-DD[ HH:MM[:SS]]', local time; or a seq): every file that\n"
+                             "differs is restored as a new version, as above; files created\n"
+                             "since are left alone. --into DIR (with --at, --to DIR says the\n"
+                             "same): the files are written under the local directory DIR\n"
+                             "instead (PATH as DIR/<name of PATH>/...), as of --at or now;\n"
+                             "the server is not changed, files already in DIR are never\n"
+                             "overwritten.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("restore", argc, argv, c);
                 }
         }
+        if ((at || into) && seq)
+                return cli_usage("restore", "--version goes with one PATH alone; use --at SEQ");
+        if (into && to_arg)
+                return cli_usage("restore", "--to and --into do not go together");
+        if (at || into)
+                return restore_points(g, argc, argv, at, into ? into : to_arg);
         if (argc - optind != 1)
-                return cli_usage("restore", argc - optind ? "one PATH only" : "PATH is missing");
+                return cli_usage("restore", argc - optind ? "one PATH only (several go with "
+                                                            "--at or --into)"
+                                                          : "PATH is missing");
         rc = path_arg("restore", "PATH", argv[optind], &path);
-        if (rc == CLI_OK && to_arg)
+        if (rc == CLI_OK && to_arg && to_arg[0] == '/')
+                rc = cli_usage("restore",
+                               "NEWPATH '%s' is a Ferry path, not a local directory (to "
+                               "restore into a directory, use --into DIR)",
+                               to_arg);
+        else if (rc == CLI_OK && to_arg)
                 rc = path_arg("restore", "NEWPATH", to_arg, &to);
         if (rc != CLI_OK)
                 goto out;

@@ -7,7 +7,13 @@
  * be held to bandwidth limits, and shows a progress line (progress.c) when
  * stderr is a terminal. Under the download policy "wait" both show the
  * files other devices have yet to finish uploading, as the round listed
- * them in .ferry/waiting.json (waiting.h). */
+ * them in .ferry/waiting.json (waiting.h).
+ *
+ * On a terminal (stdin and stdout), sync asks about the files an `ask`
+ * rule holds once the round is done (ask.h; not with --no-ask or --json).
+ * Both say how many files the rules hold back; status also shows the rules
+ * and scans as a round would (ignored names skipped, held files not
+ * counted as pending). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -20,15 +26,18 @@
 #include "config.h"
 #include "conflict.h"
 #include "err.h"
+#include "ignore.h"
 #include "index.h"
 #include "localfs.h"
 #include "progress.h"
+#include "push.h"
+#include "rules.h"
 #include "scan.h"
 #include "sync.h"
 #include "waiting.h"
 #include "wstatus.h"
 
-enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_HELP };
+enum { OPT_ALLOW_MASS = 1000, OPT_JSON, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_NO_ASK, OPT_HELP };
 
 /* The summary of the last listing under the policy "wait", or NULL. */
 static json_t *load_waiting(const struct config *cfg)
@@ -48,14 +57,38 @@ static int64_t mono_ns(void)
         return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The progress line of a round (ud), replaced by a fresh one when the ask
+ * question comes, so that the question is not written after a drawn line
+ * and the round that follows it starts its own. */
+struct ui {
+        struct progress *pg;
+};
+
 static void on_phase(void *ud, enum sync_phase phase, int64_t files, int64_t bytes)
 {
-        progress_plan(ud, phase == SYNC_UPLOADING ? PROGRESS_UP : PROGRESS_DOWN, files, bytes);
+        struct ui *u = ud;
+
+        if (u->pg)
+                progress_plan(u->pg, phase == SYNC_UPLOADING ? PROGRESS_UP : PROGRESS_DOWN, files,
+                              bytes);
 }
 
 static void on_transfer(void *ud, const struct remote_stats *now)
 {
-        progress_update(ud, mono_ns(), now->bytes_up, now->bytes_down);
+        struct ui *u = ud;
+
+        if (u->pg)
+                progress_update(u->pg, mono_ns(), now->bytes_up, now->bytes_down);
+}
+
+static void on_asking(void *ud)
+{
+        struct ui *u = ud;
+
+        progress_free(u->pg); /* erases the line */
+        u->pg = NULL;
+        if (progress_new(stderr, 0, &u->pg) < 0)
+                u->pg = NULL;
 }
 
 /* The progress line: only for a person watching a terminal. With -v the
@@ -74,13 +107,14 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
             {"json", no_argument, NULL, OPT_JSON},
             {"limit-up", required_argument, NULL, OPT_LIMIT_UP},
             {"limit-down", required_argument, NULL, OPT_LIMIT_DOWN},
+            {"no-ask", no_argument, NULL, OPT_NO_ASK},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
         struct sync_options so = {0};
         struct sync_stats st;
         struct config cfg = {0};
-        struct progress *pg = NULL;
+        struct ui ui = {0};
         int64_t up = 0, down = 0, t0;
         char sent[32], recv[32], *wtext = NULL;
         json_t *waiting = NULL, *d;
@@ -98,6 +132,9 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                 case OPT_JSON:
                         json = 1;
                         break;
+                case OPT_NO_ASK:
+                        so.no_ask = 1;
+                        break;
                 case OPT_LIMIT_UP:
                 case OPT_LIMIT_DOWN:
                         if (cli_limit_option("sync",
@@ -107,26 +144,35 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                         break;
                 case 'h':
                 case OPT_HELP:
-                        puts("usage: ferry [-C DIR] sync [--allow-mass-delete] [--json]\n"
-                             "                          [--limit-up RATE] [--limit-down RATE]\n"
-                             "\n"
-                             "One sync round: uploads local changes, downloads remote ones, keeps\n"
-                             "both versions of a file changed on two devices (a conflict copy).\n"
-                             "Prints \"uploaded N, downloaded M, deleted K, conflicts C, sent X,\n"
-                             "received Y\" (bytes on the wire), or with --json one JSON object:\n"
-                             "uploaded, downloaded, deleted, conflicts, bytes_up, bytes_down,\n"
-                             "requests, seconds. Refuses a round that would delete more than the\n"
-                             "configured number and share of files (default 50 and 25%) unless\n"
-                             "--allow-mass-delete is given.\n"
-                             "\n"
-                             "--limit-up/--limit-down RATE cap the upload/download rate in bytes\n"
-                             "per second, with K, M or G (binary) suffixes: 500K, 10M, 1.5M;\n"
-                             "0 means no limit. On a terminal, a progress line shows on stderr\n"
-                             "when transfers take more than a second.\n"
-                             "\n"
-                             "Under 'ferry config download-incomplete wait', one more line per\n"
-                             "device still uploading: \"waiting for N files from DEVICE (...)\"\n"
-                             "(with --json: \"waiting\", a list).");
+                        puts(
+                            "usage: ferry [-C DIR] sync [--allow-mass-delete] [--json] [--no-ask]\n"
+                            "                          [--limit-up RATE] [--limit-down RATE]\n"
+                            "\n"
+                            "One sync round: uploads local changes, downloads remote ones, keeps\n"
+                            "both versions of a file changed on two devices (a conflict copy).\n"
+                            "Prints \"uploaded N, downloaded M, deleted K, conflicts C, sent X,\n"
+                            "received Y\" (bytes on the wire), or with --json one JSON object:\n"
+                            "uploaded, downloaded, deleted, conflicts, bytes_up, bytes_down,\n"
+                            "requests, seconds. Refuses a round that would delete more than the\n"
+                            "configured number and share of files (default 50 and 25%) unless\n"
+                            "--allow-mass-delete is given.\n"
+                            "\n"
+                            "--limit-up/--limit-down RATE cap the upload/download rate in bytes\n"
+                            "per second, with K, M or G (binary) suffixes: 500K, 10M, 1.5M;\n"
+                            "0 means no limit. On a terminal, a progress line shows on stderr\n"
+                            "when transfers take more than a second.\n"
+                            "\n"
+                            "Under 'ferry config download-incomplete wait', one more line per\n"
+                            "device still uploading: \"waiting for N files from DEVICE (...)\"\n"
+                            "(with --json: \"waiting\", a list).\n"
+                            "\n"
+                            "Files the rules hold back ('ferry rules') are counted on one more\n"
+                            "line, \"held: N to upload, M to download\" (with --json: held_up,\n"
+                            "held_down); 'ferry held' lists them. On a terminal, the files an\n"
+                            "'ask' rule holds are then listed, numbered, and you choose: a (all),\n"
+                            "n (none), numbers and ranges (1,3-5) or a pattern (*.pdf); the\n"
+                            "chosen ones sync at once. --no-ask (or no terminal, or --json)\n"
+                            "leaves them held.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("sync", argc, argv, c);
@@ -137,15 +183,20 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                 return r;
         cfg.limit_up = up;
         cfg.limit_down = down;
-        if (want_progress(g) && progress_new(stderr, 0, &pg) == 0) {
+        if (want_progress(g) && progress_new(stderr, 0, &ui.pg) == 0) {
                 so.progress = on_phase;
                 so.transfer = on_transfer;
-                so.ud = pg;
+                so.asking = on_asking;
+                so.ud = &ui;
+        }
+        if (!json && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+                so.ask_in = stdin;
+                so.ask_out = stdout;
         }
         t0 = mono_ns();
         r = sync_run(&cfg, &so, &st);
         secs = (double)(mono_ns() - t0) / 1e9;
-        progress_free(pg);
+        progress_free(ui.pg);
         if (r == 0)
                 waiting = load_waiting(&cfg);
         config_free(&cfg);
@@ -156,10 +207,11 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                                    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
                 printf("{\"uploaded\":%lld,\"downloaded\":%lld,\"deleted\":%lld,\"conflicts\":%lld,"
                        "\"bytes_up\":%lld,\"bytes_down\":%lld,\"requests\":%lld,"
-                       "\"seconds\":%.3f,\"waiting\":%s}\n",
+                       "\"seconds\":%.3f,\"waiting\":%s,\"held_up\":%lld,\"held_down\":%lld}\n",
                        (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
                        (long long)st.conflicts, (long long)st.bytes_up, (long long)st.bytes_down,
-                       (long long)st.requests, secs, wtext ? wtext : "[]");
+                       (long long)st.requests, secs, wtext ? wtext : "[]", (long long)st.held_up,
+                       (long long)st.held_down);
                 free(wtext);
                 json_decref(waiting);
                 return CLI_OK;
@@ -170,6 +222,9 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
             "uploaded %lld, downloaded %lld, deleted %lld, conflicts %lld, sent %s, received %s\n",
             (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
             (long long)st.conflicts, sent, recv);
+        if (st.held_up > 0 || st.held_down > 0)
+                printf("held: %lld to upload, %lld to download (see 'ferry held')\n",
+                       (long long)st.held_up, (long long)st.held_down);
         json_array_foreach(json_object_get(waiting, "devices"), i, d)
         {
                 char line[1024];
@@ -185,6 +240,8 @@ struct status {
         int64_t last_seq, last_sync_ns, indexed;
         int have_sync, have_pending;
         int64_t put, del;
+        struct rules *rules;
+        int64_t held_up, held_down;
         json_t *watch;   /* watch.json of a running watch, or NULL */
         json_t *waiting; /* waiting.json under the policy "wait", or NULL */
 };
@@ -192,6 +249,7 @@ struct status {
 static int collect(const struct config *cfg, struct status *s)
 {
         struct scan_result sr = {0};
+        struct ignore *ig = NULL;
         struct index *idx = NULL;
         char *db = NULL;
         int lock = -1, r;
@@ -204,6 +262,8 @@ static int collect(const struct config *cfg, struct status *s)
         db = config_state_path(cfg, INDEX_FILE);
         if (!db)
                 return -ENOMEM;
+        if ((r = rules_load(cfg->root, &s->rules)) < 0 || (r = ignore_load(cfg->root, &ig)) < 0)
+                goto out;
         r = index_open(db, &idx);
         if (r < 0)
                 goto out;
@@ -219,10 +279,13 @@ static int collect(const struct config *cfg, struct status *s)
         /* A running sync holds the lock and is changing the index: then the
          * pending counts are unknown rather than wrong. */
         if (localfs_lock(cfg->root, &lock) == 0) {
-                r = scan_folder(cfg->root, idx, &sr);
+                /* as a round would see it; held files are not pending */
+                r = push_scan(idx, cfg->root, s->rules, ig, 0, NULL, 0, &sr);
                 if (r < 0)
                         goto out;
                 for (size_t i = 0; i < sr.n; i++) {
+                        if (sr.changes[i].held)
+                                continue;
                         if (sr.changes[i].op == CHANGE_DELETE)
                                 s->del++;
                         else
@@ -233,13 +296,86 @@ static int collect(const struct config *cfg, struct status *s)
                 err_clear();
         }
         r = index_count(idx, &s->indexed);
+        if (r == 0)
+                r = index_held_count(idx, RULES_UP, &s->held_up);
+        if (r == 0)
+                r = index_held_count(idx, RULES_DOWN, &s->held_down);
 out:
         scan_result_free(&sr);
+        ignore_free(ig);
         localfs_unlock(lock);
         if (idx)
                 index_close(idx);
         free(db);
         return r;
+}
+
+static const char *mode_name(const struct rules *r)
+{
+        return rules_mode_name(rules_mode(r));
+}
+
+/* One direction's rules in text form: a JSON array of strings. */
+static json_t *rules_json(const struct rules *r, enum rules_dir dir)
+{
+        json_t *a = json_array();
+        size_t i;
+
+        for (i = 0; a && i < rules_count(r, dir); i++) {
+                char *t = rules_text(r, dir, i);
+
+                if (!t || json_array_append_new(a, json_string(t)) < 0) {
+                        free(t);
+                        json_decref(a);
+                        return NULL;
+                }
+                free(t);
+        }
+        return a;
+}
+
+/* The rules and the held counts, added to status's JSON. */
+static int rules_status_json(const struct status *s, json_t *j)
+{
+        json_t *up = rules_json(s->rules, RULES_UP), *down = rules_json(s->rules, RULES_DOWN);
+
+        if (!up || !down) {
+                json_decref(up);
+                json_decref(down);
+                return -ENOMEM;
+        }
+        if (json_object_set_new(j, "rules",
+                                json_pack("{s:o, s:o, s:s}", "up", up, "down", down, "mode",
+                                          mode_name(s->rules))) < 0 ||
+            json_object_set_new(j, "held",
+                                json_pack("{s:I, s:I}", "up", (json_int_t)s->held_up, "down",
+                                          (json_int_t)s->held_down)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* "upload:    all" and the like, one line per direction: the rules in text
+ * form, separated by " | " (a file is selected when any rule selects it). */
+static void print_rules(const struct status *s)
+{
+        static const char *const label[] = {"upload:   ", "download: "};
+
+        for (int dir = RULES_UP; dir <= RULES_DOWN; dir++) {
+                printf("%s", label[dir]);
+                for (size_t i = 0; i < rules_count(s->rules, (enum rules_dir)dir); i++) {
+                        char *t = rules_text(s->rules, (enum rules_dir)dir, i);
+
+                        printf("%s%s", i ? " | " : " ", t ? t : "?");
+                        free(t);
+                }
+                printf("\n");
+        }
+        printf("detection: %s\n", mode_name(s->rules));
+        if (s->held_up > 0 || s->held_down > 0)
+                printf("held:      %lld to upload, %lld to download (see 'ferry held')\n",
+                       (long long)s->held_up, (long long)s->held_down);
+        else
+                printf("held:      nothing\n");
 }
 
 static json_t *status_json(const struct config *cfg, const struct status *s)
@@ -315,7 +451,9 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                              "Under 'ferry config download-incomplete wait', also the files\n"
                              "other devices have yet to finish uploading, as last listed.\n"
                              "Conflict copies in the folder are listed until you delete or\n"
-                             "rename them.");
+                             "rename them. Also the rules of this device (upload, download,\n"
+                             "change detection; 'ferry rules') and how many files they hold\n"
+                             "back ('ferry held'); held files are not counted as pending.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("status", argc, argv, c);
@@ -332,6 +470,7 @@ int cmd_status(const struct cli *g, int argc, char **argv)
         if (json) {
                 j = status_json(&cfg, &s);
                 r = j ? conflict_status_json(cfg.root, j) : -ENOMEM;
+                r = r == 0 ? rules_status_json(&s, j) : r;
                 r = r == 0 ? cli_print_json(j) : r;
                 json_decref(j);
                 if (r < 0)
@@ -354,6 +493,7 @@ int cmd_status(const struct cli *g, int argc, char **argv)
                        (long long)s.del);
         else
                 printf("pending:   unknown (a sync or watch round holds the lock)\n");
+        print_rules(&s);
         print_waiting(&cfg, s.waiting);
         conflict_status_print(cfg.root, stdout);
         if (s.watch) {
@@ -368,6 +508,7 @@ int cmd_status(const struct cli *g, int argc, char **argv)
 out:
         json_decref(s.watch);
         json_decref(s.waiting);
+        rules_free(s.rules);
         config_free(&cfg);
         return rc;
 }

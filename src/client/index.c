@@ -7,7 +7,16 @@
  *   chunks   where each chunk of each indexed file sits (path, offset,
  *            size), so that downloads can copy chunks the device already
  *            has instead of fetching them;
- *   state    small integers: the last applied seq, the last sync time.
+ *   state    small integers: the last applied seq, the last sync time;
+ *   held     the files the rules hold back (rules.h), per direction, with
+ *            why: what `ferry held` lists;
+ *   overrides the paths `ferry push` / `ferry pull` (or an answer to ask)
+ *            exempted from the rules.
+ *
+ * The schema only grows: every table is created IF NOT EXISTS, so opening
+ * an index.db written by an older ferry adds the new tables to it, and
+ * PRAGMA user_version records the version; a file from a newer ferry (a
+ * higher version) is refused rather than half understood.
  *
  * The database runs in WAL mode with synchronous=NORMAL: a power cut can lose
  * the last committed transactions, but never corrupts the database, and
@@ -40,6 +49,13 @@ enum stmt_id {
         ST_BEGIN,
         ST_COMMIT,
         ST_ROLLBACK,
+        ST_HELD_PUT,
+        ST_HELD_DEL,
+        ST_HELD_COUNT,
+        ST_HELD_COUNT_DIR,
+        ST_OVR_ADD,
+        ST_OVR_DEL,
+        ST_OVR_HAS,
         ST__COUNT
 };
 
@@ -60,7 +76,22 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_HELD_PUT] = "INSERT OR REPLACE INTO held (dir, path, kind, size, mtime_ns, seq, reason) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_HELD_DEL] = "DELETE FROM held WHERE dir = ?1 AND path = ?2",
+    [ST_HELD_COUNT] = "SELECT count(*) FROM held",
+    [ST_HELD_COUNT_DIR] = "SELECT count(*) FROM held WHERE dir = ?1",
+    [ST_OVR_ADD] = "INSERT OR IGNORE INTO overrides (path) VALUES (?1)",
+    [ST_OVR_DEL] = "DELETE FROM overrides WHERE path = ?1",
+    [ST_OVR_HAS] = "SELECT 1 FROM overrides WHERE path = ?1",
 };
+
+/* PRAGMA user_version of the schema below. 1: entries, chunks, state
+ * (never written as such: files without a version are 0 and read as 1);
+ * 2: held and overrides. */
+#define INDEX_SCHEMA_VERSION 2
+#define INDEX_STR_(x) #x
+#define INDEX_STR(x) INDEX_STR_(x)
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS entries ("
@@ -73,7 +104,13 @@ static const char schema_sql[] =
     " size INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS chunks_hash ON chunks (hash);"
     "CREATE INDEX IF NOT EXISTS chunks_path ON chunks (path);"
-    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY NOT NULL, value INTEGER);";
+    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY NOT NULL, value INTEGER);"
+    "CREATE TABLE IF NOT EXISTS held ("
+    " dir INTEGER NOT NULL, path TEXT NOT NULL, kind INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " reason TEXT NOT NULL, PRIMARY KEY (dir, path));"
+    "CREATE TABLE IF NOT EXISTS overrides (path TEXT PRIMARY KEY NOT NULL);"
+    "PRAGMA user_version = " INDEX_STR(INDEX_SCHEMA_VERSION) ";";
 
 struct index {
         sqlite3 *db;
@@ -108,11 +145,26 @@ static int exec_done(struct index *idx, sqlite3_stmt *s, const char *what)
         return r;
 }
 
+/* PRAGMA user_version of the open database. */
+static int schema_version(struct index *idx, int *version)
+{
+        sqlite3_stmt *s = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(idx->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+            sqlite3_step(s) != SQLITE_ROW)
+                r = db_error(idx, "schema version");
+        else
+                *version = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        return r;
+}
+
 int index_open(const char *db_path, struct index **out)
 {
         struct index *idx = calloc(1, sizeof(*idx));
         char *msg = NULL;
-        int r = 0, i;
+        int r = 0, i, version = 0;
 
         if (idx == NULL)
                 return -ENOMEM;
@@ -128,8 +180,22 @@ int index_open(const char *db_path, struct index **out)
         if (sqlite3_exec(idx->db,
                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                          "PRAGMA foreign_keys=OFF;",
-                         NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(idx->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+                         NULL, NULL, &msg) != SQLITE_OK) {
+                r = err_set(-EIO, "cannot set up the local index %s: %s", db_path,
+                            msg ? msg : sqlite3_errmsg(idx->db));
+                goto out;
+        }
+        r = schema_version(idx, &version);
+        if (r < 0)
+                goto out;
+        if (version > INDEX_SCHEMA_VERSION) {
+                r = err_set(-EINVAL,
+                            "the local index %s was written by a newer ferry (schema %d, this "
+                            "one knows up to %d)",
+                            db_path, version, INDEX_SCHEMA_VERSION);
+                goto out;
+        }
+        if (sqlite3_exec(idx->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
                 r = err_set(-EIO, "cannot set up the local index %s: %s", db_path,
                             msg ? msg : sqlite3_errmsg(idx->db));
                 goto out;
@@ -530,4 +596,133 @@ void index_entry_free(struct index_entry *e)
         free(e->target);
         e->path = NULL;
         e->target = NULL;
+}
+
+int index_held_put(struct index *idx, const struct index_held *h)
+{
+        sqlite3_stmt *s = stmt(idx, ST_HELD_PUT);
+
+        sqlite3_bind_int(s, 1, h->dir);
+        sqlite3_bind_text(s, 2, h->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, h->kind);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)h->size);
+        sqlite3_bind_int64(s, 5, h->mtime_ns);
+        sqlite3_bind_int64(s, 6, h->seq);
+        sqlite3_bind_text(s, 7, h->reason ? h->reason : "", -1, SQLITE_STATIC);
+        return exec_done(idx, s, "held put");
+}
+
+int index_held_remove(struct index *idx, int dir, const char *path)
+{
+        sqlite3_stmt *s = stmt(idx, ST_HELD_DEL);
+
+        sqlite3_bind_int(s, 1, dir);
+        sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+        return exec_done(idx, s, "held remove");
+}
+
+int index_held_foreach(struct index *idx, int dir, const char *prefix,
+                       int (*cb)(const struct index_held *h, void *ud), void *ud)
+{
+        sqlite3_stmt *s = NULL;
+        struct index_held h;
+        size_t n = prefix ? strlen(prefix) : 0;
+        char *lo = malloc(n + 2), *hi = malloc(n + 2);
+        int rc, r = 0;
+
+        if (!lo || !hi) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* the same one-range trick as index_foreach_under; an empty or
+         * NULL prefix is the whole space. A private statement, so that cb
+         * may write the held table (push removes the rows it moves). */
+        memcpy(lo, prefix ? prefix : "", n);
+        memcpy(hi, prefix ? prefix : "", n);
+        lo[n] = '/';
+        hi[n] = '0';
+        lo[n + 1] = hi[n + 1] = '\0';
+        if (sqlite3_prepare_v2(idx->db,
+                               "SELECT path, dir, kind, size, mtime_ns, seq, reason FROM held "
+                               "WHERE (?1 < 0 OR dir = ?1) AND (?2 = '' OR path = ?2 OR "
+                               "(path >= ?3 AND path < ?4)) ORDER BY path, dir",
+                               -1, &s, NULL) != SQLITE_OK) {
+                r = db_error(idx, "held foreach");
+                goto out;
+        }
+        sqlite3_bind_int(s, 1, dir);
+        sqlite3_bind_text(s, 2, prefix ? prefix : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, hi, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                h.path = (char *)sqlite3_column_text(s, 0);
+                h.dir = sqlite3_column_int(s, 1);
+                h.kind = sqlite3_column_int(s, 2);
+                h.size = (uint64_t)sqlite3_column_int64(s, 3);
+                h.mtime_ns = sqlite3_column_int64(s, 4);
+                h.seq = sqlite3_column_int64(s, 5);
+                h.reason = (char *)sqlite3_column_text(s, 6);
+                if (h.path == NULL || h.reason == NULL) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = cb(&h, ud);
+                if (r < 0)
+                        goto out;
+        }
+        if (rc != SQLITE_DONE)
+                r = db_error(idx, "held foreach");
+out:
+        sqlite3_finalize(s);
+        free(lo);
+        free(hi);
+        return r;
+}
+
+int index_held_count(struct index *idx, int dir, int64_t *n)
+{
+        sqlite3_stmt *s = stmt(idx, dir < 0 ? ST_HELD_COUNT : ST_HELD_COUNT_DIR);
+        int r = 0;
+
+        if (dir >= 0)
+                sqlite3_bind_int(s, 1, dir);
+        if (sqlite3_step(s) == SQLITE_ROW)
+                *n = sqlite3_column_int64(s, 0);
+        else
+                r = db_error(idx, "held count");
+        sqlite3_reset(s);
+        return r;
+}
+
+int index_override_add(struct index *idx, const char *path)
+{
+        sqlite3_stmt *s = stmt(idx, ST_OVR_ADD);
+
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+        return exec_done(idx, s, "override add");
+}
+
+int index_override_remove(struct index *idx, const char *path)
+{
+        sqlite3_stmt *s = stmt(idx, ST_OVR_DEL);
+
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+        return exec_done(idx, s, "override remove");
+}
+
+int index_override_has(struct index *idx, const char *path)
+{
+        sqlite3_stmt *s = stmt(idx, ST_OVR_HAS);
+        int rc, r;
+
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                r = 1;
+        else if (rc == SQLITE_DONE)
+                r = 0;
+        else
+                r = db_error(idx, "override has");
+        sqlite3_reset(s);
+        return r;
 }

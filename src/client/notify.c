@@ -7,6 +7,10 @@
  * IN_MOVED_TO: the first drops the watches of the old subtree, the second
  * walks the new one (inotify_add_watch), which keeps the map right without
  * pairing cookies, and the caller rescans both paths anyway.
+ *
+ * .ferry/ itself has one watch outside the map, for rules.json only
+ * (written by rename, so IN_MOVED_TO, or in place, IN_CLOSE_WRITE): the
+ * many writes of the index there cost one strcmp each.
  */
 #include "notify.h"
 
@@ -21,13 +25,17 @@
 
 #include "buf.h"
 #include "err.h"
+#include "ignore.h"
 #include "log.h"
 #include "path.h"
+#include "rules.h"
 
 #define WATCH_MASK                                                                                 \
         (IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | IN_DELETE_SELF |         \
          IN_MOVED_FROM | IN_MOVED_TO | IN_MOVE_SELF | IN_DONT_FOLLOW | IN_ONLYDIR |                \
          IN_EXCL_UNLINK)
+/* .ferry/: only what replaces or rewrites rules.json */
+#define STATE_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DONT_FOLLOW | IN_ONLYDIR)
 
 struct slot {
         int wd; /* 0: empty (watch descriptors start at 1) */
@@ -38,6 +46,8 @@ struct notify {
         int fd;
         char *root;
         int root_wd;
+        int state_wd; /* .ferry/, -1 if not watched */
+        const struct ignore *ig;
         struct slot *tab;
         size_t cap, n; /* cap is a power of two */
         int limited;
@@ -135,10 +145,12 @@ static void map_del(struct notify *n, int wd)
         }
 }
 
-/* Names never reported nor watched: .ferry at the root, temporary files. */
+/* Names never reported nor watched: .ferry and the backup folder at the
+ * root, temporary files. */
 static int skipped(const char *dir, const char *name)
 {
-        if (dir[0] == '\0' && strcmp(name, PATH_STATE_DIR) == 0)
+        if (dir[0] == '\0' &&
+            (strcmp(name, PATH_STATE_DIR) == 0 || strcmp(name, RULES_BACKUP_PREFIX) == 0))
                 return 1;
         return strncmp(name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)) == 0;
 }
@@ -231,6 +243,8 @@ static int watch_tree(struct notify *n, const char *rel)
                         }
                         if ((r = join(&child, cur, de->d_name)) < 0)
                                 break;
+                        if (n->ig && ignore_match(n->ig, (const char *)child.data, 1))
+                                continue;
                         if (nstack == cap) {
                                 char **ns = realloc(stack, sizeof(*stack) * cap * 2);
 
@@ -282,7 +296,20 @@ static int unwatch_tree(struct notify *n, const char *rel)
         return 0;
 }
 
-int notify_open(const char *root, struct notify **out)
+/* The watch on .ferry/ for rules.json. Not having it only delays a rules
+ * change to the next round, so a failure is logged, not fatal. */
+static void watch_state(struct notify *n)
+{
+        struct buf full = BUF_INIT;
+
+        if (buf_printf(&full, "%s/%s", n->root, PATH_STATE_DIR) == 0)
+                n->state_wd = inotify_add_watch(n->fd, (const char *)full.data, STATE_MASK);
+        if (n->state_wd < 0)
+                log_debug("cannot watch %s: %s", PATH_STATE_DIR, strerror(errno));
+        buf_free(&full);
+}
+
+int notify_open(const char *root, const struct ignore *ig, struct notify **out)
 {
         struct notify *n = calloc(1, sizeof(*n));
         int r;
@@ -290,6 +317,8 @@ int notify_open(const char *root, struct notify **out)
         if (!n)
                 return -ENOMEM;
         n->root_wd = -1;
+        n->state_wd = -1;
+        n->ig = ig;
         n->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         n->root = strdup(root);
         if (n->fd < 0) {
@@ -303,6 +332,8 @@ int notify_open(const char *root, struct notify **out)
         r = watch_tree(n, "");
         if (r == 0 && n->root_wd < 0)
                 r = err_set(-ENOENT, "cannot watch the folder %s", root);
+        if (r == 0)
+                watch_state(n);
 out:
         if (r < 0) {
                 notify_close(n);
@@ -345,6 +376,27 @@ int notify_rewalk(struct notify *n)
         return watch_tree(n, "");
 }
 
+int notify_set_ignore(struct notify *n, const struct ignore *ig)
+{
+        size_t i, nw = 0;
+        int *wds;
+
+        n->ig = ig; /* first: the old patterns may be gone already */
+        wds = malloc(sizeof(*wds) * (n->n + 1));
+        if (!wds)
+                return -ENOMEM;
+        for (i = 0; i < n->cap; i++)
+                if (n->tab[i].wd && n->tab[i].wd != n->root_wd && ig &&
+                    ignore_match(ig, n->tab[i].path, 1))
+                        wds[nw++] = n->tab[i].wd;
+        for (i = 0; i < nw; i++) {
+                inotify_rm_watch(n->fd, wds[i]);
+                map_del(n, wds[i]);
+        }
+        free(wds);
+        return watch_tree(n, "");
+}
+
 /* What a new non-directory is: a regular file is being written until it
  * is closed; a link or anything else is complete at once. */
 static unsigned created_kind(struct notify *n, const char *rel)
@@ -375,6 +427,13 @@ static int handle(struct notify *n, const struct inotify_event *ev, struct buf *
                 cb(ud, "", NOTIFY_ROOT_GONE);
                 return 0;
         }
+        if (ev->wd == n->state_wd) {
+                if (ev->mask & IN_IGNORED)
+                        n->state_wd = -1;
+                else if (ev->len > 0 && strcmp(ev->name, RULES_FILE) == 0)
+                        cb(ud, "", NOTIFY_RULES);
+                return 0;
+        }
         s = lookup(n, ev->wd);
         if (!s)
                 return 0; /* a watch dropped since (moved away) */
@@ -389,6 +448,8 @@ static int handle(struct notify *n, const struct inotify_event *ev, struct buf *
                 return 0;
         if ((r = join(p, dir, ev->name)) < 0)
                 return r;
+        if (n->ig && ignore_match(n->ig, (const char *)p->data, (ev->mask & IN_ISDIR) != 0))
+                return 0; /* never leaves the device: nothing to do */
         {
                 const char *path = (const char *)p->data;
 

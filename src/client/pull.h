@@ -2,7 +2,8 @@
  * the last applied seq, page by page, never overwriting unsynced local data
  * (conflict copies), moving deleted files to the trash instead of unlinking
  * them, never writing through a symlink, and recording the new seq only once
- * a page's files are safely on disk. */
+ * a page's files are safely on disk; entries the download rules hold back
+ * are recorded as held down (pull_rules.h), not written. */
 #ifndef FERRY_PULL_H
 #define FERRY_PULL_H
 
@@ -16,10 +17,5 @@
 /* Runs the pull half (first the entries queued in s->pending). Returns 0 or
  * a negative code with a message. */
 int pull_run(struct sync_ctx *s);
-
-/* Applies one server entry (docs/api.md) to the folder, queuing file
- * downloads in jobs. Exposed for the unit tests. */
-int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jobs, size_t *njobs,
-                     size_t *capjobs);
 
 #endif

@@ -155,6 +155,9 @@ static int apply_ok(struct sync_ctx *s, const struct local_change *c, int64_t se
         struct index_entry e = {0};
         int r;
 
+        r = push_rules_moved(s->idx, c);
+        if (r < 0)
+                return r;
         if (c->op == CHANGE_DELETE) {
                 s->stats.deleted++;
                 return index_delete(s->idx, c->path);
@@ -482,13 +485,15 @@ int push_run(struct sync_ctx *s)
         const struct local_change **todo = NULL;
         int64_t indexed = 0, files = 0, bytes = 0;
         uint64_t target = PUSH_GROUP_FIRST;
+        int targeted = s->opts->targeted && s->pass == 0;
+        int64_t invalid = s->stats.invalid;
         int *skip = NULL;
         int r;
 
-        if (s->opts->targeted && s->pass == 0)
-                r = scan_paths(s->cfg->root, s->idx, s->opts->paths, s->opts->npaths, &sr);
-        else
-                r = scan_folder(s->cfg->root, s->idx, &sr);
+        r = push_scan(s->idx, s->cfg->root, s->rules, s->ignore, targeted, s->opts->paths,
+                      s->opts->npaths, &sr);
+        if (r == 0)
+                r = push_rules_apply(s->idx, &sr, !targeted, s->opts->paths, s->opts->npaths);
         if (r < 0)
                 goto out;
         s->scan_ns = sr.started_ns;
@@ -507,7 +512,7 @@ int push_run(struct sync_ctx *s)
                 goto out;
         }
         if (sr.n == 0)
-                goto out;
+                goto done;
         log_debug("scan: %zu local changes (%lld deletes)", sr.n, (long long)sr.deletes);
         ptrs = malloc(sr.n * sizeof(*ptrs));
         todo = malloc(sr.n * sizeof(*todo));
@@ -551,6 +556,15 @@ int push_run(struct sync_ctx *s)
                         target = push_group_target(gbytes, mono_ns() - t0);
         }
         r = xferlog_finish(s->xl, s->remote, NULL);
+        if (r < 0)
+                goto out;
+done:
+        /* everything the scan found went up (what changed meanwhile has a
+         * later time): since-last-sync starts there next time. Not after a
+         * targeted scan, which did not look at everything, nor when the
+         * server refused a change, which must be tried again. */
+        if (!targeted && s->stats.invalid == invalid)
+                r = index_state_set(s->idx, PUSH_LAST_UPLOAD_KEY, sr.started_ns);
 out:
         if (r < 0)
                 fail_open_records(s, r);

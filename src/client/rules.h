@@ -18,6 +18,15 @@
  * "folder Work type documents max-size 50M". A folder PATH with spaces is
  * quoted by the shell as one argument: `ferry rules add down folder "My
  * Work"`; in rules.json a rule is a JSON array of words.
+ *
+ * Details (rules.c, docs/cli.md): each condition at most once in a rule;
+ * "all" stands alone; a word list given to rules_set/rules_add may hold
+ * several rules separated by the word "or" ("type images or folder Work"),
+ * and rules_set takes the one word "none" for the empty set (every file
+ * held). EXT is matched against the name's last extension ("a.tar.gz" has
+ * "gz"); an EXT with a dot ("tar.gz") matches the end of the name. SIZE:
+ * 123, 700K, 50M, 1.5G, 2T (binary multiples, an optional B or iB).
+ * A NULL struct rules reads as the defaults (rules_check says SYNC).
  */
 #ifndef FERRY_RULES_H
 #define FERRY_RULES_H
@@ -46,6 +55,8 @@ enum rules_mode {
 
 struct rules;
 
+#define RULES_FILE "rules.json"
+
 /* Loads DIR/.ferry/rules.json (root is the linked folder); a missing file
  * gives the defaults. A file that does not parse: -EINVAL with a message
  * naming it. */
@@ -53,6 +64,11 @@ int rules_load(const char *root, struct rules **out);
 /* Writes DIR/.ferry/rules.json atomically. */
 int rules_save(const struct rules *r, const char *root);
 void rules_free(struct rules *r);
+/* The defaults (both sets "all", mode index), without reading a file. */
+int rules_default(struct rules **out);
+/* root/.ferry/rules.json, malloc'd (NULL: out of memory); a watch stats it
+ * to re-read changed rules. */
+char *rules_path(const char *root);
 
 /* The verdict for one entry of the folder: path is a Ferry path, kind an
  * enum file_kind, size in bytes. Directories are selected when a folder
@@ -65,11 +81,21 @@ enum rules_verdict rules_check(const struct rules *r, enum rules_dir dir, const 
 
 enum rules_mode rules_mode(const struct rules *r);
 void rules_set_mode(struct rules *r, enum rules_mode mode);
+/* "index" / "since-last-sync", and back (-EINVAL with a message). */
+const char *rules_mode_name(enum rules_mode mode);
+int rules_mode_parse(const char *s);
+
+/* A SIZE word (see above) in bytes; -EINVAL with a message. */
+int rules_parse_size(const char *s, uint64_t *out);
+/* The named group ("images", ...) a path's extension belongs to, or NULL:
+ * the "type" column of the ask list. */
+const char *rules_group_of(const char *path);
 
 /* Editing (for `ferry rules`). words/n: one rule in text form, checked:
  * -EINVAL with a message for an unknown word, a missing value, a bad size
  * or an unsafe folder path. */
 int rules_set(struct rules *r, enum rules_dir dir, char *const *words, size_t n); /* replace all */
+/* Appends (after the existing rules); nothing changes on an error. */
 int rules_add(struct rules *r, enum rules_dir dir, char *const *words, size_t n);
 /* Removes rule number index (1-based, as `ferry rules show` numbers
  * them). -ENOENT when there is none. */
@@ -77,5 +103,8 @@ int rules_remove(struct rules *r, enum rules_dir dir, size_t index);
 size_t rules_count(const struct rules *r, enum rules_dir dir);
 /* Rule i (0-based) in text form, malloc'd. */
 char *rules_text(const struct rules *r, enum rules_dir dir, size_t i);
+/* Rule i (0-based) as its words (normalized: "folder Work/" is stored as
+ * "folder", "Work"), valid until the rules change; returns their number. */
+size_t rules_words(const struct rules *r, enum rules_dir dir, size_t i, char *const **words);
 
 #endif

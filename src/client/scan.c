@@ -9,6 +9,14 @@
  * file" + "vanished file with the same content" into renames, and lists the
  * remaining vanished entries as deletes.
  *
+ * Under the rules (scan_options, see scan.h) the walk also skips ignored
+ * names and the top-level backup folder, and asks the caller about each
+ * new or changed entry before reading it: a held one is reported without
+ * its content. Held files seen before (the index's held-up rows) are
+ * recognised by size and mtime, so nothing held is read round after round.
+ * Under since-last-sync with a time, the index is not loaded: only entries
+ * changed since (mtime or ctime) and held files are looked up, one by one.
+ *
  * Safety rules this module keeps, because a wrong answer here deletes data
  * on every device:
  *   - a root that is missing or unreadable is an error, never "everything
@@ -31,8 +39,10 @@
 #include "buf.h"
 #include "err.h"
 #include "fsutil.h"
+#include "ignore.h"
 #include "log.h"
 #include "path.h"
+#include "rules.h"
 #include "scan.h"
 #include "scan_int.h"
 
@@ -89,7 +99,7 @@ int scan_cmp_known(const void *a, const void *b)
         return strcmp(((const struct known *)a)->e.path, ((const struct known *)b)->e.path);
 }
 
-static struct known *find_known(struct scan *sc, const char *path)
+struct known *scan_find_known(struct scan *sc, const char *path)
 {
         size_t lo = 0, hi = sc->nknown;
 
@@ -108,21 +118,86 @@ static struct known *find_known(struct scan *sc, const char *path)
 }
 
 /* Marks prefix and everything under it as seen: a part of the folder we
- * could not read this round must not turn into deletes. */
+ * could not read this round (or that is ignored) must not turn into
+ * deletes. The paths starting with prefix are one range of the sorted
+ * list, found by bisection: ignored directories are common. */
 void scan_protect_subtree(struct scan *sc, const char *prefix)
 {
-        size_t n = strlen(prefix), i;
+        size_t n = strlen(prefix), lo = 0, hi = sc->nknown;
 
-        for (i = 0; i < sc->nknown; i++) {
-                const char *p = sc->known[i].e.path;
+        if (sc->lookup)
+                return; /* all seen */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
 
-                if (strncmp(p, prefix, n) == 0 && (p[n] == '\0' || p[n] == '/'))
-                        sc->known[i].seen = 1;
+                if (strcmp(sc->known[mid].e.path, prefix) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (; lo < sc->nknown && strncmp(sc->known[lo].e.path, prefix, n) == 0; lo++) {
+                const char *p = sc->known[lo].e.path;
+
+                if (p[n] == '\0' || p[n] == '/')
+                        sc->known[lo].seen = 1;
         }
 }
 
+static int load_held_row(const struct index_held *h, void *ud)
+{
+        struct scan *sc = ud;
+        struct held_seen *x;
+
+        if (grow((void **)&sc->held, &sc->capheld, sc->nheld + 1, sizeof(*sc->held)) < 0)
+                return -ENOMEM;
+        x = &sc->held[sc->nheld];
+        x->path = strdup(h->path);
+        if (x->path == NULL)
+                return -ENOMEM;
+        x->size = h->size;
+        x->mtime_ns = h->mtime_ns;
+        sc->nheld++;
+        return 0;
+}
+
+int scan_load_held(struct scan *sc, const char *prefix)
+{
+        if (!sc->opt->hold)
+                return 0;
+        return index_held_foreach(sc->idx, RULES_UP, prefix, load_held_row, sc);
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+        return strcmp(((const struct held_seen *)a)->path, ((const struct held_seen *)b)->path);
+}
+
+void scan_sort_held(struct scan *sc)
+{
+        if (sc->nheld > 1)
+                qsort(sc->held, sc->nheld, sizeof(*sc->held), cmp_held);
+}
+
+static struct held_seen *find_held(struct scan *sc, const char *path)
+{
+        size_t lo = 0, hi = sc->nheld;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(path, sc->held[mid].path);
+
+                if (c == 0)
+                        return &sc->held[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
 /* Appends a zeroed change for path (copied) and returns it, or NULL. */
-static struct local_change *add_change(struct scan *sc, int op, const char *path)
+struct local_change *scan_add_change(struct scan *sc, int op, const char *path)
 {
         struct scan_result *o = sc->out;
         struct local_change *c;
@@ -170,11 +245,7 @@ static int entry_fresh(const struct index_entry *e, const struct stat *st)
         return mtime < e->recorded_ns - RACY_WINDOW_NS;
 }
 
-/* Hashes dfd/name into m with st its stat. Returns 0, 1 when the file is to
- * be skipped this round (gone, unreadable, or changing under us), or a
- * negative code for failures that must stop the scan. */
-static int hash_file(int dfd, const char *name, const char *rel, struct stat *st,
-                     struct manifest *m)
+int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st, struct manifest *m)
 {
         struct stat before, after;
         int attempt, fd, r;
@@ -215,18 +286,59 @@ static int hash_file(int dfd, const char *name, const char *rel, struct stat *st
         return 1;
 }
 
+/* Asks the caller whether the rules hold path back: 1 (why filled), 0, or
+ * a negative code. */
+static int ask_hold(struct scan *sc, const char *path, int kind, uint64_t size, char *why,
+                    size_t whylen)
+{
+        why[0] = '\0';
+        if (!sc->opt->hold)
+                return 0;
+        return sc->opt->hold(sc->opt->ud, path, kind, size, why, whylen);
+}
+
+/* Reports path as held back (why), with its stat and no content. */
+static int add_held(struct scan *sc, const char *rel, int kind, const struct known *k,
+                    const struct stat *st, const char *why)
+{
+        struct local_change *c = scan_add_change(sc, CHANGE_PUT, rel);
+
+        if (c == NULL || (c->held = strdup(why[0] ? why : "held by the rules")) == NULL)
+                return -ENOMEM;
+        c->kind = kind;
+        c->base = k ? k->e.seq : 0;
+        fill_stat(c, st);
+        c->mode = kind == KIND_FILE ? file_mode(st) : 0;
+        return 0;
+}
+
 static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel, struct known *k,
                      struct stat *st)
 {
         struct manifest m = MANIFEST_INIT;
         struct local_change *c;
+        struct held_seen *h;
         struct refresh *f;
+        char why[256];
         uint32_t mode;
-        int r;
+        int r, held;
 
         if (k && entry_fresh(&k->e, st))
                 return 0;
-        r = hash_file(dfd, name, rel, st, &m);
+        held = ask_hold(sc, rel, KIND_FILE, (uint64_t)st->st_size, why, sizeof(why));
+        if (held < 0)
+                return held;
+        if (held) {
+                /* A held file is not read, except a synced one whose stat
+                 * moved (touch, chmod): when its content is the synced one,
+                 * that is no change to hold. A held file seen before with
+                 * this size and mtime was read then. */
+                h = find_held(sc, rel);
+                if (!(k && k->e.kind == KIND_FILE) ||
+                    (h && h->size == (uint64_t)st->st_size && h->mtime_ns == ts_ns(&st->st_mtim)))
+                        return add_held(sc, rel, KIND_FILE, k, st, why);
+        }
+        r = scan_hash_file(dfd, name, rel, st, &m);
         if (r != 0)
                 return r < 0 ? r : 0;
         mode = file_mode(st);
@@ -252,8 +364,12 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel
                 sc->nrefresh++;
                 goto out;
         }
+        if (held) {
+                r = add_held(sc, rel, KIND_FILE, k, st, why);
+                goto out;
+        }
 
-        c = add_change(sc, CHANGE_PUT, rel);
+        c = scan_add_change(sc, CHANGE_PUT, rel);
         if (c == NULL) {
                 r = -ENOMEM;
                 goto out;
@@ -274,6 +390,7 @@ static int scan_symlink(struct scan *sc, int dfd, const char *name, const char *
 {
         char *target = malloc(PATH_MAX_BYTES + 2);
         struct local_change *c;
+        char why[256];
         json_t *probe;
         ssize_t n;
         int r = 0;
@@ -298,7 +415,13 @@ static int scan_symlink(struct scan *sc, int dfd, const char *name, const char *
         json_decref(probe);
         if (k && k->e.kind == KIND_SYMLINK && k->e.target && strcmp(k->e.target, target) == 0)
                 goto out;
-        c = add_change(sc, CHANGE_PUT, rel);
+        r = ask_hold(sc, rel, KIND_SYMLINK, 0, why, sizeof(why));
+        if (r != 0) {
+                if (r > 0)
+                        r = add_held(sc, rel, KIND_SYMLINK, k, st, why);
+                goto out;
+        }
+        c = scan_add_change(sc, CHANGE_PUT, rel);
         if (c == NULL) {
                 r = -ENOMEM;
                 goto out;
@@ -362,6 +485,58 @@ static int read_names(int dfd, char ***names, size_t *n)
 
 static int walk(struct scan *sc, int dfd, const char *rel);
 
+/* The index entry of path for the scan, in *k (NULL: not synced). Under
+ * since-last-sync with a time, an entry not changed since then and not held
+ * is not looked at (*skip): only changed ones are looked up, one by one. */
+static int look_up(struct scan *sc, const char *path, const struct stat *st, struct known **k,
+                   int *skip)
+{
+        int64_t t =
+            ts_ns(&st->st_mtim) > ts_ns(&st->st_ctim) ? ts_ns(&st->st_mtim) : ts_ns(&st->st_ctim);
+        struct index_entry e;
+        int r;
+
+        *skip = 0;
+        if (!sc->lookup) {
+                *k = scan_find_known(sc, path);
+                return 0;
+        }
+        *k = NULL;
+        if (t <= sc->opt->since_ns && !find_held(sc, path)) {
+                *skip = 1;
+                return 0;
+        }
+        r = index_get(sc->idx, path, &e);
+        if (r == -ENOENT) {
+                err_clear();
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = scan_load_known(&e, sc);
+        index_entry_free(&e);
+        if (r < 0)
+                return r;
+        *k = &sc->known[sc->nknown - 1];
+        return 0;
+}
+
+/* Whether the entry cp is ignored. Asked only where the answer can change
+ * what the scan does: a synced file whose stat matches its entry, or a
+ * synced directory, gives no change either way (and a directory's
+ * ignored content is caught name by name, since ignore_match looks at the
+ * parents too), so a no-op scan of a large folder asks nothing. */
+static int ignored(struct scan *sc, const char *cp, int kind, const struct known *k,
+                   const struct stat *st, int skip)
+{
+        if (!sc->opt->ignore)
+                return 0;
+        if (kind == KIND_DIR ? k && k->e.kind == KIND_DIR
+                             : skip || (kind == KIND_FILE && k && entry_fresh(&k->e, st)))
+                return 0;
+        return ignore_match(sc->opt->ignore, cp, kind == KIND_DIR);
+}
+
 /* Handles one name found in the directory rel (open as dfd). */
 int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
 {
@@ -370,7 +545,8 @@ int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
         struct known *k;
         struct stat st;
         const char *cp;
-        int kind, cfd, r = 0;
+        char why[256];
+        int kind, cfd, skip, r = 0;
 
         if (rel[0] == '\0' && strcmp(name, PATH_STATE_DIR) == 0)
                 return 0;
@@ -380,6 +556,10 @@ int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
         if (r < 0)
                 goto out;
         cp = (const char *)child.data;
+        if (rel[0] == '\0' && strcmp(name, RULES_BACKUP_PREFIX) == 0) {
+                scan_protect_subtree(sc, cp); /* never synced from here */
+                goto out;
+        }
 
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno != ENOENT) {
@@ -404,18 +584,35 @@ int scan_name(struct scan *sc, int dfd, const char *rel, const char *name)
                 err_clear();
                 goto out;
         }
+        r = look_up(sc, cp, &st, &k, &skip);
+        if (r < 0)
+                goto out;
+        if (ignored(sc, cp, kind, k, &st, skip)) {
+                /* never leaves the device: not a change, and not a delete
+                 * of what was synced before it was ignored */
+                scan_protect_subtree(sc, cp);
+                goto out;
+        }
         sc->out->entries_seen++;
-        k = find_known(sc, cp);
         if (k)
                 k->seen = 1;
 
         if (kind == KIND_FILE) {
-                r = scan_file(sc, dfd, name, cp, k, &st);
+                r = skip ? 0 : scan_file(sc, dfd, name, cp, k, &st);
         } else if (kind == KIND_SYMLINK) {
-                r = scan_symlink(sc, dfd, name, cp, k, &st);
+                r = skip ? 0 : scan_symlink(sc, dfd, name, cp, k, &st);
         } else {
-                if (!(k && k->e.kind == KIND_DIR)) {
-                        c = add_change(sc, CHANGE_PUT, cp);
+                int held = 0;
+
+                if (!skip && !(k && k->e.kind == KIND_DIR)) {
+                        held = ask_hold(sc, cp, KIND_DIR, 0, why, sizeof(why));
+                        if (held < 0) {
+                                r = held;
+                                goto out;
+                        }
+                }
+                if (!skip && !(k && k->e.kind == KIND_DIR) && !held) {
+                        c = scan_add_change(sc, CHANGE_PUT, cp);
                         if (c == NULL) {
                                 r = -ENOMEM;
                                 goto out;
@@ -450,6 +647,11 @@ static int walk(struct scan *sc, int dfd, const char *rel)
 
         r = read_names(dfd, &names, &n);
         if (r < 0) {
+                if (r != -ENOMEM && rel[0] == '\0')
+                        r = err_set(r == -EACCES ? -EACCES : -ENOENT,
+                                    "the folder %s is missing or unreadable (%s); refusing to "
+                                    "sync so nothing is deleted",
+                                    sc->root, strerror(-r));
                 if (r == -ENOMEM || rel[0] == '\0')
                         goto out;
                 log_warn("cannot read the directory %s: %s; leaving it alone this round", rel,
@@ -467,161 +669,21 @@ out:
         return r;
 }
 
-static int cmp_by_hash(const void *a, const void *b)
+static const struct scan_options no_options;
+
+int scan_folder_opts(const char *root, struct index *idx, const struct scan_options *o,
+                     struct scan_result *out)
 {
-        const struct known *x = *(struct known *const *)a, *y = *(struct known *const *)b;
-        int c = memcmp(x->e.hash.b, y->e.hash.b, HASH_LEN);
-
-        return c ? c : strcmp(x->e.path, y->e.path);
-}
-
-/* New files whose content, mode and mtime equal those of a vanished file
- * become renames of it (each vanished file used once). mv keeps mtime and
- * mode; a copy that changed either is uploaded as a new version instead,
- * which costs no chunk upload anyway. */
-static int find_renames(struct scan *sc)
-{
-        struct known **gone = NULL;
-        size_t ngone = 0, i, lo, hi;
-        int r = 0;
-
-        for (i = 0; i < sc->nknown; i++)
-                if (!sc->known[i].seen && sc->known[i].e.kind == KIND_FILE)
-                        ngone++;
-        if (ngone == 0)
-                return 0;
-        gone = malloc(ngone * sizeof(*gone));
-        if (gone == NULL)
-                return -ENOMEM;
-        ngone = 0;
-        for (i = 0; i < sc->nknown; i++)
-                if (!sc->known[i].seen && sc->known[i].e.kind == KIND_FILE)
-                        gone[ngone++] = &sc->known[i];
-        qsort(gone, ngone, sizeof(*gone), cmp_by_hash);
-
-        for (i = 0; i < sc->out->n; i++) {
-                struct local_change *c = &sc->out->changes[i];
-
-                if (c->op != CHANGE_PUT || c->kind != KIND_FILE || find_known(sc, c->path))
-                        continue;
-                lo = 0;
-                hi = ngone;
-                while (lo < hi) { /* first with hash >= the new file's */
-                        size_t mid = lo + (hi - lo) / 2;
-
-                        if (memcmp(gone[mid]->e.hash.b, c->manifest.file_hash.b, HASH_LEN) < 0)
-                                lo = mid + 1;
-                        else
-                                hi = mid;
-                }
-                for (; lo < ngone && hash_equal(&gone[lo]->e.hash, &c->manifest.file_hash); lo++) {
-                        struct known *g = gone[lo];
-
-                        if (g->renamed || g->e.mode != c->mode || g->e.mtime_ns != c->mtime_ns)
-                                continue;
-                        c->from = strdup(g->e.path);
-                        if (c->from == NULL) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        c->op = CHANGE_RENAME;
-                        c->base = g->e.seq;
-                        g->renamed = 1;
-                        break;
-                }
-        }
-out:
-        free(gone);
-        return r;
-}
-
-static int add_deletes(struct scan *sc)
-{
-        struct local_change *c;
-        size_t i;
-
-        for (i = 0; i < sc->nknown; i++) {
-                struct known *k = &sc->known[i];
-
-                if (k->seen || k->renamed)
-                        continue;
-                c = add_change(sc, CHANGE_DELETE, k->e.path);
-                if (c == NULL)
-                        return -ENOMEM;
-                c->kind = k->e.kind;
-                c->base = k->e.seq;
-                sc->out->deletes++;
-        }
-        return 0;
-}
-
-/* Puts and renames in path order (a parent sorts before its children), then
- * deletes in reverse path order (children before their parent). */
-static int cmp_change(const void *a, const void *b)
-{
-        const struct local_change *x = a, *y = b;
-        int xd = x->op == CHANGE_DELETE, yd = y->op == CHANGE_DELETE;
-
-        if (xd != yd)
-                return xd - yd;
-        return xd ? strcmp(y->path, x->path) : strcmp(x->path, y->path);
-}
-
-static int apply_refreshes(struct scan *sc)
-{
-        size_t i;
+        struct scan sc = {.root = root, .idx = idx, .out = out, .rfd = -1};
         int r;
-
-        if (sc->nrefresh == 0)
-                return 0;
-        r = index_begin(sc->idx);
-        if (r < 0)
-                return r;
-        for (i = 0; i < sc->nrefresh && r == 0; i++)
-                r = index_put(sc->idx, &sc->refresh[i].e, &sc->refresh[i].m);
-        if (r < 0) {
-                index_rollback(sc->idx);
-                return r;
-        }
-        return index_commit(sc->idx);
-}
-
-/* The second pass: renames, deletes, order, and the stat refreshes. */
-int scan_finish(struct scan *sc)
-{
-        int r;
-
-        if ((r = find_renames(sc)) < 0 || (r = add_deletes(sc)) < 0)
-                return r;
-        if (sc->out->n > 1)
-                qsort(sc->out->changes, sc->out->n, sizeof(*sc->out->changes), cmp_change);
-        return apply_refreshes(sc);
-}
-
-void scan_cleanup(struct scan *sc, int r)
-{
-        size_t i;
-
-        for (i = 0; i < sc->nrefresh; i++)
-                manifest_free(&sc->refresh[i].m);
-        free(sc->refresh);
-        for (i = 0; i < sc->nknown; i++)
-                index_entry_free(&sc->known[i].e);
-        free(sc->known);
-        if (r < 0)
-                scan_result_free(sc->out);
-}
-
-int scan_folder(const char *root, struct index *idx, struct scan_result *out)
-{
-        struct scan sc = {.root = root, .idx = idx, .out = out};
-        int rfd = -1, r;
 
         memset(out, 0, sizeof(*out));
+        sc.opt = o ? o : &no_options;
+        sc.lookup = sc.opt->since && sc.opt->since_ns > 0;
         sc.started_ns = fsutil_now_ns();
         out->started_ns = sc.started_ns;
-        rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (rfd < 0) {
+        sc.rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sc.rfd < 0) {
                 r = errno == EACCES || errno == EPERM ? -EACCES : -ENOENT;
                 r = err_set(r,
                             "the folder %s is missing or unreadable (%s); refusing to sync so "
@@ -629,27 +691,39 @@ int scan_folder(const char *root, struct index *idx, struct scan_result *out)
                             root, strerror(errno));
                 goto out;
         }
-        r = index_foreach(idx, scan_load_known, &sc);
+        r = scan_load_held(&sc, NULL);
         if (r < 0)
                 goto out;
-        if (sc.nknown > 1)
-                qsort(sc.known, sc.nknown, sizeof(*sc.known), scan_cmp_known);
-
-        r = walk(&sc, rfd, "");
-        if (r < 0) {
-                if (r != -ENOMEM)
-                        r = err_set(r == -EACCES ? -EACCES : -ENOENT,
-                                    "the folder %s is missing or unreadable (%s); refusing to "
-                                    "sync so nothing is deleted",
-                                    root, strerror(-r));
-                goto out;
+        scan_sort_held(&sc);
+        if (!sc.lookup) {
+                r = index_foreach(idx, scan_load_known, &sc);
+                if (r < 0)
+                        goto out;
+                if (sc.nknown > 1)
+                        qsort(sc.known, sc.nknown, sizeof(*sc.known), scan_cmp_known);
         }
-        r = scan_finish(&sc);
+        r = walk(&sc, sc.rfd, "");
+        if (r == 0)
+                r = scan_finish(&sc);
 out:
-        if (rfd >= 0)
-                close(rfd);
+        if (sc.rfd >= 0)
+                close(sc.rfd);
         scan_cleanup(&sc, r);
         return r;
+}
+
+int scan_folder(const char *root, struct index *idx, struct scan_result *out)
+{
+        return scan_folder_opts(root, idx, NULL, out);
+}
+
+void scan_change_free(struct local_change *c)
+{
+        free(c->path);
+        free(c->from);
+        free(c->target);
+        free(c->held);
+        manifest_free(&c->manifest);
 }
 
 void scan_result_free(struct scan_result *r)
@@ -658,12 +732,8 @@ void scan_result_free(struct scan_result *r)
 
         if (r == NULL)
                 return;
-        for (i = 0; i < r->n; i++) {
-                free(r->changes[i].path);
-                free(r->changes[i].from);
-                free(r->changes[i].target);
-                manifest_free(&r->changes[i].manifest);
-        }
+        for (i = 0; i < r->n; i++)
+                scan_change_free(&r->changes[i]);
         free(r->changes);
         memset(r, 0, sizeof(*r));
 }

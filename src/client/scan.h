@@ -14,6 +14,13 @@
  *
  * Changes come out in an order the server can apply: puts and renames in
  * path order (parents before children), then deletes deepest first.
+ *
+ * The device's rules (rules.h, ignore.h) shape what a sync's scan sees
+ * (struct scan_options): ignored names are skipped (never read, never
+ * reported new, changed or deleted), and a new or changed entry the rules
+ * hold back is reported as held (local_change.held, the reason) without its
+ * content being read, so that a held film is not hashed every round. The top-level
+ * RULES_BACKUP_PREFIX folder (`ferry backup` sets) is never looked at, like .ferry/.
  */
 #ifndef FERRY_SCAN_H
 #define FERRY_SCAN_H
@@ -23,6 +30,8 @@
 
 #include "index.h"
 #include "manifest.h"
+
+struct ignore;
 
 enum change_op { CHANGE_PUT = 0, CHANGE_DELETE = 1, CHANGE_RENAME = 2 };
 
@@ -39,6 +48,11 @@ struct local_change {
         uint32_t mode;
         struct manifest manifest; /* files: chunks, size, file_hash */
         char *target;             /* symlinks */
+        /* Not NULL: the rules hold this put or rename back (the reason,
+         * malloc'd). A held put's content is not read (manifest empty); a
+         * held rename is a synced file moved to a name the rules do not
+         * select (found by its content, as any rename). */
+        char *held;
 };
 
 struct scan_result {
@@ -51,6 +65,29 @@ struct scan_result {
          * writing index entries for these changes, so a rewrite made in
          * the same clock tick as the scan still looks racy next round */
         int64_t started_ns;
+};
+
+/* What a sync's scan applies beyond the index; zeroed: nothing (the plain
+ * scan_folder / scan_paths). */
+struct scan_options {
+        /* .ferryignore and the defaults (ignore.h); NULL: nothing ignored */
+        const struct ignore *ignore;
+        /* Asked for each new or changed file or link, and each new
+         * directory, before a file's content is read: 1 holds it back (why
+         * gets the reason, whylen bytes), 0 lets it sync, < 0 stops the
+         * scan. A held directory is not reported at all (what is under it
+         * is asked about one by one). NULL: nothing is held. With hold set,
+         * the index's held-up rows (index_held_*) tell the scan which held
+         * files it has seen before, so that they are not read again. */
+        int (*hold)(void *ud, const char *path, int kind, uint64_t size, char *why, size_t whylen);
+        void *ud;
+        /* since-last-sync (rules.h, RULES_MODE_SINCE): nothing is reported
+         * deleted or renamed; with since_ns > 0, scan_folder_opts looks only
+         * at entries whose mtime or ctime is later than since_ns, and at the
+         * held-up files, each checked against its own index entry (the
+         * index is not loaded as a whole). */
+        int since;
+        int64_t since_ns;
 };
 
 /* Scans root against idx. May update idx (stat refreshes only). Returns 0
@@ -70,6 +107,15 @@ int scan_folder(const char *root, struct index *idx, struct scan_result *out);
  * that cannot be read is left alone, never reported deleted. */
 int scan_paths(const char *root, struct index *idx, const char *const *paths, size_t n,
                struct scan_result *out);
+
+/* scan_folder and scan_paths under the options o (NULL: none). */
+int scan_folder_opts(const char *root, struct index *idx, const struct scan_options *o,
+                     struct scan_result *out);
+int scan_paths_opts(const char *root, struct index *idx, const struct scan_options *o,
+                    const char *const *paths, size_t n, struct scan_result *out);
+
+/* Frees what one change holds (not the change itself). */
+void scan_change_free(struct local_change *c);
 
 void scan_result_free(struct scan_result *r);
 

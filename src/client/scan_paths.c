@@ -5,7 +5,9 @@
  * and scans the path with the full scan's own code (scan_int.h). So a
  * change costs a few stat calls and index lookups, whatever the size of the
  * folder, and gives exactly the answer a full scan would give for those
- * paths. */
+ * paths, under the same options (ignored names skipped, held files held;
+ * under since-last-sync the given paths are compared with the index, and
+ * nothing is deleted). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -16,14 +18,11 @@
 #include "fsutil.h"
 #include "log.h"
 #include "path.h"
+#include "rules.h"
 #include "scan.h"
 #include "scan_int.h"
 
-/* Opens the directory holding path (its parents, one by one from rfd,
- * never following a link). Returns the descriptor, -ENOENT when a parent is
- * gone or no longer a directory (what was under it is deleted), or another
- * negative code for a parent we cannot read. */
-static int open_parent(int rfd, const char *path)
+int scan_open_parent(int rfd, const char *path)
 {
         char comp[NAME_MAX_BYTES + 1];
         const char *p = path, *slash;
@@ -55,13 +54,20 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Whether path is under .ferry/ or names a temporary file anywhere. */
+static int top_is(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Whether path is under .ferry/ or the backup folder, or names a temporary
+ * file anywhere. */
 static int ignored(const char *path)
 {
-        size_t n = strlen(PATH_STATE_DIR);
         const char *c;
 
-        if (strncmp(path, PATH_STATE_DIR, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+        if (top_is(path, PATH_STATE_DIR) || top_is(path, RULES_BACKUP_PREFIX))
                 return 1;
         for (c = path; c; c = strchr(c, '/')) {
                 if (*c == '/')
@@ -96,21 +102,24 @@ static char *scan_root_of(struct index *idx, const char *p)
         return q;
 }
 
-int scan_paths(const char *root, struct index *idx, const char *const *paths, size_t n,
-               struct scan_result *out)
+static const struct scan_options no_options;
+
+int scan_paths_opts(const char *root, struct index *idx, const struct scan_options *o,
+                    const char *const *paths, size_t n, struct scan_result *out)
 {
-        struct scan sc = {.root = root, .idx = idx, .out = out};
+        struct scan sc = {.root = root, .idx = idx, .out = out, .rfd = -1};
         char **set = NULL, *parent = NULL;
         size_t nset = 0, i, kept;
         int rfd = -1, dfd, r = 0;
 
         for (i = 0; i < n; i++)
                 if (paths[i][0] == '\0')
-                        return scan_folder(root, idx, out);
+                        return scan_folder_opts(root, idx, o, out);
         memset(out, 0, sizeof(*out));
+        sc.opt = o ? o : &no_options;
         sc.started_ns = fsutil_now_ns();
         out->started_ns = sc.started_ns;
-        rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rfd = sc.rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (rfd < 0) {
                 r = err_set(errno == EACCES || errno == EPERM ? -EACCES : -ENOENT,
                             "the folder %s is missing or unreadable (%s); refusing to sync so "
@@ -147,10 +156,13 @@ int scan_paths(const char *root, struct index *idx, const char *const *paths, si
         nset = kept;
         for (i = 0; i < nset && r == 0; i++)
                 r = index_foreach_under(idx, set[i], scan_load_known, &sc);
+        for (i = 0; i < nset && r == 0; i++)
+                r = scan_load_held(&sc, set[i]);
         if (r < 0)
                 goto out;
         if (sc.nknown > 1)
                 qsort(sc.known, sc.nknown, sizeof(*sc.known), scan_cmp_known);
+        scan_sort_held(&sc);
 
         for (i = 0; i < nset && r == 0; i++) {
                 free(parent);
@@ -159,7 +171,7 @@ int scan_paths(const char *root, struct index *idx, const char *const *paths, si
                         r = -ENOMEM;
                         break;
                 }
-                dfd = open_parent(rfd, set[i]);
+                dfd = scan_open_parent(rfd, set[i]);
                 if (dfd == -ENOENT)
                         continue; /* gone with its parent: its entries become deletes */
                 if (dfd < 0) {
@@ -183,4 +195,10 @@ out:
         free(parent);
         scan_cleanup(&sc, r);
         return r;
+}
+
+int scan_paths(const char *root, struct index *idx, const char *const *paths, size_t n,
+               struct scan_result *out)
+{
+        return scan_paths_opts(root, idx, NULL, paths, n, out);
 }

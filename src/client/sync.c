@@ -11,6 +11,12 @@
  * round that changed nothing costs no request, and a report lost to a crash
  * goes with the next round. The policy sent to the server is kept there too
  * ("dl_policy_sent"), so it is sent once per change.
+ *
+ * The rules and ignore patterns are loaded by the session, so a `ferry
+ * sync` reads them once per round and a watch only when one of the two
+ * files changed (a stat each per round): a 100,000-file no-op round pays
+ * for neither. A rules.json that does not parse fails the round rather
+ * than sync with rules the user did not write.
  */
 #include "sync.h"
 
@@ -21,13 +27,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ask.h"
 #include "err.h"
 #include "fsutil.h"
+#include "ignore.h"
 #include "localfs.h"
 #include "log.h"
 #include "path.h"
 #include "pull.h"
 #include "push.h"
+#include "rules.h"
 #include "waiting.h"
 #include "xferlog.h"
 
@@ -41,12 +50,89 @@ struct sync_session {
         struct stat cfg_st; /* config.json when the policy was read */
         int policy_changed; /* not yet acted on by a listing */
         int64_t waiting;    /* files of the last listing, -1 if none */
+        /* the rules and ignore patterns, and the stat of their files
+         * when read (zeroed: the file was missing) */
+        struct rules *rules;
+        struct ignore *ignore;
+        struct stat rules_st, ignore_st;
+        int loaded;
+        unsigned rules_gen;
 };
 
 static int same_stat(const struct stat *a, const struct stat *b)
 {
         return a->st_ino == b->st_ino && a->st_size == b->st_size &&
                a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* stat of file, zeroed when it is missing. */
+static void stat_or_zero(const char *file, struct stat *st)
+{
+        if (!file || stat(file, st) < 0)
+                memset(st, 0, sizeof(*st));
+}
+
+int sync_session_load_rules(struct sync_session *ss)
+{
+        char *rfile = rules_path(ss->cfg->root);
+        char *ifile = path_join(ss->cfg->root, IGNORE_FILE);
+        struct rules *rules = NULL;
+        struct ignore *ig = NULL;
+        struct stat rst, ist;
+        int r = 0;
+
+        if (!rfile || !ifile) {
+                r = -ENOMEM;
+                goto out;
+        }
+        stat_or_zero(rfile, &rst);
+        stat_or_zero(ifile, &ist);
+        if (!ss->loaded || !same_stat(&rst, &ss->rules_st)) {
+                r = rules_load(ss->cfg->root, &rules);
+                if (r < 0)
+                        goto out;
+        }
+        if (!ss->loaded || !same_stat(&ist, &ss->ignore_st)) {
+                r = ignore_load(ss->cfg->root, &ig);
+                if (r < 0)
+                        goto out;
+        }
+        if (ss->loaded && (rules || ig)) {
+                log_info("%s changed; using it from now on",
+                         rules && ig ? "the rules and .ferryignore"
+                         : rules     ? "the rules (.ferry/rules.json)"
+                                     : ".ferryignore");
+                ss->rules_gen++;
+        }
+        if (rules) {
+                rules_free(ss->rules);
+                ss->rules = rules;
+                ss->rules_st = rst;
+                rules = NULL;
+        }
+        if (ig) {
+                ignore_free(ss->ignore);
+                ss->ignore = ig;
+                ss->ignore_st = ist;
+                ig = NULL;
+        }
+        ss->loaded = 1;
+out:
+        rules_free(rules);
+        ignore_free(ig);
+        free(rfile);
+        free(ifile);
+        return r;
+}
+
+const struct ignore *sync_session_ignore(const struct sync_session *ss)
+{
+        return ss->ignore;
+}
+
+unsigned sync_session_rules_gen(const struct sync_session *ss)
+{
+        return ss->rules_gen;
 }
 
 /* Reads the policy again when config.json changed (a stat per round). */
@@ -233,6 +319,8 @@ void sync_session_close(struct sync_session *ss)
         remote_free(ss->remote);
         if (ss->idx)
                 index_close(ss->idx);
+        rules_free(ss->rules);
+        ignore_free(ss->ignore);
         free(ss);
 }
 
@@ -253,6 +341,39 @@ int sync_check_cancel(const struct sync_options *o)
         if (o->cancelled && o->cancelled(o->ud))
                 return err_set(-EINTR, "interrupted; the round stopped at a safe point");
         return 0;
+}
+
+/* The passes of a round. When they brought a new .ferryignore (or the
+ * rules changed meanwhile), they run once more under it, from a first
+ * pass, so that the files it now lets through move in this round rather
+ * than the next: a device syncing for the first time gets the shared
+ * patterns' files at once. */
+static int run_passes(struct sync_session *ss, struct sync_ctx *s)
+{
+        unsigned gen = ss->rules_gen;
+        int r;
+
+        for (int rerun = 0;; rerun++) {
+                for (s->pass = 0; s->pass < SYNC_MAX_PASSES; s->pass++) {
+                        s->again = 0;
+                        if ((r = sync_check_cancel(s->opts)) < 0)
+                                return r;
+                        r = push_run(s);
+                        if (r < 0)
+                                return r;
+                        r = pull_run(s);
+                        if (r < 0)
+                                return r;
+                        if (!s->again)
+                                break;
+                        log_debug("pass %d left local changes to upload; running another",
+                                  s->pass + 1);
+                }
+                if (rerun > 0 || (r = sync_session_load_rules(ss)) < 0 || ss->rules_gen == gen)
+                        return r;
+                s->rules = ss->rules;
+                s->ignore = ss->ignore;
+        }
 }
 
 int sync_session_round(struct sync_session *ss, const struct sync_options *o, struct sync_stats *st)
@@ -276,6 +397,11 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 r = -ENOMEM;
                 goto out;
         }
+        r = sync_session_load_rules(ss);
+        if (r < 0)
+                goto out;
+        s.rules = ss->rules;
+        s.ignore = ss->ignore;
         reload_policy(ss);
         r = send_policy(ss);
         if (r < 0)
@@ -295,20 +421,9 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
         s.xfer.ud = &s;
         localfs_trash_stamp(time(NULL), s.stamp);
 
-        for (s.pass = 0; s.pass < SYNC_MAX_PASSES; s.pass++) {
-                s.again = 0;
-                if ((r = sync_check_cancel(o)) < 0)
-                        goto out;
-                r = push_run(&s);
-                if (r < 0)
-                        goto out;
-                r = pull_run(&s);
-                if (r < 0)
-                        goto out;
-                if (!s.again)
-                        break;
-                log_debug("pass %d left local changes to upload; running another", s.pass + 1);
-        }
+        r = run_passes(ss, &s);
+        if (r < 0)
+                goto out;
         /* Every download of this round has finished, so a partial kept at
          * the start that none of them resumed (its file was deleted or
          * renamed on the server meanwhile) has no use left. */
@@ -322,6 +437,10 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
                 r = sync_session_refresh_waiting(ss, &waiting);
         if (r == 0)
                 r = index_state_set(s.idx, "last_sync_ns", fsutil_now_ns());
+        if (r == 0)
+                r = index_held_count(s.idx, RULES_UP, &s.stats.held_up);
+        if (r == 0)
+                r = index_held_count(s.idx, RULES_DOWN, &s.stats.held_down);
         if (r == 0 && s.stats.invalid > 0)
                 r = err_set(-EPROTO, "the server refused %lld change(s) as invalid (see above)",
                             (long long)s.stats.invalid);
@@ -347,6 +466,40 @@ out:
         return r;
 }
 
+static void add_stats(struct sync_stats *a, const struct sync_stats *b)
+{
+        a->uploaded += b->uploaded;
+        a->downloaded += b->downloaded;
+        a->deleted += b->deleted;
+        a->conflicts += b->conflicts;
+        a->invalid += b->invalid;
+        a->refused += b->refused;
+        a->bytes_up += b->bytes_up;
+        a->bytes_down += b->bytes_down;
+        a->requests += b->requests;
+        a->held_up = b->held_up; /* as the last round left them */
+        a->held_down = b->held_down;
+}
+
+/* The question about the files the ask rule holds, and the round that
+ * moves those chosen. */
+static int ask_and_move(struct sync_session *ss, const struct sync_options *o,
+                        struct sync_stats *st)
+{
+        struct sync_stats more;
+        size_t chosen = 0;
+        int r;
+
+        if (o->asking)
+                o->asking(o->ud);
+        r = ask_run(ss->idx, o->ask_in, o->ask_out, &chosen);
+        if (r < 0 || chosen == 0)
+                return r;
+        r = sync_session_round(ss, o, &more);
+        add_stats(st, &more);
+        return r;
+}
+
 int sync_run(const struct config *cfg, const struct sync_options *o, struct sync_stats *st)
 {
         struct sync_session *ss = NULL;
@@ -365,6 +518,8 @@ int sync_run(const struct config *cfg, const struct sync_options *o, struct sync
         r = sync_session_open(cfg, &ss);
         if (r == 0)
                 r = sync_session_round(ss, o, st);
+        if (r == 0 && !o->no_ask && o->ask_in && o->ask_out)
+                r = ask_and_move(ss, o, st);
         sync_session_close(ss);
         return r;
 }

@@ -15,12 +15,19 @@
  * download once something changed (never on a round that moved nothing),
  * and, under the policy "wait", lists the files other devices have yet to
  * finish uploading into DIR/.ferry/waiting.json (waiting.h).
+ *
+ * Each round runs under the device's rules (rules.h: .ferry/rules.json)
+ * and ignore patterns (ignore.h: .ferryignore), loaded once per round; a
+ * session (the watch) keeps them and reads them again only when either
+ * file changed. sync_run, on a terminal, then asks about the files the
+ * `ask` rule holds (ask.h) and runs one more round for those chosen.
  */
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -71,6 +78,16 @@ struct sync_options {
          * pull pages); non-zero abandons the round with -EINTR. */
         int (*cancelled)(void *ud);
         void *ud;
+        /* sync_run only: after the round, the held files whose reason is
+         * "ask" are listed on ask_out and one answer is read from ask_in
+         * (ask.h); those chosen get overrides and one more round moves
+         * them. No question when no_ask is set or either is NULL (`ferry
+         * sync --no-ask`, no terminal, the watch): they stay held. */
+        FILE *ask_in, *ask_out;
+        int no_ask;
+        /* Optional: told (with ud) just before the question is put, so that
+         * a progress line on the same terminal can be erased. */
+        void (*asking)(void *ud);
 };
 
 struct sync_stats {
@@ -82,6 +99,8 @@ struct sync_stats {
         int64_t refused;    /* server entries not applied (unsafe path) */
         /* what this round moved on the wire (remote_stats) */
         int64_t bytes_up, bytes_down, requests;
+        /* files the rules hold back after the round (index_held_count) */
+        int64_t held_up, held_down;
 };
 
 struct xferlog;
@@ -133,6 +152,19 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o,
 
 /* The last applied seq recorded in the index (0 before the first pull). */
 int sync_session_last_seq(struct sync_session *ss, int64_t *seq);
+
+/* Loads .ferry/rules.json and .ferryignore, or reads them again when
+ * either changed since (a stat each); every round does this first. A file
+ * that does not parse fails with its message and the old rules stay. */
+int sync_session_load_rules(struct sync_session *ss);
+
+/* The ignore patterns as last loaded (NULL before the first load); valid
+ * until the next load, that is the next round. */
+const struct ignore *sync_session_ignore(const struct sync_session *ss);
+
+/* Bumped each time the rules or the ignore patterns are read again after
+ * a change (not by the first load), so that the watch can tell. */
+unsigned sync_session_rules_gen(const struct sync_session *ss);
 
 /* Under the policy "wait" (config.json, read again when it changed): lists
  * the files other devices have yet to finish uploading and records them in

@@ -14,6 +14,15 @@
  * an upload elsewhere changes them with each chunk body); the commit that
  * completes such a file announces a new seq like any other, so the file
  * downloads without anyone asking.
+ *
+ * Rules and ignore patterns: the session reads .ferry/rules.json and
+ * .ferryignore again when they change (sync.h). A change of either (seen
+ * after a round, or at once for rules.json through its inotify event)
+ * makes the next round a full one, since files held or ignored until now
+ * may go up now, and hands the new patterns to the inotify tree, which
+ * watches the directories no longer ignored and drops the others. Ignored
+ * paths raise no event at all (notify.c). The `ask` rule never asks here:
+ * its files stay held, listed by `ferry held`.
  */
 #include "watch.h"
 
@@ -66,6 +75,8 @@ struct watch {
         uint64_t seen_transfer_events;
         int64_t waiting_due;  /* list the files waited for then (monotonic), 0 if not */
         int64_t waiting_last; /* the last listing */
+        unsigned rules_gen;   /* sync_session_rules_gen when last acted on */
+        int rules_event;      /* rules.json was written: load it now */
         int online;
         struct wstatus st;
 };
@@ -151,6 +162,10 @@ static void on_notify(void *ud, const char *path, unsigned what)
                 w->root_gone = 1;
                 return;
         }
+        if (what & NOTIFY_RULES) {
+                w->rules_event = 1;
+                return;
+        }
         if (what & NOTIFY_RESCAN) {
                 log_warn("inotify's event queue overflowed (too many changes at once); "
                          "rescanning the whole folder");
@@ -212,6 +227,32 @@ static void on_stream(struct watch *w)
         }
 }
 
+/* After the rules or .ferryignore changed: the new patterns to the inotify
+ * tree, and a full round, which looks at every file under the new rules
+ * (held files the rules now select go up, newly unignored ones too). A
+ * rules.json that does not parse is reported by the round that tries it. */
+static int take_rules(struct watch *w)
+{
+        int r;
+
+        if (w->rules_event) {
+                w->rules_event = 0;
+                if (sync_session_load_rules(w->ss) < 0)
+                        err_clear(); /* the next round fails with the message */
+        }
+        if (sync_session_rules_gen(w->ss) == w->rules_gen)
+                return 0;
+        w->rules_gen = sync_session_rules_gen(w->ss);
+        /* always: the old patterns may be freed (a walk of the tree, once
+         * per change of the rules) */
+        r = notify_set_ignore(w->nt, sync_session_ignore(w->ss));
+        if (r < 0)
+                return r;
+        w->need_full = 1;
+        w->full_why = "after the rules changed";
+        return 0;
+}
+
 /* Runs one round over paths (full when paths is NULL). */
 static int run_round(struct watch *w, char **paths, size_t n, int full)
 {
@@ -235,6 +276,14 @@ static int run_round(struct watch *w, char **paths, size_t n, int full)
         }
         r = sync_session_round(w->ss, &o, &stats);
         ms = (mono_ns() - t0) / MS;
+        /* the round may have read new rules: the inotify tree must not keep
+         * the old patterns (freed by now) */
+        if (sync_session_rules_gen(w->ss) != w->rules_gen) {
+                int r2 = take_rules(w);
+
+                if (r2 < 0)
+                        return r2;
+        }
         if (stats.uploaded || stats.downloaded || stats.deleted || stats.conflicts)
                 log_info("uploaded %lld, downloaded %lld, deleted %lld, conflicts %lld (%lld ms)",
                          (long long)stats.uploaded, (long long)stats.downloaded,
@@ -425,8 +474,12 @@ static int setup(struct watch *w, sigset_t *mask)
                 return r;
         if ((r = sync_session_last_seq(w->ss, &w->applied_seq)) < 0)
                 return r;
+        /* the ignore patterns decide which directories get watches */
+        if ((r = sync_session_load_rules(w->ss)) < 0)
+                return r;
+        w->rules_gen = sync_session_rules_gen(w->ss);
         /* watches first, then the start-up scan: nothing falls in between */
-        if ((r = notify_open(w->cfg->root, &w->nt)) < 0)
+        if ((r = notify_open(w->cfg->root, sync_session_ignore(w->ss), &w->nt)) < 0)
                 return r;
         log_info("watching %s (%zu directories)", w->cfg->root, notify_count(w->nt));
         if ((r = evstream_start(w->cfg->server, w->cfg->token, w->evfd, &w->es)) < 0)
@@ -477,6 +530,8 @@ static int loop(struct watch *w)
                                        w->cfg->root);
                 if (w->mem_failed)
                         return -ENOMEM;
+                if (w->rules_event && (r = take_rules(w)) < 0)
+                        return r;
                 r = run_due(w);
                 if (r == -EINTR) {
                         log_info("stopping: the current round was interrupted at a safe point");

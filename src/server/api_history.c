@@ -1,10 +1,12 @@
 /* api_history: the version history of a space over HTTP — the kept versions
- * of a path, the trash (deleted paths that still have a kept version), and
- * restoring a version as a new commit (docs/api.md, "History and trash").
+ * of a path, the trash (deleted paths that still have a kept version),
+ * restoring a version as a new commit, and the space as of an earlier
+ * point, page by page (docs/api.md, "History and trash").
  * The rules live in journal.c (restore) and the rows behind meta.h; this
  * file checks requests and renders answers. A restore that took a number
  * is announced to the event streams like any commit.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,8 +20,13 @@
 #define HISTORY_DEFAULT 100
 #define HISTORY_MAX 10000
 
-/* A positive decimal integer (no sign, no spaces); -1 otherwise. */
-static int64_t parse_positive(const char *s)
+/* A snapshot page ends early once its entries hold this many chunks (as a
+ * page of changes does), with at least one entry. */
+#define SNAPSHOT_CHUNK_BUDGET 65536
+#define SNAPSHOT_CHUNK_ITEM 36 /* manifest_to_blob(): hash (32) + size (4) */
+
+/* A non-negative decimal integer (no sign, no spaces); -1 otherwise. */
+static int64_t parse_count(const char *s)
 {
         int64_t v = 0;
 
@@ -30,6 +37,14 @@ static int64_t parse_positive(const char *s)
                         return -1;
                 v = v * 10 + (*s - '0');
         }
+        return v;
+}
+
+/* A positive decimal integer; -1 otherwise. */
+static int64_t parse_positive(const char *s)
+{
+        int64_t v = parse_count(s);
+
         return v > 0 ? v : -1;
 }
 
@@ -264,8 +279,107 @@ out:
         json_decref(body);
 }
 
+struct snap_ctx {
+        json_t *arr;
+        int64_t limit;
+        size_t chunks; /* in the page so far */
+        int more;
+};
+
+static int snapshot_cb(const struct meta_entry *e, void *userdata)
+{
+        struct snap_ctx *sc = userdata;
+        size_t n = e->chunks_len / SNAPSHOT_CHUNK_ITEM;
+        json_t *o;
+
+        /* one row past the limit, or a page full of chunks: there is more */
+        if ((int64_t)json_array_size(sc->arr) >= sc->limit ||
+            (json_array_size(sc->arr) > 0 && sc->chunks + n > SNAPSHOT_CHUNK_BUDGET)) {
+                sc->more = 1;
+                return 1;
+        }
+        o = api_entry_json(e, 1);
+        if (!o || json_array_append_new(sc->arr, o) < 0)
+                return -ENOMEM;
+        sc->chunks += n;
+        return 0;
+}
+
+/* A query parameter that must be a valid path when present (empty: absent).
+ * 0, or -1 with a 400 reply. */
+static int path_param(struct http_request *req, const char *key, const char **out,
+                      struct http_reply *rep)
+{
+        const char *v = http_query(req, key);
+        int r;
+
+        *out = v && *v ? v : NULL;
+        if (*out && (r = path_validate(*out)) < 0) {
+                http_reply_error(rep, 400, "%s: %s", key, err_msg(r));
+                return -1;
+        }
+        return 0;
+}
+
 void api_snapshot(void *ctx, struct http_request *req, struct http_reply *rep)
 {
-        (void)ctx, (void)req;
-        http_reply_error(rep, 501, "not implemented yet (issue 6)");
+        struct server *s = ctx;
+        const char *av = http_query(req, "at"), *tv = http_query(req, "time");
+        const char *lv = http_query(req, "limit");
+        struct meta_snapshot q = {.at = INT64_MAX, .time = -1, .limit = API_CHANGES_DEFAULT};
+        struct snap_ctx sc = {0};
+        json_t *o;
+        int r;
+
+        if (av && tv) {
+                http_reply_error(rep, 400, "give at or time, not both");
+                return;
+        }
+        if (av && (q.at = parse_count(av)) < 0) {
+                http_reply_error(rep, 400, "at must be a non-negative integer (a seq)");
+                return;
+        }
+        if (tv && (q.time = parse_count(tv)) < 0) {
+                http_reply_error(rep, 400, "time must be a non-negative integer (seconds)");
+                return;
+        }
+        if (lv && (q.limit = parse_positive(lv)) < 0) {
+                http_reply_error(rep, 400, "limit must be a positive integer");
+                return;
+        }
+        if (q.limit > API_CHANGES_MAX)
+                q.limit = API_CHANGES_MAX;
+        if (path_param(req, "prefix", &q.prefix, rep) < 0 ||
+            path_param(req, "after", &q.after, rep) < 0)
+                return;
+        sc.limit = q.limit;
+        q.limit++; /* one row past the limit tells whether there is more */
+        sc.arr = json_array();
+        if (!sc.arr) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = s->meta->ops->snapshot_list(s->meta, req->device.user_id, &q, snapshot_cb, &sc);
+        if (r == -ESTALE) {
+                json_decref(sc.arr);
+                http_reply_error(rep, 404, "%s", err_msg(r));
+                return;
+        }
+        if (r < 0)
+                goto fail;
+        o = json_pack("{s:I, s:I, s:o, s:b}", "seq", (json_int_t)q.at, "current",
+                      (json_int_t)q.current, "entries", sc.arr, "more", sc.more);
+        if (o && tv && json_object_set_new(o, "time", json_integer(q.time)) < 0) {
+                json_decref(o);
+                o = NULL;
+        }
+        if (!o) {
+                http_reply_error(rep, 500, "out of memory");
+                return;
+        }
+        http_reply_json(rep, 200, o);
+        return;
+fail:
+        json_decref(sc.arr);
+        api_internal(rep, "snapshot", r);
 }

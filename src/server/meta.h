@@ -88,6 +88,18 @@ typedef int (*meta_version_cb)(const struct meta_entry *e, const char *device_na
 typedef int (*meta_trash_cb)(const struct meta_entry *tomb, const char *device_name,
                              const struct meta_entry *last, void *userdata);
 
+/* A query of the space as of a point (GET /api/v1/snapshot), see
+ * snapshot_list. */
+struct meta_snapshot {
+        int64_t at;         /* in: a seq (used when time < 0); out: the seq listed */
+        int64_t time;       /* in: >= 0: the newest seq committed at or before it */
+        const char *prefix; /* the path and what is under it; NULL: everything */
+        const char *after;  /* paths sorting after it (bytewise); NULL: from the start */
+        int64_t limit;      /* at most this many entries */
+        int64_t current;    /* out: the space's current seq */
+        int64_t horizon;    /* out: the lowest seq that can be listed exactly */
+};
+
 /* A chunk the store knows, with its uncompressed size (GC). */
 struct meta_chunk {
         struct hash hash;
@@ -250,6 +262,15 @@ struct meta_ops {
          * version (given without chunks), newest tombstone first. */
         int (*trash_list)(struct meta *m, int64_t user, const char *prefix, meta_trash_cb cb,
                           void *userdata);
+        /* The space as of a point: resolves q->at (from q->time when that
+         * is >= 0; clamped to the current seq) and lists, by path, for each
+         * path in q's range its newest retained version with seq <= q->at
+         * when that is not a tombstone, with its chunks, at most q->limit.
+         * -ESTALE (with a message) when q->at is below q->horizon, the
+         * highest seq that superseded a pruned version: a version current
+         * at q->at may be gone, so the listing would not be exact. */
+        int (*snapshot_list)(struct meta *m, int64_t user, struct meta_snapshot *q,
+                             meta_entry_cb cb, void *userdata);
         /* Like chunk_held, and when the account holds the chunk sets the
          * ownership row's touched time to now (the GC's grace counts from
          * it). 1 (and *size when not NULL) or 0. */
@@ -260,7 +281,9 @@ struct meta_ops {
         /* Deletes the versions of user's space that are not a path's current
          * entry and were superseded before superseded_before (when > 0) or
          * have at least keep_versions newer versions of their path (when
-         * > 0). *pruned: how many. */
+         * > 0), and raises the space's prune horizon (snapshot_list) to the
+         * seq of the newest version that superseded one of them. *pruned:
+         * how many. */
         int (*version_prune)(struct meta *m, int64_t user, int64_t superseded_before,
                              int64_t keep_versions, int64_t *pruned);
         /* Deletes user's chunk ownership rows touched before

@@ -467,6 +467,7 @@ static const struct meta_ops sqlite_ops = {
     .version_last_live = msq_version_last_live,
     .version_list = msq_version_list,
     .trash_list = msq_trash_list,
+    .snapshot_list = msq_snapshot_list,
     .chunk_touch = msq_chunk_touch,
     .user_ids = msq_user_ids,
     .version_prune = msq_version_prune,

@@ -101,6 +101,8 @@ int msq_version_list(struct meta *m, int64_t user, const char *path, int64_t lim
                      meta_version_cb cb, void *userdata);
 int msq_trash_list(struct meta *m, int64_t user, const char *prefix, meta_trash_cb cb,
                    void *userdata);
+int msq_snapshot_list(struct meta *m, int64_t user, struct meta_snapshot *q, meta_entry_cb cb,
+                      void *userdata);
 int msq_user_ids(struct meta *m, int64_t **ids, size_t *n);
 int msq_version_prune(struct meta *m, int64_t user, int64_t superseded_before,
                       int64_t keep_versions, int64_t *pruned);

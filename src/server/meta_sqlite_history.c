@@ -18,6 +18,14 @@
  * table rather than a set in memory because SQLite spills it to disk: an
  * account with millions of chunks costs disk, not RAM.
  *
+ * Snapshots (snapshot_list): the space as of a seq is, for each path, its
+ * newest version with seq <= that point, when it is not a tombstone. Once
+ * retention pruned versions, that answer is exact only from a certain seq
+ * on: a pruned version was current from its own seq until the seq of the
+ * version that superseded it, so the table history_horizon keeps, per
+ * account, the highest such superseding seq (raised by every prune), and
+ * a snapshot below it is refused rather than silently missing files.
+ *
  * Locking as described in meta_sqlite.c.
  */
 #include <stdlib.h>
@@ -45,6 +53,12 @@ enum {
         SL_REFS_CLEAR,
         SL_ORPHANS,
         SL_FORGET,
+        SL_HORIZON_RAISE,
+        SL_HORIZON_GET,
+        SL_SNAP_CURRENT,
+        SL_SNAP_TIME,
+        SL_SNAP_ALL,
+        SL_SNAP_PREFIX,
 };
 
 static const char versions_sql[] =
@@ -55,6 +69,11 @@ static const char versions_sql[] =
     "  device TEXT NOT NULL, chunks BLOB, time INTEGER NOT NULL,"
     "  superseded INTEGER, UNIQUE (user_id, seq));"
     "CREATE INDEX IF NOT EXISTS versions_path ON versions(user_id, path, seq);"
+    /* Snapshots below seq may miss pruned versions (see the top). A store
+     * upgraded from an earlier release starts at 0: it did not record what
+     * it pruned before. */
+    "CREATE TABLE IF NOT EXISTS history_horizon ("
+    "  user_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
     /* The GC looks for chunks no account holds. */
     "CREATE INDEX IF NOT EXISTS user_chunks_hash ON user_chunks(hash);";
 
@@ -78,6 +97,28 @@ static const char migrate_1_versions_sql[] =
 #define E_COLS                                                                                     \
         "e.path, e.seq, e.deleted, e.kind, e.size, e.mtime_ns, e.mode, e.hash, e.target,"          \
         " e.device, NULL, e.time"
+
+/* The versions version_prune deletes (?1 user, ?2 superseded before, ?3
+ * keep versions), shared by the delete and the horizon it raises first.
+ * The current version (superseded NULL, and the path's row in entries) is
+ * never a candidate, whatever the rules say. rn counts a path's versions
+ * from the newest: rn - 1 are newer than it. */
+#define PRUNE_WHERE                                                                                \
+        "user_id = ?1 AND superseded IS NOT NULL"                                                  \
+        " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.user_id = ?1"                            \
+        "   AND e.seq = versions.seq)"                                                             \
+        " AND ((?2 > 0 AND superseded < ?2) OR (?3 > 0 AND seq IN (SELECT seq FROM"                \
+        "   (SELECT seq, ROW_NUMBER() OVER (PARTITION BY path ORDER BY seq DESC) AS rn"            \
+        "    FROM versions WHERE user_id = ?1) WHERE rn > ?3)))"
+
+/* The newest version of each path with seq <= ?3, when live, for paths
+ * after ?2, in path order (the versions_path index: user, path, seq). */
+#define SNAP_SQL(where)                                                                            \
+        "SELECT " MSQ_ENTRY_COLS " FROM versions v"                                                \
+        " WHERE v.user_id = ?1 AND v.path > ?2" where " AND v.seq <= ?3 AND v.deleted = 0"         \
+        " AND v.seq = (SELECT MAX(x.seq) FROM versions x WHERE x.user_id = ?1"                     \
+        "   AND x.path = v.path AND x.seq <= ?3)"                                                  \
+        " ORDER BY v.path LIMIT ?4"
 
 #define TRASH_SQL(where)                                                                           \
         "SELECT " E_COLS ", d.name, " V_COLS " FROM entries e"                                     \
@@ -281,6 +322,99 @@ out:
         return r;
 }
 
+/* One integer of a one-row query on user (?1, and ?2 = arg when arg >= 0)
+ * into *v; a missing row or NULL reads as 0. */
+static int one_int(struct meta_sqlite *ms, unsigned slot, const char *sql, int64_t user,
+                   int64_t arg, int64_t *v)
+{
+        sqlite3_stmt *s = msq_prep_sql(ms, slot, sql);
+        int rc, r = 0;
+
+        *v = 0;
+        if (!s)
+                return -EIO;
+        sqlite3_bind_int64(s, 1, user);
+        if (arg >= 0)
+                sqlite3_bind_int64(s, 2, arg);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *v = sqlite3_column_int64(s, 0);
+        else if (rc != SQLITE_DONE)
+                r = msq_db_err(ms, "snapshot");
+        sqlite3_reset(s);
+        return r;
+}
+
+int msq_snapshot_list(struct meta *m, int64_t user, struct meta_snapshot *q, meta_entry_cb cb,
+                      void *userdata)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        struct meta_entry e;
+        sqlite3_stmt *s;
+        int r, rc;
+
+        msq_lock(ms);
+        r = one_int(ms, SL_SNAP_CURRENT, "SELECT seq FROM spaces WHERE user_id = ?1", user, -1,
+                    &q->current);
+        if (r == 0)
+                r = one_int(ms, SL_HORIZON_GET,
+                            "SELECT seq FROM history_horizon WHERE user_id = ?1", user, -1,
+                            &q->horizon);
+        /* Once a restore, not a sync: a scan of the account's versions is
+         * cheaper than an index on time that every commit would pay for. */
+        if (r == 0 && q->time >= 0)
+                r = one_int(ms, SL_SNAP_TIME,
+                            "SELECT MAX(seq) FROM versions WHERE user_id = ?1 AND time <= ?2", user,
+                            q->time, &q->at);
+        if (r < 0)
+                goto out;
+        if (q->at > q->current)
+                q->at = q->current;
+        if (q->at < 0)
+                q->at = 0;
+        if (q->at < q->horizon) {
+                r = err_set(-ESTALE,
+                            "the history before seq %lld was pruned by the server's retention "
+                            "settings: the space can be listed as of seq %lld or later",
+                            (long long)q->horizon, (long long)q->horizon);
+                goto out;
+        }
+        r = -EIO;
+        if (q->prefix)
+                /* the range [P, P0) holds P and P/...; the test drops P!, P-x... */
+                s = msq_prep_sql(ms, SL_SNAP_PREFIX,
+                                 SNAP_SQL(" AND v.path >= ?5 AND v.path < ?5 || '0'"
+                                          " AND (v.path = ?5 OR v.path > ?5 || '/')"));
+        else
+                s = msq_prep_sql(ms, SL_SNAP_ALL, SNAP_SQL(""));
+        if (!s)
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_text(s, 2, q->after ? q->after : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, q->at);
+        sqlite3_bind_int64(s, 4, q->limit);
+        if (q->prefix)
+                sqlite3_bind_text(s, 5, q->prefix, -1, SQLITE_STATIC);
+        r = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                r = msq_read_entry(s, 0, &e);
+                if (r < 0)
+                        break;
+                r = cb(&e, userdata);
+                meta_entry_clear(&e);
+                if (r != 0)
+                        break;
+        }
+        if (r > 0)
+                r = 0;
+        else if (r == 0 && rc != SQLITE_DONE)
+                r = msq_db_err(ms, "snapshot listing");
+        sqlite3_reset(s);
+out:
+        msq_unlock(ms);
+        return r;
+}
+
 int msq_user_ids(struct meta *m, int64_t **ids, size_t *n)
 {
         struct meta_sqlite *ms = msq_of(m);
@@ -329,17 +463,25 @@ int msq_version_prune(struct meta *m, int64_t user, int64_t superseded_before,
 
         *pruned = 0;
         msq_lock(ms);
-        /* The current version (superseded NULL, and the path's row in
-         * entries) is never a candidate, whatever the rules say. rn counts
-         * a path's versions from the newest: rn - 1 are newer than it. */
-        s = msq_prep_sql(
-            ms, SL_PRUNE,
-            "DELETE FROM versions WHERE user_id = ?1 AND superseded IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.user_id = ?1"
-            "   AND e.seq = versions.seq)"
-            " AND ((?2 > 0 AND superseded < ?2) OR (?3 > 0 AND seq IN (SELECT seq FROM"
-            "   (SELECT seq, ROW_NUMBER() OVER (PARTITION BY path ORDER BY seq DESC) AS rn"
-            "    FROM versions WHERE user_id = ?1) WHERE rn > ?3)))");
+        /* Under the same lock (and the GC's transaction): the horizon is
+         * raised for exactly the versions deleted next. */
+        s = msq_prep_sql(ms, SL_HORIZON_RAISE,
+                         "INSERT INTO history_horizon (user_id, seq)"
+                         " SELECT ?1, h FROM (SELECT MAX((SELECT MIN(x.seq) FROM versions x"
+                         "   WHERE x.user_id = ?1 AND x.path = versions.path"
+                         "   AND x.seq > versions.seq)) AS h"
+                         "  FROM versions WHERE " PRUNE_WHERE ") WHERE h IS NOT NULL"
+                         " ON CONFLICT (user_id) DO UPDATE SET seq = MAX(seq, excluded.seq)");
+        if (!s)
+                goto out;
+        sqlite3_bind_int64(s, 1, user);
+        sqlite3_bind_int64(s, 2, superseded_before);
+        sqlite3_bind_int64(s, 3, keep_versions);
+        r = msq_step_done(ms, s, "history horizon");
+        if (r < 0)
+                goto out;
+        r = -EIO;
+        s = msq_prep_sql(ms, SL_PRUNE, "DELETE FROM versions WHERE " PRUNE_WHERE);
         if (!s)
                 goto out;
         sqlite3_bind_int64(s, 1, user);

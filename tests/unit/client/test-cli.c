@@ -72,7 +72,8 @@ static void test_command_table(void **state)
                 assert_string_equal(c->name, names[i]);
                 assert_non_null(c->run);
         }
-        assert_null(cli_find("push"));
+        assert_non_null(cli_find("push"));
+        assert_null(cli_find("frobnicate"));
         assert_null(cli_find(""));
 }
 

@@ -1,7 +1,9 @@
 /* Unit tests for index: entries (put, get, replace, delete, foreach, count),
  * chunk records (manifest round trip, find_chunk, replaced with the entry),
- * state keys, transactions (rollback, nesting), and the speed of 10,000 puts
- * in one transaction. */
+ * state keys, transactions (rollback, nesting), the speed of 10,000 puts
+ * in one transaction, the held store and the overrides (put, replace,
+ * remove, foreach by direction and prefix, count, a callback that writes),
+ * and the schema upgrade of an index.db without those tables. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -16,11 +18,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
+#include "err.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "index.h"
 #include "manifest.h"
+#include "rules.h"
 #include "testutil.h"
 
 struct fixture {
@@ -300,6 +305,197 @@ static void test_open_bad_path(void **state)
         assert_null(idx);
 }
 
+static int put_held(struct index *idx, int dir, const char *path, uint64_t size, int64_t seq,
+                    const char *reason)
+{
+        struct index_held h = {0};
+
+        h.path = (char *)path;
+        h.dir = dir;
+        h.kind = KIND_FILE;
+        h.size = size;
+        h.mtime_ns = 1763761956123456789LL;
+        h.seq = seq;
+        h.reason = (char *)reason;
+        return index_held_put(idx, &h);
+}
+
+struct held_seen {
+        char list[512];
+        struct index *idx;
+        int remove; /* remove each row from within the callback */
+};
+
+static int held_collect(const struct index_held *h, void *ud)
+{
+        struct held_seen *s = ud;
+        char one[128];
+
+        snprintf(one, sizeof(one), "%s:%s:%llu:%lld:%s;", h->dir == RULES_UP ? "up" : "down",
+                 h->path, (unsigned long long)h->size, (long long)h->seq, h->reason);
+        strcat(s->list, one);
+        if (s->remove)
+                return index_held_remove(s->idx, h->dir, h->path);
+        return strcmp(h->path, "stop") == 0 ? -EINTR : 0;
+}
+
+static const char *held_list(struct index *idx, int dir, const char *prefix, struct held_seen *s)
+{
+        s->list[0] = '\0';
+        s->idx = idx;
+        assert_int_equal(index_held_foreach(idx, dir, prefix, held_collect, s), 0);
+        return s->list;
+}
+
+static void test_held(void **state)
+{
+        struct fixture *f = *state;
+        struct held_seen s = {0};
+        int64_t n = -1;
+
+        assert_int_equal(index_held_count(f->idx, -1, &n), 0);
+        assert_int_equal(n, 0);
+        assert_string_equal(held_list(f->idx, -1, NULL, &s), "");
+
+        assert_int_equal(
+            put_held(f->idx, RULES_UP, "Films/a.mkv", 7000000000ULL, 0, "type .mkv not selected"),
+            0);
+        assert_int_equal(put_held(f->idx, RULES_DOWN, "Films/b.mkv", 5, 41, "ask"), 0);
+        assert_int_equal(put_held(f->idx, RULES_DOWN, "Films", 0, 40, "not under Work"), 0);
+        assert_int_equal(put_held(f->idx, RULES_DOWN, "Films2/c", 1, 42, "x"), 0);
+        assert_int_equal(put_held(f->idx, RULES_DOWN, "Films.txt", 1, 43, "y"), 0);
+        /* the same path in both directions is two rows */
+        assert_int_equal(put_held(f->idx, RULES_UP, "Films/b.mkv", 6, 0, "ask"), 0);
+
+        assert_int_equal(index_held_count(f->idx, -1, &n), 0);
+        assert_int_equal(n, 6);
+        assert_int_equal(index_held_count(f->idx, RULES_UP, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(index_held_count(f->idx, RULES_DOWN, &n), 0);
+        assert_int_equal(n, 4);
+
+        /* by path, every direction */
+        assert_string_equal(held_list(f->idx, -1, NULL, &s),
+                            "down:Films:0:40:not under Work;down:Films.txt:1:43:y;"
+                            "up:Films/a.mkv:7000000000:0:type .mkv not selected;"
+                            "up:Films/b.mkv:6:0:ask;down:Films/b.mkv:5:41:ask;"
+                            "down:Films2/c:1:42:x;");
+        assert_string_equal(held_list(f->idx, -1, "", &s), s.list);
+        /* a prefix is the path and what is under it, not "Films2" */
+        assert_string_equal(held_list(f->idx, RULES_DOWN, "Films", &s),
+                            "down:Films:0:40:not under Work;down:Films/b.mkv:5:41:ask;");
+        assert_string_equal(held_list(f->idx, RULES_UP, "Films/a.mkv", &s),
+                            "up:Films/a.mkv:7000000000:0:type .mkv not selected;");
+        assert_string_equal(held_list(f->idx, RULES_UP, "Film", &s), "");
+
+        /* replace keeps one row */
+        assert_int_equal(put_held(f->idx, RULES_DOWN, "Films/b.mkv", 9, 50, "over 1M"), 0);
+        assert_string_equal(held_list(f->idx, RULES_DOWN, "Films/b.mkv", &s),
+                            "down:Films/b.mkv:9:50:over 1M;");
+
+        /* remove: one direction only; absent is not an error */
+        assert_int_equal(index_held_remove(f->idx, RULES_DOWN, "Films/b.mkv"), 0);
+        assert_int_equal(index_held_remove(f->idx, RULES_DOWN, "Films/b.mkv"), 0);
+        assert_string_equal(held_list(f->idx, -1, "Films/b.mkv", &s), "up:Films/b.mkv:6:0:ask;");
+
+        /* a callback may remove the rows it is given */
+        s.remove = 1;
+        held_list(f->idx, RULES_DOWN, "Films", &s);
+        s.remove = 0;
+        assert_int_equal(index_held_count(f->idx, RULES_DOWN, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(held_list(f->idx, RULES_DOWN, NULL, &s),
+                            "down:Films.txt:1:43:y;down:Films2/c:1:42:x;");
+
+        /* a negative return stops and is returned */
+        assert_int_equal(put_held(f->idx, RULES_UP, "stop", 1, 0, "z"), 0);
+        s.list[0] = '\0';
+        assert_int_equal(index_held_foreach(f->idx, -1, NULL, held_collect, &s), -EINTR);
+
+        /* rolled back with the transaction it was written in */
+        assert_int_equal(index_begin(f->idx), 0);
+        assert_int_equal(put_held(f->idx, RULES_UP, "tx", 1, 0, "z"), 0);
+        assert_int_equal(index_rollback(f->idx), 0);
+        assert_string_equal(held_list(f->idx, RULES_UP, "tx", &s), "");
+}
+
+static void test_overrides(void **state)
+{
+        struct fixture *f = *state;
+
+        assert_int_equal(index_override_has(f->idx, "a/b.mkv"), 0);
+        assert_int_equal(index_override_add(f->idx, "a/b.mkv"), 0);
+        assert_int_equal(index_override_add(f->idx, "a/b.mkv"), 0);
+        assert_int_equal(index_override_has(f->idx, "a/b.mkv"), 1);
+        /* exact paths: not the parent, not a prefix */
+        assert_int_equal(index_override_has(f->idx, "a"), 0);
+        assert_int_equal(index_override_has(f->idx, "a/b.mk"), 0);
+
+        index_close(f->idx);
+        assert_int_equal(index_open(f->db, &f->idx), 0);
+        assert_int_equal(index_override_has(f->idx, "a/b.mkv"), 1);
+        assert_int_equal(index_override_remove(f->idx, "a/b.mkv"), 0);
+        assert_int_equal(index_override_remove(f->idx, "a/b.mkv"), 0);
+        assert_int_equal(index_override_has(f->idx, "a/b.mkv"), 0);
+}
+
+static void exec_sql(const char *db, const char *sql)
+{
+        sqlite3 *h = NULL;
+
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+}
+
+/* An index.db from before the held store (no held, no overrides, no
+ * user_version) keeps its rows and gains the new tables. */
+static void test_schema_upgrade(void **state)
+{
+        char dir[1024], db[1100];
+        struct index *idx = NULL;
+        struct index_entry g;
+        int64_t v = 0;
+
+        (void)state;
+        assert_int_equal(testutil_mkdtemp(dir, sizeof(dir), "index-old"), 0);
+        snprintf(db, sizeof(db), "%s/index.db", dir);
+        exec_sql(db, "CREATE TABLE entries (path TEXT PRIMARY KEY NOT NULL, kind INTEGER NOT "
+                     "NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER "
+                     "NOT NULL, ino INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target "
+                     "TEXT, seq INTEGER NOT NULL, recorded_ns INTEGER NOT NULL);"
+                     "CREATE TABLE chunks (hash BLOB NOT NULL, path TEXT NOT NULL, offset "
+                     "INTEGER NOT NULL, size INTEGER NOT NULL);"
+                     "CREATE TABLE state (key TEXT PRIMARY KEY NOT NULL, value INTEGER);"
+                     "INSERT INTO entries VALUES ('old.txt', 0, 3, 1, 2, 3, 420, NULL, NULL, 7, "
+                     "4);"
+                     "INSERT INTO state VALUES ('last_seq', 7);");
+        assert_int_equal(index_open(db, &idx), 0);
+        assert_int_equal(index_get(idx, "old.txt", &g), 0);
+        assert_int_equal(g.seq, 7);
+        index_entry_free(&g);
+        assert_int_equal(index_state_get(idx, "last_seq", &v), 0);
+        assert_int_equal(v, 7);
+        assert_int_equal(put_held(idx, RULES_UP, "new.mkv", 1, 0, "ask"), 0);
+        assert_int_equal(index_override_add(idx, "o"), 0);
+        index_close(idx);
+
+        /* again: opening an up-to-date file changes nothing */
+        assert_int_equal(index_open(db, &idx), 0);
+        assert_int_equal(index_held_count(idx, RULES_UP, &v), 0);
+        assert_int_equal(v, 1);
+        assert_int_equal(index_override_has(idx, "o"), 1);
+        index_close(idx);
+
+        /* a file from a newer ferry is refused, not half understood */
+        exec_sql(db, "PRAGMA user_version = 99");
+        idx = NULL;
+        assert_int_equal(index_open(db, &idx), -EINVAL);
+        assert_null(idx);
+        assert_non_null(strstr(err_msg(-EINVAL), "newer ferry"));
+        testutil_rm_rf(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -310,6 +506,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
             cmocka_unit_test_setup_teardown(test_10k_puts_fast, setup, teardown),
             cmocka_unit_test(test_open_bad_path),
+            cmocka_unit_test_setup_teardown(test_held, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
+            cmocka_unit_test(test_schema_upgrade),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,10 @@
  * gets scanned), a directory moved inside the folder reports both names and
  * is watched under its new name, one moved out is no longer watched, writes
  * are told apart from closes, and .ferry/ and temporary names are never
- * reported. */
+ * reported. Under ignore patterns: ignored names raise nothing, ignored
+ * directories (and the top-level .ferry-backup) get no watch, new patterns
+ * move the watches; a write of .ferry/rules.json is reported as
+ * NOTIFY_RULES. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "ignore.h"
 #include "notify.h"
 #include "testutil.h"
 
@@ -49,7 +53,7 @@ static int setup(void **state)
         snprintf(p, sizeof(p), "%s/root/pre", f->base);
         if (mkdir(p, 0755) < 0)
                 return -1;
-        if (notify_open(f->root, &f->n) < 0)
+        if (notify_open(f->root, NULL, &f->n) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -213,6 +217,79 @@ static void test_ignored_names(void **state)
         assert_true(has(f, "pre/.ferry", NOTIFY_CHANGED));
 }
 
+static void test_ignore_patterns(void **state)
+{
+        struct fixture *f = *state;
+        static const char text[] = "build/\n*.log\n";
+        struct ignore *ig = NULL, *ig2 = NULL, *ig3 = NULL;
+
+        assert_int_equal(mkdir(at(f, "build"), 0755), 0);
+        assert_int_equal(mkdir(at(f, "build/sub"), 0755), 0);
+        assert_int_equal(mkdir(at(f, ".ferry-backup"), 0755), 0);
+        assert_int_equal(ignore_from_text(text, strlen(text), "t", &ig), 0);
+        notify_close(f->n);
+        assert_int_equal(notify_open(f->root, ig, &f->n), 0);
+        assert_int_equal(notify_count(f->n), 2); /* root and pre */
+
+        write_file(at(f, "build/sub/x.o"), "x");
+        write_file(at(f, "pre/a.log"), "x");
+        write_file(at(f, ".ferry-backup/doc"), "x");
+        assert_int_equal(mkdir(at(f, "pre/build"), 0755), 0);
+        assert_int_equal(mkdir(at(f, ".ferry-backup/set"), 0755), 0);
+        write_file(at(f, "pre/ok"), "x");
+        drain(f);
+        assert_false(has(f, "build/sub/x.o", ~0u));
+        assert_false(has(f, "pre/a.log", ~0u));
+        assert_false(has(f, "pre/build", ~0u));
+        assert_null(strstr(f->log, ".ferry-backup"));
+        assert_true(has(f, "pre/ok", NOTIFY_CLOSED));
+        assert_int_equal(notify_count(f->n), 2);
+        /* renamed to a name not ignored: it appears */
+        assert_int_equal(rename(at(f, "pre/a.log"), at(f, "pre/a.txt")), 0);
+        drain(f);
+        assert_false(has(f, "pre/a.log", ~0u));
+        assert_true(has(f, "pre/a.txt", NOTIFY_CHANGED));
+
+        /* build/ no longer ignored: its directories are watched */
+        assert_int_equal(ignore_from_text("*.log\n", 6, "t", &ig2), 0);
+        assert_int_equal(notify_set_ignore(f->n, ig2), 0);
+        assert_int_equal(notify_count(f->n), 5); /* + build, build/sub, pre/build */
+        write_file(at(f, "build/sub/y.o"), "y");
+        drain(f);
+        assert_true(has(f, "build/sub/y.o", NOTIFY_CLOSED));
+        /* pre/ ignored now: its watches go */
+        assert_int_equal(ignore_from_text("pre/\n", 5, "t", &ig3), 0);
+        assert_int_equal(notify_set_ignore(f->n, ig3), 0);
+        assert_int_equal(notify_count(f->n), 3);
+        write_file(at(f, "pre/later"), "x");
+        drain(f);
+        assert_string_equal(f->log, "");
+        notify_close(f->n);
+        f->n = NULL;
+        ignore_free(ig);
+        ignore_free(ig2);
+        ignore_free(ig3);
+        assert_int_equal(notify_open(f->root, NULL, &f->n), 0);
+}
+
+static void test_rules_file(void **state)
+{
+        struct fixture *f = *state;
+
+        write_file(at(f, ".ferry/other.json"), "{}");
+        drain(f);
+        assert_string_equal(f->log, "");
+        write_file(at(f, ".ferry/rules.json"), "{}"); /* in place */
+        drain(f);
+        assert_true(has(f, "", NOTIFY_RULES));
+        write_file(at(f, ".ferry/rules.json.tmp"), "{}"); /* atomically */
+        drain(f);
+        assert_false(has(f, "", NOTIFY_RULES));
+        assert_int_equal(rename(at(f, ".ferry/rules.json.tmp"), at(f, ".ferry/rules.json")), 0);
+        drain(f);
+        assert_true(has(f, "", NOTIFY_RULES));
+}
+
 static void test_root_gone(void **state)
 {
         struct fixture *f = *state;
@@ -232,6 +309,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_nested_dirs_created_quickly, setup, teardown),
             cmocka_unit_test_setup_teardown(test_moves, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ignored_names, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ignore_patterns, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rules_file, setup, teardown),
             cmocka_unit_test_setup_teardown(test_root_gone, setup, teardown),
         };
 

@@ -2,7 +2,8 @@
  * SQLite store): a version for every put, delete and both ends of a
  * rename, with commit times and device names; restore as a new commit
  * (unchanged, tombstone, unknown version, restore to another path); the
- * trash; the two retention rules; and that commits touch their chunks. */
+ * trash; the two retention rules; that commits touch their chunks; and
+ * the space as of a seq or a time (snapshot_list), which pruning limits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -488,6 +489,188 @@ static void test_commit_touches_chunks(void **state)
         assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &other, NULL), 1);
 }
 
+/* What snapshot_list gave, in order. */
+struct slist {
+        int n;
+        char path[16][32];
+        int64_t seq[16];
+        int has_chunks[16];
+        struct hash hash[16];
+};
+
+static int slist_cb(const struct meta_entry *e, void *userdata)
+{
+        struct slist *l = userdata;
+
+        assert_true(l->n < 16);
+        assert_false(e->deleted);
+        snprintf(l->path[l->n], sizeof(l->path[0]), "%s", e->path);
+        l->seq[l->n] = e->seq;
+        l->has_chunks[l->n] = e->chunks_len > 0;
+        l->hash[l->n] = e->hash;
+        l->n++;
+        return 0;
+}
+
+/* snapshot_list of user as of seq at (time < 0) or time; r its result. */
+static struct slist snap(struct fix *f, int64_t user, int64_t at, int64_t time, const char *prefix,
+                         const char *after, int64_t limit, int *r, int64_t *resolved)
+{
+        struct meta_snapshot q = {
+            .at = at, .time = time, .prefix = prefix, .after = after, .limit = limit};
+        struct slist l;
+
+        memset(&l, 0, sizeof(l));
+        *r = f->m->ops->snapshot_list(f->m, user, &q, slist_cb, &l);
+        if (resolved)
+                *resolved = q.at;
+        return l;
+}
+
+/* The space as of a seq or a time: the newest version of each path up to
+ * there, without the deleted ones, in path order, with chunks; a prefix
+ * takes the path and what is under it only; pages by after and limit. */
+static void test_snapshot(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c = file_put(f, f->alice, "a", 0, "a1");
+        int64_t s_a1, s_bx, s_by, s_dash, s_bang, s_a2, s_del, s_c, got;
+        struct slist l;
+        int r;
+
+        s_a1 = commit_at(f, f->alice, DEV_A, &c, 1000);
+        c = file_put(f, f->alice, "b/x", 0, "bx");
+        s_bx = commit_at(f, f->alice, DEV_A, &c, 1000);
+        c = file_put(f, f->alice, "b-x", 0, "dash"); /* '-' sorts before '/' */
+        s_dash = commit_at(f, f->alice, DEV_A, &c, 1500);
+        c = file_put(f, f->alice, "b!", 0, "bang");
+        s_bang = commit_at(f, f->alice, DEV_A, &c, 1500);
+        c = file_put(f, f->alice, "b/y", 0, "by");
+        s_by = commit_at(f, f->alice, DEV_A, &c, 2000);
+        c = file_put(f, f->alice, "a", s_a1, "a2");
+        s_a2 = commit_at(f, f->alice, DEV_A, &c, 3000);
+        c = simple(JOURNAL_DELETE, "b/x", NULL, s_bx);
+        s_del = commit_at(f, f->alice, DEV_A, &c, 4000);
+        c = simple(JOURNAL_RENAME, "c", "b/y", s_by);
+        s_c = commit_at(f, f->alice, DEV_A, &c, 5000);
+        c = file_put(f, f->bob, "a", 0, "bob");
+        commit_at(f, f->bob, DEV_B, &c, 1000);
+
+        l = snap(f, f->alice, s_by, -1, NULL, NULL, 100, &r, &got);
+        assert_int_equal(r, 0);
+        assert_int_equal(got, s_by);
+        assert_int_equal(l.n, 5);
+        assert_string_equal(l.path[0], "a");
+        assert_int_equal(l.seq[0], s_a1);
+        assert_true(hash_of(&l.hash[0], "a1"));
+        assert_true(l.has_chunks[0]);
+        assert_string_equal(l.path[1], "b!");
+        assert_int_equal(l.seq[1], s_bang);
+        assert_string_equal(l.path[2], "b-x");
+        assert_int_equal(l.seq[2], s_dash);
+        assert_string_equal(l.path[3], "b/x");
+        assert_string_equal(l.path[4], "b/y");
+        /* after the edit and the delete: a's new version, no b/x */
+        l = snap(f, f->alice, s_del, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(l.n, 4);
+        assert_int_equal(l.seq[0], s_a2);
+        assert_true(hash_of(&l.hash[0], "a2"));
+        assert_string_equal(l.path[3], "b/y");
+        /* now (a seq past the end is now): the rename moved b/y to c */
+        l = snap(f, f->alice, INT64_MAX, -1, NULL, NULL, 100, &r, &got);
+        assert_int_equal(r, 0);
+        assert_int_equal(got, s_c + 1);
+        assert_int_equal(l.n, 4);
+        assert_string_equal(l.path[3], "c");
+        assert_int_equal(l.seq[3], s_c);
+        assert_true(hash_of(&l.hash[3], "by"));
+        /* a prefix is the folder and what is under it, not b! or b-x */
+        l = snap(f, f->alice, s_by, -1, "b", NULL, 100, &r, NULL);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.path[0], "b/x");
+        assert_string_equal(l.path[1], "b/y");
+        l = snap(f, f->alice, s_by, -1, "b/y", NULL, 100, &r, NULL);
+        assert_int_equal(l.n, 1);
+        /* pages: after the last path of the previous one */
+        l = snap(f, f->alice, s_by, -1, NULL, NULL, 2, &r, NULL);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.path[1], "b!");
+        l = snap(f, f->alice, s_by, -1, NULL, "b!", 2, &r, NULL);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.path[0], "b-x");
+        assert_string_equal(l.path[1], "b/x");
+        l = snap(f, f->alice, s_by, -1, "b", "b/x", 2, &r, NULL);
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.path[0], "b/y");
+        /* by time: the newest seq committed at or before it */
+        l = snap(f, f->alice, 0, 1999, NULL, NULL, 100, &r, &got);
+        assert_int_equal(got, s_bang);
+        assert_int_equal(l.n, 4);
+        l = snap(f, f->alice, 0, 4000, NULL, NULL, 100, &r, &got);
+        assert_int_equal(got, s_del);
+        l = snap(f, f->alice, 0, 999, NULL, NULL, 100, &r, &got);
+        assert_int_equal(r, 0);
+        assert_int_equal(got, 0);
+        assert_int_equal(l.n, 0);
+        /* another account's space */
+        l = snap(f, f->bob, INT64_MAX, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(l.n, 1);
+        assert_true(hash_of(&l.hash[0], "bob"));
+}
+
+/* Once versions are pruned, a snapshot from before the newest version that
+ * superseded one of them could miss files: refused. Later ones still work. */
+static void test_snapshot_pruned(void **state)
+{
+        struct fix *f = *state;
+        struct journal_change c = file_put(f, f->alice, "a", 0, "a1");
+        int64_t s_a1, s_b, s_a2, s_a3, pruned, got;
+        struct slist l;
+        int r;
+
+        s_a1 = commit_at(f, f->alice, DEV_A, &c, 1000);
+        c = file_put(f, f->alice, "b", 0, "b1");
+        s_b = commit_at(f, f->alice, DEV_A, &c, 1100);
+        c = file_put(f, f->alice, "a", s_a1, "a2");
+        s_a2 = commit_at(f, f->alice, DEV_A, &c, 1200);
+        c = file_put(f, f->alice, "a", s_a2, "a3");
+        s_a3 = commit_at(f, f->alice, DEV_A, &c, 1300);
+        l = snap(f, f->alice, s_b, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 2);
+
+        /* a1 goes (superseded at 1200 by a2) */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 1201, 0, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        snap(f, f->alice, s_b, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, -ESTALE);
+        snap(f, f->alice, 0, 1100, NULL, NULL, 100, &r, &got);
+        assert_int_equal(r, -ESTALE);
+        l = snap(f, f->alice, s_a2, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 2);
+        assert_true(hash_of(&l.hash[0], "a2"));
+        /* a2 goes too: the horizon moves to a3 */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 1, &pruned), 0);
+        assert_int_equal(pruned, 1);
+        snap(f, f->alice, s_a2, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, -ESTALE);
+        l = snap(f, f->alice, s_a3, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 2);
+        /* a prune that deletes nothing leaves the horizon where it was */
+        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 1, &pruned), 0);
+        assert_int_equal(pruned, 0);
+        l = snap(f, f->alice, s_a3, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        /* bob's space has its own horizon */
+        c = file_put(f, f->bob, "x", 0, "x");
+        commit_at(f, f->bob, DEV_B, &c, 1000);
+        l = snap(f, f->bob, 1, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -497,6 +680,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_retention_keep_days, setup, teardown),
             cmocka_unit_test_setup_teardown(test_retention_keep_versions, setup, teardown),
             cmocka_unit_test_setup_teardown(test_commit_touches_chunks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot_pruned, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
