@@ -584,3 +584,65 @@ def wait_for(cond, timeout, interval=0.01):
         time.sleep(interval)
     return None
 
+
+def pty_run(dev, args, answer=None, wait_text=(), timeout=SYNC_TIMEOUT):
+    """Runs ferry with stdin and stdout on a pty (its controlling terminal).
+    answer: None (never type anything) or a function of the output so far
+    returning the line to type; it is called once every string of
+    wait_text has appeared and the output has been quiet for a moment.
+    Returns (rc, output, stderr, answered)."""
+    import errno  # noqa: PLC0415 - only the pty scenarios need these
+    import fcntl  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+    import select  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    master, slave = pty.openpty()
+    errpath = os.path.join(dev.env.root, "pty-%s.err" % dev.name)
+
+    def ctty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    with open(errpath, "wb") as err:
+        proc = subprocess.Popen([FERRY, "-C", dev.dir] + list(args), env=dev.env.env(),
+                                cwd=dev.env.root, stdin=slave, stdout=slave, stderr=err,
+                                preexec_fn=ctty)
+    os.close(slave)
+    out, answered, last = b"", False, time.monotonic()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("`ferry %s` on a pty still running after %d s; output: %s" %
+                                     (" ".join(args), timeout, tail(out.decode(errors="replace"))))
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError as e:
+                    if e.errno != errno.EIO:
+                        raise
+                    chunk = b""
+                if not chunk:
+                    break  # the child closed the terminal
+                out += chunk
+                last = time.monotonic()
+                continue
+            if proc.poll() is not None:
+                break
+            text = out.decode(errors="replace")
+            if (answer is not None and not answered and all(w in text for w in wait_text)
+                    and time.monotonic() - last > 0.3 * SLOW):
+                os.write(master, answer(text.replace("\r\n", "\n")).encode() + b"\n")
+                answered = True
+        proc.wait(timeout=10 * SLOW)
+    finally:
+        os.close(master)
+    with open(errpath, errors="replace") as f:
+        errtext = f.read()
+    rep = sanitizer_report(errtext)
+    check(not rep, "sanitizer report from `ferry %s`:\n%s" % (" ".join(args), rep))
+    return proc.returncode, out.decode(errors="replace").replace("\r\n", "\n"), errtext, answered

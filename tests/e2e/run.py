@@ -34,6 +34,8 @@ import test_watch_limits  # noqa: E402,F401
 import test_delta  # noqa: E402,F401
 import test_history  # noqa: E402,F401
 import test_transfers  # noqa: E402,F401
+import test_backup  # noqa: E402,F401
+import test_rules  # noqa: E402,F401
 
 
 def reason_of(e):
