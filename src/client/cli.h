@@ -114,5 +114,7 @@ int cmd_pull(const struct cli *g, int argc, char **argv);
 int cmd_prune(const struct cli *g, int argc, char **argv);
 /* cmd_backup.c */
 int cmd_backup(const struct cli *g, int argc, char **argv);
+/* cmd_request.c */
+int cmd_request_upload(const struct cli *g, int argc, char **argv);
 
 #endif

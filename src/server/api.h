@@ -36,6 +36,12 @@ void api_history(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_trash(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_restore(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_snapshot(void *ctx, struct http_request *req, struct http_reply *rep);
+/* api_requests.c */
+void api_requests_create(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_requests_list(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_requests_update(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_lan_key(void *ctx, struct http_request *req, struct http_reply *rep);
+void api_devices_rename(void *ctx, struct http_request *req, struct http_reply *rep);
 /* api_transfers.c */
 void api_transfers_announce(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_transfers_list(void *ctx, struct http_request *req, struct http_reply *rep);

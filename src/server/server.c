@@ -46,6 +46,11 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/device", api_device_update, SMALL_MAX, 1},
     {"POST", "/api/v1/devices/remove", api_devices_remove, SMALL_MAX, 1},
     {"GET", "/api/v1/devices/history", api_devices_history, 0, 1},
+    {"POST", "/api/v1/devices/rename", api_devices_rename, SMALL_MAX, 1},
+    {"GET", "/api/v1/lan-key", api_lan_key, 0, 1},
+    {"POST", "/api/v1/requests", api_requests_create, SMALL_MAX, 1},
+    {"GET", "/api/v1/requests", api_requests_list, 0, 1},
+    {"POST", "/api/v1/requests/update", api_requests_update, SMALL_MAX, 1},
 };
 
 int64_t server_now(void)
