@@ -138,6 +138,24 @@ static int pick_one(const struct index_held *h, void *ud)
         return 0;
 }
 
+/* 1 when an operand has nothing held, is not ignored and is not synced
+ * here: the server may hold it since this device's last round. */
+static int unknown_operand(struct index *idx, const struct pick *pk)
+{
+        for (size_t i = 0; i < pk->npaths; i++) {
+                struct index_entry e = {0};
+
+                if (pk->found[i] || pk->ignored[i])
+                        continue;
+                if (index_get(idx, pk->paths[i], &e) == 0) {
+                        index_entry_free(&e);
+                        continue;
+                }
+                return 1;
+        }
+        return 0;
+}
+
 /* Says why operand i has nothing to pull. */
 static void nothing_held(struct index *idx, const struct pick *pk, size_t i)
 {
@@ -294,6 +312,22 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
         pk.ignore = ig;
         if (r == 0)
                 r = index_held_foreach(idx, RULES_DOWN, NULL, pick_one, &pk);
+        if (r == 0 && unknown_operand(idx, &pk)) {
+                /* A file another device uploaded since this device's last
+                 * round is not held here yet: one round learns of it. */
+                index_close(idx);
+                idx = NULL;
+                r = round_waiting(&cfg, &st);
+                if (r == 0)
+                        r = open_index(&cfg, &idx);
+                if (r == 0) {
+                        memset(pk.found, 0, pk.npaths * sizeof(*pk.found));
+                        memset(pk.ignored, 0, pk.npaths * sizeof(*pk.ignored));
+                        json_array_clear(pk.pulled);
+                        json_array_clear(pk.above);
+                        r = index_held_foreach(idx, RULES_DOWN, NULL, pick_one, &pk);
+                }
+        }
         if (r < 0) {
                 rc = cli_fail("pull", r);
                 goto out;
