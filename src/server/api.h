@@ -42,6 +42,29 @@ void api_requests_list(void *ctx, struct http_request *req, struct http_reply *r
 void api_requests_update(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_lan_key(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_devices_rename(void *ctx, struct http_request *req, struct http_reply *rep);
+/* The device registry's rules the other handlers share (api_requests.c). */
+struct server;
+/* Bumps user's counter (enum meta_counter) and announces it to the event
+ * streams; logs a failure (the change it stands for is done). */
+void api_registry_changed(struct server *s, int64_t user, int counter);
+/* The device as GET /api/v1/devices shows it: transfers_device_json with
+ * "lan", "subnet" and "first_seen". NULL on out of memory. */
+json_t *api_device_json(struct server *s, const struct meta_device *d,
+                        const struct http_request *self, int64_t now);
+/* Adds "lan", "subnet" and "first_seen" of d to o. 0 or -ENOMEM. */
+int api_device_registry_fields(json_t *o, const struct meta_device *d,
+                               const struct http_request *self);
+/* Parses v ({"addr", "port", "prefix"} or null) into d's lan fields. 0, or
+ * -1 with a 400 reply. */
+int api_parse_lan(json_t *v, struct meta_device *d, struct http_reply *rep);
+/* Stores d's platform and LAN listener; a change bumps the devices
+ * version. */
+int api_device_set_info(struct server *s, const struct meta_device *d);
+/* After a device's removal: the account's LAN key is replaced, requests
+ * for the device fail ("device removed"), the devices version moves. */
+void api_registry_device_removed(struct server *s, const struct meta_device *victim);
+/* The housekeeping tick: pending requests past their expiry expire. */
+void api_requests_tick(struct server *s, int64_t now);
 /* api_transfers.c */
 void api_transfers_announce(void *ctx, struct http_request *req, struct http_reply *rep);
 void api_transfers_list(void *ctx, struct http_request *req, struct http_reply *rep);

@@ -2,7 +2,8 @@
  * (which creates a device and its token, and records it in the device
  * history) and the device list. A device is listed online when it made a
  * request lately or holds an event stream; the list also shows each
- * device's download policy, applied seq and open upload records. */
+ * device's download policy, applied seq and open upload records, and its
+ * LAN listener and subnet (api_requests.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,7 @@ void api_login(void *ctx, struct http_request *req, struct http_reply *rep)
                 goto out;
         }
         log_info("user %s logged in a new device %s (%s)", user, d.id, d.name);
+        api_registry_changed(s, u.id, META_COUNTER_DEVICES);
         http_reply_json(
             rep, 200,
             json_pack("{s:s, s:s, s:s}", "token", token, "device_id", d.id, "user", u.name));
@@ -185,7 +187,7 @@ void api_devices(void *ctx, struct http_request *req, struct http_reply *rep)
 
         r = arr ? s->meta->ops->device_list(s->meta, req->device.user_id, device_cb, &dc) : -ENOMEM;
         for (i = 0; r == 0 && i < dc.n; i++) {
-                o = transfers_device_json(s, &dc.d[i], req, now);
+                o = api_device_json(s, &dc.d[i], req, now);
                 if (!o || json_array_append_new(arr, o) < 0)
                         r = -ENOMEM;
         }

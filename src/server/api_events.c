@@ -3,12 +3,16 @@
  * once, then a "seq" event each time a commit moves the space (commits in
  * quick succession coalesce into the newest number), a "transfers" event
  * each time the account's transfer records change (coalesced the same way,
- * by the transfers version), and a keep-alive comment when idle (sent by
- * the HTTP layer). The stream of a device that gets removed ends.
+ * by the transfers version), "devices" and "requests" events when the
+ * account's control list or upload requests change (their versions, the
+ * same way), and a keep-alive comment when idle (sent by the HTTP layer).
+ * The stream of a device that gets removed ends. A device's first stream
+ * opening and its last one closing change whether it is online, so they
+ * bump the devices version.
  *
  * The stream subscribes to the event hub (events.h) with the HTTP layer's
  * wake-up as its callback, and only then reads the space's seq and the
- * transfers version: a change landing in between is then announced rather
+ * versions: a change landing in between is then announced rather
  * than lost. Its reader runs on
  * the connection's worker thread; when it has nothing to send it returns 0
  * and the HTTP layer parks the connection until the next wake-up.
@@ -29,10 +33,12 @@
 struct stream {
         struct server *s;
         struct events_sub *sub;
-        int64_t sent;           /* the newest seq this stream announced */
-        int64_t sent_transfers; /* and transfers version */
+        int64_t user;
+        char device[META_DEVICE_ID_LEN + 1];
+        int64_t sent;                     /* the newest seq this stream announced */
+        int64_t sent_v[EVENTS_NCOUNTERS]; /* and versions */
         /* Bytes formatted but not yet handed out. */
-        char out[2 * EVENT_MAX];
+        char out[4 * EVENT_MAX];
         size_t len, pos;
 };
 
@@ -56,9 +62,9 @@ static void append_event(struct stream *st, const char *name, int64_t seq, const
         size_t cap = sizeof(st->out) - st->len;
         int n;
 
-        if (strcmp(name, "transfers") == 0)
-                n = snprintf(st->out + st->len, cap,
-                             "event: transfers\ndata: {\"version\":%lld}\n\n", (long long)seq);
+        if (!device) /* a version: transfers, devices, requests */
+                n = snprintf(st->out + st->len, cap, "event: %s\ndata: {\"version\":%lld}\n\n",
+                             name, (long long)seq);
         else if (strcmp(name, "hello") == 0)
                 n = snprintf(st->out + st->len, cap,
                              "event: hello\ndata: {\"seq\":%lld,\"device\":\"%s\"}\n\n",
@@ -71,11 +77,18 @@ static void append_event(struct stream *st, const char *name, int64_t seq, const
                 st->len += (size_t)n;
 }
 
+static const char *const counter_event[EVENTS_NCOUNTERS] = {
+    [EVENTS_TRANSFERS] = "transfers",
+    [EVENTS_DEVICES] = "devices",
+    [EVENTS_REQUESTS] = "requests",
+};
+
 static ssize_t stream_read(void *cls, uint64_t at, char *buf, size_t max)
 {
         struct stream *st = cls;
         char device[META_DEVICE_ID_LEN + 1];
-        int64_t seq, version;
+        int64_t seq, v[EVENTS_NCOUNTERS];
+        int i, news;
         size_t n;
 
         (void)at;
@@ -84,16 +97,22 @@ static ssize_t stream_read(void *cls, uint64_t at, char *buf, size_t max)
                 if (events_revoked(st->s->events, st->sub))
                         return HTTP_STREAM_END; /* the device was removed */
                 seq = events_latest(st->s->events, st->sub, device);
-                version = events_latest_transfers(st->s->events, st->sub);
-                if (seq <= st->sent && version <= st->sent_transfers)
+                news = seq > st->sent;
+                for (i = 0; i < EVENTS_NCOUNTERS; i++) {
+                        v[i] = events_latest_version(st->s->events, st->sub, i);
+                        news |= v[i] > st->sent_v[i];
+                }
+                if (!news)
                         return 0; /* nothing new: the HTTP layer parks us */
                 if (seq > st->sent) {
                         st->sent = seq;
                         append_event(st, "seq", seq, device);
                 }
-                if (version > st->sent_transfers) {
-                        st->sent_transfers = version;
-                        append_event(st, "transfers", version, NULL);
+                for (i = 0; i < EVENTS_NCOUNTERS; i++) {
+                        if (v[i] > st->sent_v[i]) {
+                                st->sent_v[i] = v[i];
+                                append_event(st, counter_event[i], v[i], NULL);
+                        }
                 }
         }
         n = st->len - st->pos;
@@ -107,8 +126,18 @@ static ssize_t stream_read(void *cls, uint64_t at, char *buf, size_t max)
 static void stream_free(void *cls)
 {
         struct stream *st = cls;
+        int revoked = events_revoked(st->s->events, st->sub), stopping;
 
         events_unsubscribe(st->s->events, st->sub);
+        pthread_mutex_lock(&st->s->stop_lock);
+        stopping = st->s->stopping;
+        pthread_mutex_unlock(&st->s->stop_lock);
+        /* Its device's last stream: it went offline (a removed device's
+         * removal has told the others already; when the server stops,
+         * every stream ends and nobody is left to tell). */
+        if (!revoked && !stopping &&
+            events_device_streams(st->s->events, st->user, st->device) == 0)
+                api_registry_changed(st->s, st->user, META_COUNTER_DEVICES);
         free(st);
 }
 
@@ -175,13 +204,26 @@ void api_events(void *ctx, struct http_request *req, struct http_reply *rep)
                 goto fail;
         }
         st->s = s;
+        st->user = req->device.user_id;
+        snprintf(st->device, sizeof(st->device), "%s", req->device.id);
         r = events_subscribe(s->events, req->device.user_id, req->device.id, http_live_wake, lv,
                              &st->sub);
         if (r < 0)
                 goto fail;
+        /* Its device's first stream: it came online. Before the versions
+         * are read, so that the stream does not announce it to itself. */
+        if (events_device_streams(s->events, st->user, st->device) == 1)
+                api_registry_changed(s, st->user, META_COUNTER_DEVICES);
         r = s->meta->ops->seq_current(s->meta, req->device.user_id, &seq);
         if (r == 0)
-                r = s->meta->ops->xfer_version(s->meta, req->device.user_id, &st->sent_transfers);
+                r = s->meta->ops->xfer_version(s->meta, req->device.user_id,
+                                               &st->sent_v[EVENTS_TRANSFERS]);
+        if (r == 0)
+                r = s->meta->ops->registry_version(s->meta, st->user, META_COUNTER_DEVICES,
+                                                   &st->sent_v[EVENTS_DEVICES]);
+        if (r == 0)
+                r = s->meta->ops->registry_version(s->meta, st->user, META_COUNTER_REQUESTS,
+                                                   &st->sent_v[EVENTS_REQUESTS]);
         if (r < 0)
                 goto fail;
         st->sent = seq;

@@ -1,7 +1,8 @@
 /* api_transfers: transfer records, download records and device management
  * over HTTP (docs/api.md, "Transfer records" and "Devices"): announce,
  * progress, list and forget upload records; report downloads; set the
- * download policy; remove a device and read the device history.
+ * download policy, platform and LAN listener (api_requests.c keeps the
+ * registry's rules); remove a device and read the device history.
  *
  * Handlers check the shape of a request whole (400 before anything
  * changes) and leave the rules to transfers.c. Everything is confined to
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "auth.h"
 #include "err.h"
 #include "manifest.h"
 #include "path.h"
@@ -349,20 +351,43 @@ out:
 void api_device_update(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
-        struct meta_device d;
-        const char *p;
-        json_t *body, *o;
-        int r, policy;
+        struct meta_device d, info = req->device;
+        json_t *body, *o, *pv, *lv, *iv;
+        const char *p = NULL;
+        int r = 0, policy = 0;
 
         if (!(body = api_body_object(req, rep)))
                 return;
-        p = json_string_value(json_object_get(body, "download_incomplete"));
-        if (!p || (strcmp(p, "skip") != 0 && strcmp(p, "wait") != 0)) {
+        pv = json_object_get(body, "download_incomplete");
+        lv = json_object_get(body, "lan");
+        iv = json_object_get(body, "platform");
+        if (!pv && !lv && !iv) {
+                http_reply_error(rep, 400, "give download_incomplete, lan or platform");
+                goto out;
+        }
+        p = json_string_value(pv);
+        if (pv && (!p || (strcmp(p, "skip") != 0 && strcmp(p, "wait") != 0))) {
                 http_reply_error(rep, 400, "download_incomplete must be \"skip\" or \"wait\"");
                 goto out;
         }
-        policy = strcmp(p, "wait") == 0 ? META_POLICY_WAIT : META_POLICY_SKIP;
-        r = transfers_set_policy(s, &req->device, policy);
+        if (iv && !json_is_string(iv)) {
+                http_reply_error(rep, 400, "platform must be a string");
+                goto out;
+        }
+        if (iv && (r = auth_check_platform(json_string_value(iv))) < 0) {
+                http_reply_error(rep, 400, "%s", err_msg(r));
+                goto out;
+        }
+        if (iv)
+                snprintf(info.platform, sizeof(info.platform), "%s", json_string_value(iv));
+        if (lv && api_parse_lan(lv, &info, rep) < 0)
+                goto out;
+        if (p) {
+                policy = strcmp(p, "wait") == 0 ? META_POLICY_WAIT : META_POLICY_SKIP;
+                r = transfers_set_policy(s, &req->device, policy);
+        }
+        if (r == 0 && (lv || iv))
+                r = api_device_set_info(s, &info);
         if (r == 0)
                 r = s->meta->ops->device_find(s->meta, req->device.user_id, req->device.id, 0, &d,
                                               NULL);
@@ -370,7 +395,7 @@ void api_device_update(void *ctx, struct http_request *req, struct http_reply *r
                 api_internal(rep, "device", r);
                 goto out;
         }
-        o = transfers_device_json(s, &d, req, server_now());
+        o = api_device_json(s, &d, req, server_now());
         if (o)
                 http_reply_json(rep, 200, o);
         else
@@ -401,7 +426,7 @@ void api_devices_remove(void *ctx, struct http_request *req, struct http_reply *
                                  "device of the account");
                 goto out;
         }
-        if (r == 0 && !(o = transfers_device_json(s, &d, req, server_now())))
+        if (r == 0 && !(o = api_device_json(s, &d, req, server_now())))
                 r = -ENOMEM;
         if (r == 0)
                 r = transfers_device_remove(s, &d, NULL);
@@ -410,6 +435,9 @@ void api_devices_remove(void *ctx, struct http_request *req, struct http_reply *
                 reply_failure(rep, "device removal", r);
                 goto out;
         }
+        /* A new LAN key (the removed device knew the old one), its upload
+         * requests failed, the control list moved. */
+        api_registry_device_removed(s, &d);
         http_reply_json(rep, 200, json_pack("{s:o}", "removed", o));
 out:
         json_decref(body);

@@ -1,12 +1,10 @@
 /* events: the in-process event hub of ferryd (see events.h).
  *
  * One mutex guards everything: a hash table of the users that have
- * subscribers, each holding its newest announced seq and transfers version
- * and a doubly linked
- * list of subscribers. Publishing is a bucket lookup and a walk over that
- * user's subscribers, calling each wake callback; a user's record goes
- * away with its last subscriber, since a new stream starts from the seq it
- * reads from the metadata store anyway.
+ * subscribers, each holding its newest announced seq and versions (enum
+ * events_counter) and a doubly linked list of subscribers. Publishing is a bucket lookup and a walk
+ * over that user's subscribers, calling each wake callback; a user's record goes away with its last
+ * subscriber, since a new stream starts from the seq it reads from the metadata store anyway.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,7 +19,7 @@
 struct user_rec {
         int64_t id;
         int64_t latest;
-        int64_t transfers; /* the newest transfers version */
+        int64_t versions[EVENTS_NCOUNTERS]; /* the newest of each */
         char device[META_DEVICE_ID_LEN + 1];
         struct events_sub *subs;
         struct user_rec *next; /* in the bucket */
@@ -165,29 +163,33 @@ static unsigned local_device_streams(struct events *ev, int64_t user, const char
         return n;
 }
 
-static void local_publish_transfers(struct events *ev, int64_t user, int64_t version)
+static void local_publish_version(struct events *ev, int64_t user, int counter, int64_t version)
 {
         struct local *l = (struct local *)ev;
         struct events_sub *s;
         struct user_rec *u;
 
+        if (counter < 0 || counter >= EVENTS_NCOUNTERS)
+                return;
         pthread_mutex_lock(&l->lock);
         u = find_user(l, user);
-        if (u && version > u->transfers) {
-                u->transfers = version;
+        if (u && version > u->versions[counter]) {
+                u->versions[counter] = version;
                 for (s = u->subs; s; s = s->next)
                         s->wake(s->cls);
         }
         pthread_mutex_unlock(&l->lock);
 }
 
-static int64_t local_latest_transfers(struct events *ev, const struct events_sub *s)
+static int64_t local_latest_version(struct events *ev, const struct events_sub *s, int counter)
 {
         struct local *l = (struct local *)ev;
         int64_t v;
 
+        if (counter < 0 || counter >= EVENTS_NCOUNTERS)
+                return 0;
         pthread_mutex_lock(&l->lock);
-        v = s->user->transfers;
+        v = s->user->versions[counter];
         pthread_mutex_unlock(&l->lock);
         return v;
 }
@@ -249,8 +251,8 @@ static const struct events_ops local_ops = {
     .publish = local_publish,
     .latest = local_latest,
     .device_streams = local_device_streams,
-    .publish_transfers = local_publish_transfers,
-    .latest_transfers = local_latest_transfers,
+    .publish_version = local_publish_version,
+    .latest_version = local_latest_version,
     .revoke = local_revoke,
     .revoked = local_revoked,
     .close = local_close,

@@ -1,7 +1,10 @@
 /* events: ferryd's event hub, which tells the open event streams
  * (GET /api/v1/events, see docs/api.md "Events") that a user's space moved
- * to a new sequence number, or that the user's transfer records changed
- * (their "transfers version", see transfers.h, went up).
+ * to a new sequence number, or that one of the user's versions went up:
+ * the "transfers version" (transfer records, see transfers.h), the
+ * "devices version" (the control list: a device added, removed, renamed,
+ * online or offline, its LAN listener changed) or the "requests version"
+ * (upload requests, see api_requests.c).
  *
  * A stream subscribes for its user with a wake callback; a commit that
  * landed publishes (user, new seq, committing device) after its transaction
@@ -9,7 +12,7 @@
  * and wakes every subscriber of that user: a subscriber then reads the
  * newest number with events_latest(). Several commits in quick succession
  * thus coalesce into one number, which is all a client needs (it always
- * pulls "since its last applied seq"). Transfers versions coalesce the same
+ * pulls "since its last applied seq"). The versions coalesce the same
  * way. A removed device's subscriptions are revoked: their streams end.
  *
  * The hub is a small function table, like the metadata store, so that the
@@ -36,6 +39,14 @@ struct events_sub;
 
 typedef void (*events_wake_fn)(void *cls);
 
+/* The per-user versions the hub carries beside the seq. */
+enum events_counter {
+        EVENTS_TRANSFERS = 0,
+        EVENTS_DEVICES, /* requests/registry */
+        EVENTS_REQUESTS,
+        EVENTS_NCOUNTERS
+};
+
 struct events_ops {
         int (*subscribe)(struct events *ev, int64_t user, const char *device, events_wake_fn wake,
                          void *cls, struct events_sub **out);
@@ -44,8 +55,8 @@ struct events_ops {
         int64_t (*latest)(struct events *ev, const struct events_sub *sub,
                           char device[META_DEVICE_ID_LEN + 1]);
         unsigned (*device_streams)(struct events *ev, int64_t user, const char *device);
-        void (*publish_transfers)(struct events *ev, int64_t user, int64_t version);
-        int64_t (*latest_transfers)(struct events *ev, const struct events_sub *sub);
+        void (*publish_version)(struct events *ev, int64_t user, int counter, int64_t version);
+        int64_t (*latest_version)(struct events *ev, const struct events_sub *sub, int counter);
         void (*revoke)(struct events *ev, int64_t user, const char *device);
         int (*revoked)(struct events *ev, const struct events_sub *sub);
         void (*close)(struct events *ev);
@@ -95,18 +106,31 @@ static inline unsigned events_device_streams(struct events *ev, int64_t user, co
         return ev->ops->device_streams(ev, user, device);
 }
 
-/* Announces that user's transfer records are now at version (coalesced and
- * ordered like seqs: an older version is ignored). */
-static inline void events_publish_transfers(struct events *ev, int64_t user, int64_t version)
+/* Announces that user's counter (enum events_counter) is now at version
+ * (coalesced and ordered like seqs: an older version is ignored). */
+static inline void events_publish_version(struct events *ev, int64_t user, int counter,
+                                          int64_t version)
 {
-        ev->ops->publish_transfers(ev, user, version);
+        ev->ops->publish_version(ev, user, counter, version);
 }
 
-/* The newest transfers version announced for sub's user since the hub has
- * held subscribers for it (0 if none). */
+/* The newest version of counter announced for sub's user since the hub
+ * has held subscribers for it (0 if none). */
+static inline int64_t events_latest_version(struct events *ev, const struct events_sub *sub,
+                                            int counter)
+{
+        return ev->ops->latest_version(ev, sub, counter);
+}
+
+/* The same for the transfers version. */
+static inline void events_publish_transfers(struct events *ev, int64_t user, int64_t version)
+{
+        events_publish_version(ev, user, EVENTS_TRANSFERS, version);
+}
+
 static inline int64_t events_latest_transfers(struct events *ev, const struct events_sub *sub)
 {
-        return ev->ops->latest_transfers(ev, sub);
+        return events_latest_version(ev, sub, EVENTS_TRANSFERS);
 }
 
 /* Revokes the subscriptions of device (of user), which was removed: each is

@@ -47,6 +47,11 @@ struct meta_device {
         /* Transfer records (meta_sqlite_transfers.c): */
         int download_incomplete; /* enum meta_policy */
         int64_t applied_seq;     /* the space applied up to here, as reported */
+        /* requests/registry (meta_sqlite_requests.c): the device's LAN
+         * listener as it reported it; lan_addr "" when it has none. */
+        char lan_addr[META_ADDRESS_MAX + 1];
+        int lan_port;
+        int lan_prefix;
 };
 
 /* The current state of one path of a space. Owned strings and the chunk
@@ -196,6 +201,53 @@ typedef int (*meta_device_event_cb)(const struct meta_device_event *ev, void *us
 typedef int (*meta_held_file_cb)(const char *path, uint64_t size, int64_t seq, void *userdata);
 /* A device with records pending or uploading (transfers_tick). */
 typedef int (*meta_active_cb)(int64_t user, const char *device, int64_t last_seen, void *userdata);
+
+/* --- requests/registry (meta_sqlite_requests.c; the rules are in
+ *     api_requests.c): upload requests between the devices of an account,
+ *     the account's LAN key, and the per-user "devices" and "requests"
+ *     versions the event streams announce --- */
+
+#define META_LAN_KEY_HEX 64 /* a 32-byte key as hex */
+
+/* Stored statuses of an upload request; a pending request past its expiry
+ * is turned into META_REQ_EXPIRED by requests_expire. */
+enum meta_req_status {
+        META_REQ_PENDING = 0,
+        META_REQ_ACCEPTED,
+        META_REQ_RUNNING,
+        META_REQ_DONE,
+        META_REQ_FAILED,
+        META_REQ_EXPIRED,
+        META_REQ_NSTATUS
+};
+/* The per-user counters of registry_version. */
+enum meta_counter { META_COUNTER_DEVICES = 0, META_COUNTER_REQUESTS };
+
+/* One upload request. Strings borrowed as for struct meta_record. */
+struct meta_request {
+        int64_t id;
+        char requester[META_DEVICE_ID_LEN + 1];
+        char target[META_DEVICE_ID_LEN + 1];
+        const char *requester_name; /* listings only ("" when unknown) */
+        const char *target_name;    /* listings only */
+        const char *paths;          /* a JSON array of paths, as stored */
+        int all;
+        const char *via; /* "lan" or "relay" */
+        int status;      /* enum meta_req_status */
+        int64_t files;
+        const char *reason; /* "" when none */
+        int64_t created;
+        int64_t updated;
+        int64_t expires;
+};
+
+/* Which requests a listing returns: all set fields must match. */
+struct meta_request_filter {
+        int64_t id;         /* 0: any */
+        const char *target; /* device id, NULL: any */
+};
+
+typedef int (*meta_request_cb)(const struct meta_request *r, void *userdata);
 
 struct meta;
 
@@ -377,6 +429,42 @@ struct meta_ops {
                              meta_device_event_cb cb, void *userdata);
         int (*device_event_files)(struct meta *m, int64_t event, meta_held_file_cb cb,
                                   void *userdata);
+
+        /* --- requests/registry (meta_sqlite_requests.c) --- */
+
+        /* The user's counter (enum meta_counter; 0 before any change), and
+         * the next value of it. */
+        int (*registry_version)(struct meta *m, int64_t user, int counter, int64_t *version);
+        int (*registry_version_bump)(struct meta *m, int64_t user, int counter, int64_t *version);
+        /* Sets the platform and LAN listener (lan_addr, lan_port,
+         * lan_prefix) of the active device d->id from d. *changed: 1 when
+         * one of them differed. */
+        int (*device_set_info)(struct meta *m, const struct meta_device *d, int *changed);
+        /* Renames the active device; -ENOENT when there is none. */
+        int (*device_rename)(struct meta *m, const char *device, const char *name);
+        /* The user's LAN key (hex) and its version; when the user has none
+         * yet, fresh (hex) becomes it, version 1. */
+        int (*lan_key_get)(struct meta *m, int64_t user, const char *fresh,
+                           char key[META_LAN_KEY_HEX + 1], int64_t *version);
+        /* Replaces the user's LAN key by fresh, version + 1; nothing when
+         * the user has none yet. *version: the new version, or 0. */
+        int (*lan_key_rotate)(struct meta *m, int64_t user, const char *fresh, int64_t *version);
+        /* Inserts r (status, files, reason, times as given); sets r->id. */
+        int (*request_add)(struct meta *m, int64_t user, struct meta_request *r);
+        /* The user's requests matching f, newest first. */
+        int (*requests_list)(struct meta *m, int64_t user, const struct meta_request_filter *f,
+                             meta_request_cb cb, void *userdata);
+        /* Sets status, files, reason and updated of the user's request
+         * r->id; -ENOENT when there is none. */
+        int (*request_set)(struct meta *m, int64_t user, const struct meta_request *r);
+        /* Pending requests with expires <= now become expired (updated =
+         * now). *users (malloc'd, caller frees): the users that had some,
+         * each once; *n how many. */
+        int (*requests_expire)(struct meta *m, int64_t now, int64_t **users, size_t *n);
+        /* The user's requests for target that are not over (pending,
+         * accepted, running) become failed with reason. *n: how many. */
+        int (*requests_fail_target)(struct meta *m, int64_t user, const char *target,
+                                    const char *reason, int64_t now, int64_t *n);
 
         void (*close)(struct meta *m);
 };

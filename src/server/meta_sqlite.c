@@ -24,8 +24,9 @@
 #include "meta.h"
 #include "meta_sqlite.h"
 
-/* 2: versions (history), transfer records. */
-#define SCHEMA_VERSION 2
+/* 2: versions (history), transfer records. 3: upload requests, LAN keys,
+ * the devices' LAN listeners (requests/registry). */
+#define SCHEMA_VERSION 3
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -498,6 +499,19 @@ static const struct meta_ops sqlite_ops = {
     .device_event_add = msq_device_event_add,
     .device_events = msq_device_events,
     .device_event_files = msq_device_event_files,
+    /* requests/registry: upload requests, LAN keys, devices and requests
+     * versions, device info and names */
+    .registry_version = msq_registry_version,
+    .registry_version_bump = msq_registry_version_bump,
+    .device_set_info = msq_device_set_info,
+    .device_rename = msq_device_rename,
+    .lan_key_get = msq_lan_key_get,
+    .lan_key_rotate = msq_lan_key_rotate,
+    .request_add = msq_request_add,
+    .requests_list = msq_requests_list,
+    .request_set = msq_request_set,
+    .requests_expire = msq_requests_expire,
+    .requests_fail_target = msq_requests_fail_target,
     .close = ms_close,
 };
 
@@ -532,6 +546,8 @@ static int setup_schema(struct meta_sqlite *ms)
         r = msq_history_schema(ms, version < 0 ? 0 : version);
         if (r == 0)
                 r = msq_transfers_schema(ms, version < 0 ? 0 : version);
+        if (r == 0) /* requests/registry */
+                r = msq_requests_schema(ms, version < 0 ? 0 : version);
         if (r < 0)
                 goto out;
         if (version < 0)

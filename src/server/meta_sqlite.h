@@ -12,9 +12,10 @@
 
 #include "meta.h"
 
-#define MSQ_EXTRA_SLOTS 64
+#define MSQ_EXTRA_SLOTS 96
 #define MSQ_SLOT_HISTORY 0
 #define MSQ_SLOT_TRANSFERS 32
+#define MSQ_SLOT_REQUESTS 64 /* requests/registry */
 
 enum stmt_id {
         ST_USER_ADD,
@@ -45,7 +46,7 @@ struct meta_sqlite {
         sqlite3_stmt *st[ST_COUNT];
         /* Statements of the files added by concern, each with its own range
          * of slots: meta_sqlite_history.c [0, 32), meta_sqlite_transfers.c
-         * [32, 64). */
+         * [32, 64), meta_sqlite_requests.c [64, 96). */
         sqlite3_stmt *st_extra[MSQ_EXTRA_SLOTS];
 };
 
@@ -148,14 +149,33 @@ int msq_device_events(struct meta *m, int64_t user, const char *device, meta_dev
                       void *userdata);
 int msq_device_event_files(struct meta *m, int64_t event, meta_held_file_cb cb, void *userdata);
 
+/* requests/registry: meta_sqlite_requests.c (upload requests, LAN keys,
+ * the devices and requests versions, the devices' LAN columns). Same
+ * contract as msq_history_schema. */
+int msq_requests_schema(struct meta_sqlite *ms, int old_version);
+int msq_registry_version(struct meta *m, int64_t user, int counter, int64_t *version);
+int msq_registry_version_bump(struct meta *m, int64_t user, int counter, int64_t *version);
+int msq_device_set_info(struct meta *m, const struct meta_device *d, int *changed);
+int msq_device_rename(struct meta *m, const char *device, const char *name);
+int msq_lan_key_get(struct meta *m, int64_t user, const char *fresh, char key[META_LAN_KEY_HEX + 1],
+                    int64_t *version);
+int msq_lan_key_rotate(struct meta *m, int64_t user, const char *fresh, int64_t *version);
+int msq_request_add(struct meta *m, int64_t user, struct meta_request *r);
+int msq_requests_list(struct meta *m, int64_t user, const struct meta_request_filter *f,
+                      meta_request_cb cb, void *userdata);
+int msq_request_set(struct meta *m, int64_t user, const struct meta_request *r);
+int msq_requests_expire(struct meta *m, int64_t now, int64_t **users, size_t *n);
+int msq_requests_fail_target(struct meta *m, int64_t user, const char *target, const char *reason,
+                             int64_t now, int64_t *n);
+
 /* The device rows as meta_sqlite_account.c reads them (msq_read_device),
- * with the columns schema 2 added, and the two statement slots of that
+ * with the columns schemas 2 and 3 (the LAN listener) added, and the two statement slots of that
  * file (the last ones of the transfers range): removed devices are left
  * out there. */
 #define MSQ_DEVICE_COLS                                                                            \
         "id, user_id, name, platform, address, created, last_seen, download_incomplete,"           \
-        " applied_seq"
-#define MSQ_DEVICE_NCOLS 9
+        " applied_seq, lan_addr, lan_port, lan_prefix"
+#define MSQ_DEVICE_NCOLS 12
 #define MSQ_SLOT_DEVICE_BY_TOKEN (MSQ_SLOT_TRANSFERS + 30)
 #define MSQ_SLOT_DEVICE_LIST (MSQ_SLOT_TRANSFERS + 31)
 void msq_read_device(sqlite3_stmt *s, struct meta_device *d);

@@ -95,6 +95,9 @@ void msq_read_device(sqlite3_stmt *s, struct meta_device *d)
         d->last_seen = sqlite3_column_int64(s, 6);
         d->download_incomplete = sqlite3_column_int(s, 7);
         d->applied_seq = sqlite3_column_int64(s, 8);
+        msq_copy_text(d->lan_addr, sizeof(d->lan_addr), s, 9);
+        d->lan_port = sqlite3_column_int(s, 10);
+        d->lan_prefix = sqlite3_column_int(s, 11);
 }
 
 int msq_device_add(struct meta *m, const struct meta_device *d, const struct hash *token_hash)

@@ -179,6 +179,7 @@ static void *housekeeping(void *arg)
                 pthread_mutex_unlock(&s->stop_lock);
                 int64_t now = server_now();
                 transfers_tick(s, now);
+                api_requests_tick(s, now); /* upload requests expire */
                 if (s->settings.gc_interval > 0 && now >= next_gc) {
                         struct gc_stats st;
                         int r = gc_run(s, now, &st);

@@ -3,8 +3,8 @@
  * publishes coalesce into the newest number, an older number is ignored,
  * unsubscribing stops the wake-ups, per-device stream counts, many
  * subscribers, a smoke test of concurrent publish/subscribe threads,
- * transfers versions (coalesced and ordered like seqs, apart from them)
- * and revoking a removed device's subscriptions. */
+ * transfers versions (coalesced and ordered like seqs, apart from them),
+ * the devices and requests versions beside them, and revoking a removed device's subscriptions. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,6 +248,41 @@ static void test_transfers_versions(void **state)
         events_close(ev);
 }
 
+/* The devices and requests versions (requests/registry): each its own
+ * coalesced counter beside the transfers version. */
+static void test_registry_versions(void **state)
+{
+        struct events *ev;
+        struct events_sub *a, *b;
+        struct counter ca = {0}, cb = {0};
+
+        (void)state;
+        assert_int_equal(events_local_new(&ev), 0);
+        assert_int_equal(events_subscribe(ev, 1, "laptop", on_wake, &ca, &a), 0);
+        assert_int_equal(events_subscribe(ev, 2, "other", on_wake, &cb, &b), 0);
+        events_publish_version(ev, 1, EVENTS_DEVICES, 3);
+        events_publish_version(ev, 1, EVENTS_REQUESTS, 7);
+        events_publish_version(ev, 1, EVENTS_DEVICES, 2); /* older: ignored */
+        assert_int_equal(events_latest_version(ev, a, EVENTS_DEVICES), 3);
+        assert_int_equal(events_latest_version(ev, a, EVENTS_REQUESTS), 7);
+        assert_int_equal(events_latest_transfers(ev, a), 0);
+        assert_int_equal(ca.wakes, 2);
+        assert_int_equal(cb.wakes, 0);
+        assert_int_equal(events_latest_version(ev, b, EVENTS_DEVICES), 0);
+        /* The transfers version is the same kind of counter. */
+        events_publish_transfers(ev, 1, 1);
+        assert_int_equal(events_latest_version(ev, a, EVENTS_TRANSFERS), 1);
+        assert_int_equal(events_latest_version(ev, a, EVENTS_DEVICES), 3);
+        /* An unknown counter is nobody's business. */
+        events_publish_version(ev, 1, EVENTS_NCOUNTERS, 99);
+        events_publish_version(ev, 1, -1, 99);
+        assert_int_equal(events_latest_version(ev, a, EVENTS_NCOUNTERS), 0);
+        assert_int_equal(ca.wakes, 3);
+        events_unsubscribe(ev, a);
+        events_unsubscribe(ev, b);
+        events_close(ev);
+}
+
 static void test_revoke(void **state)
 {
         struct events *ev;
@@ -287,6 +322,7 @@ int main(void)
             cmocka_unit_test(test_many_subscribers),
             cmocka_unit_test(test_threads_smoke),
             cmocka_unit_test(test_transfers_versions),
+            cmocka_unit_test(test_registry_versions),
             cmocka_unit_test(test_revoke),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
