@@ -3,7 +3,10 @@
  * removed and which files a removed device held then (GET
  * /api/v1/devices/history); `ferry devices remove NAME`, which revokes a
  * device's token (POST /api/v1/devices/remove), for a lost or retired
- * machine.
+ * machine; `ferry devices rename NAME NEW` (POST /api/v1/devices/rename).
+ * The listing shows each device's LAN listener (address:port, from the
+ * watch's report) and its subnet, which decide the LAN path of
+ * `ferry request-upload` and of downloads (peers.h).
  *
  * The --json outputs are documented in docs/cli.md and kept stable: fields
  * are copied one by one, not passed through. */
@@ -23,10 +26,20 @@ enum { OPT_JSON = 1000, OPT_HISTORY, OPT_FILES, OPT_HELP };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const device_keys[] = {"id",          "name",     "platform",
-                                          "address",     "created",  "last_seen",
-                                          "online",      "this",     "download_incomplete",
-                                          "applied_seq", "uploading"};
+static const char *const device_keys[] = {"id",
+                                          "name",
+                                          "platform",
+                                          "address",
+                                          "created",
+                                          "last_seen",
+                                          "online",
+                                          "this",
+                                          "lan",
+                                          "subnet",
+                                          "download_incomplete",
+                                          "applied_seq",
+                                          "uploading",
+                                          "first_seen"};
 static const char *const event_keys[] = {"device", "name", "event", "time", "applied_seq", "files"};
 static const char *const held_keys[] = {"path", "size", "seq"};
 
@@ -64,6 +77,18 @@ static int get_json(const struct config *cfg, const char *q, json_t **out)
         return r;
 }
 
+/* "10.77.1.2:8701", or "[fd00::2]:8701" for IPv6. */
+static void lan_text(const json_t *lan, char *out, size_t len)
+{
+        const char *a = json_string_value(json_object_get(lan, "addr"));
+        long long port = (long long)json_integer_value(json_object_get(lan, "port"));
+
+        if (strchr(a, ':'))
+                snprintf(out, len, "[%s]:%lld", a, port);
+        else
+                snprintf(out, len, "%s:%lld", a, port);
+}
+
 static int list_devices(const struct config *cfg, int json)
 {
         json_t *resp = NULL, *out = NULL, *list, *d;
@@ -87,21 +112,27 @@ static int list_devices(const struct config *cfg, int json)
                         r = cli_print_json(out);
                 goto out;
         }
-        printf("  %-20s %-32s %-15s %-19s %s\n", "NAME", "ID", "ADDRESS", "LAST SEEN", "ONLINE");
+        printf("  %-20s %-32s %-15s %-21s %-18s %-19s %s\n", "NAME", "ID", "ADDRESS", "LAN",
+               "SUBNET", "LAST SEEN", "ONLINE");
         json_array_foreach(list, i, d)
         {
                 const char *addr = json_string_value(json_object_get(d, "address"));
+                const char *subnet = json_string_value(json_object_get(d, "subnet"));
                 int64_t seen = json_integer_value(json_object_get(d, "last_seen"));
-                char when[64];
+                json_t *lan = json_object_get(d, "lan");
+                char when[64], lanbuf[64] = "-";
 
                 if (seen > 0)
                         cli_format_time(seen, when, sizeof(when));
                 else
                         snprintf(when, sizeof(when), "never");
-                printf("%c %-20s %-32s %-15s %-19s %s\n",
+                if (json_is_string(json_object_get(lan, "addr")))
+                        lan_text(lan, lanbuf, sizeof(lanbuf));
+                printf("%c %-20s %-32s %-15s %-21s %-18s %-19s %s\n",
                        json_is_true(json_object_get(d, "this")) ? '*' : ' ',
                        json_string_value(json_object_get(d, "name")) ?: "?",
-                       json_string_value(json_object_get(d, "id")) ?: "?", addr ? addr : "-", when,
+                       json_string_value(json_object_get(d, "id")) ?: "?", addr ? addr : "-",
+                       lanbuf, subnet ? subnet : "-", when,
                        json_is_true(json_object_get(d, "online")) ? "yes" : "no");
         }
 out:
@@ -252,6 +283,42 @@ out:
         return r;
 }
 
+static int rename_device(const struct config *cfg, const char *name, const char *new_name, int json)
+{
+        struct remote *rem = NULL;
+        json_t *body = NULL, *resp = NULL, *out = NULL, *d;
+        int r;
+
+        body = json_pack("{s:s, s:s}", "device", name, "name", new_name);
+        r = body ? remote_new(cfg->server, cfg->token, &rem) : -ENOMEM;
+        if (r == 0)
+                r = remote_post_json(rem, "/api/v1/devices/rename", body, &resp);
+        if (r == -ENOENT)
+                r = err_set(r, "no device %s in this account ('ferry devices' lists them)", name);
+        else if (r == -EEXIST)
+                r = err_set(r, "another device of this account is called %s already", new_name);
+        if (r < 0)
+                goto out;
+        d = json_object_get(resp, "device");
+        if (json) {
+                out = json_object();
+                r = out && json_object_set_new(out, "device",
+                                               pick(d, device_keys, NKEYS(device_keys), NULL)) == 0
+                        ? cli_print_json(out)
+                        : -ENOMEM;
+                goto out;
+        }
+        printf("renamed device %s (%s) to %s\n", name,
+               json_string_value(json_object_get(d, "id")) ?: "?",
+               json_string_value(json_object_get(d, "name")) ?: new_name);
+out:
+        remote_free(rem);
+        json_decref(body);
+        json_decref(resp);
+        json_decref(out);
+        return r;
+}
+
 int cmd_devices(const struct cli *g, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -263,7 +330,7 @@ int cmd_devices(const struct cli *g, int argc, char **argv)
         };
         struct config cfg = {0};
         int c, json = 0, history = 0, files = 0, r, rc = CLI_OK, nargs;
-        const char *name = NULL;
+        const char *name = NULL, *new_name = NULL;
 
         optind = 0;
         opterr = 0;
@@ -280,17 +347,22 @@ int cmd_devices(const struct cli *g, int argc, char **argv)
                         break;
                 case 'h':
                 case OPT_HELP:
-                        puts("usage: ferry [-C DIR] devices [--json]\n"
-                             "       ferry [-C DIR] devices --history [--files] [NAME] [--json]\n"
-                             "       ferry [-C DIR] devices remove NAME [--json]\n"
-                             "\n"
-                             "Lists this account's devices: name, id, address, last seen, and\n"
-                             "whether each is online; '*' marks this device.\n"
-                             "--history: when devices were added and removed (of NAME only, a\n"
-                             "name or an id), with how many files a removed device held then;\n"
-                             "--files lists those files.\n"
-                             "remove NAME: revokes that device (its token stops working), for a\n"
-                             "lost or retired machine; not this device itself.");
+                        puts(
+                            "usage: ferry [-C DIR] devices [--json]\n"
+                            "       ferry [-C DIR] devices --history [--files] [NAME] [--json]\n"
+                            "       ferry [-C DIR] devices remove NAME [--json]\n"
+                            "       ferry [-C DIR] devices rename NAME NEW [--json]\n"
+                            "\n"
+                            "Lists this account's devices: name, id, address, LAN listener\n"
+                            "(address:port of its 'ferry watch', '-' when none), subnet, last\n"
+                            "seen, and whether each is online; '*' marks this device.\n"
+                            "--history: when devices were added and removed (of NAME only, a\n"
+                            "name or an id), with how many files a removed device held then;\n"
+                            "--files lists those files.\n"
+                            "remove NAME: revokes that device (its token stops working), for a\n"
+                            "lost or retired machine; not this device itself.\n"
+                            "rename NAME NEW: gives a device (this one too; NAME a name or an id)\n"
+                            "a new name, unique among the account's devices.");
                         return CLI_OK;
                 default:
                         return cli_bad_option("devices", argc, argv, c);
@@ -303,6 +375,14 @@ int cmd_devices(const struct cli *g, int argc, char **argv)
                 if (nargs > 1)
                         return cli_usage("devices", "--history takes at most one NAME");
                 name = nargs ? argv[optind] : NULL;
+        } else if (nargs > 0 && !strcmp(argv[optind], "rename")) {
+                if (nargs != 3)
+                        return cli_usage("devices", nargs < 3 ? "rename: NAME and NEW are needed"
+                                                              : "rename takes NAME and NEW");
+                name = argv[optind + 1];
+                new_name = argv[optind + 2];
+                if (!*name || !*new_name)
+                        return cli_usage("devices", "rename: NAME and NEW must not be empty");
         } else if (nargs > 0 && strcmp(argv[optind], "remove") != 0) {
                 return cli_usage("devices", "unexpected argument '%s'", argv[optind]);
         } else if (nargs > 0) {
@@ -318,6 +398,8 @@ int cmd_devices(const struct cli *g, int argc, char **argv)
                 return cli_fail("devices", r);
         if (history)
                 r = device_history(&cfg, name, files, json);
+        else if (new_name)
+                r = rename_device(&cfg, name, new_name, json);
         else if (name)
                 r = remove_device(&cfg, name, json);
         else

@@ -153,7 +153,9 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                             "Prints \"uploaded N, downloaded M, deleted K, conflicts C, sent X,\n"
                             "received Y\" (bytes on the wire), or with --json one JSON object:\n"
                             "uploaded, downloaded, deleted, conflicts, bytes_up, bytes_down,\n"
-                            "requests, seconds. Refuses a round that would delete more than the\n"
+                            "requests, seconds, bytes_lan (chunk bytes from a device on this\n"
+                            "LAN: downloads ask one first, the server sends the rest). Refuses a "
+                            "round that would delete more than the\n"
                             "configured number and share of files (default 50 and 25%) unless\n"
                             "--allow-mass-delete is given.\n"
                             "\n"
@@ -207,11 +209,12 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                                    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
                 printf("{\"uploaded\":%lld,\"downloaded\":%lld,\"deleted\":%lld,\"conflicts\":%lld,"
                        "\"bytes_up\":%lld,\"bytes_down\":%lld,\"requests\":%lld,"
-                       "\"seconds\":%.3f,\"waiting\":%s,\"held_up\":%lld,\"held_down\":%lld}\n",
+                       "\"seconds\":%.3f,\"waiting\":%s,\"held_up\":%lld,\"held_down\":%lld,"
+                       "\"bytes_lan\":%lld}\n",
                        (long long)st.uploaded, (long long)st.downloaded, (long long)st.deleted,
                        (long long)st.conflicts, (long long)st.bytes_up, (long long)st.bytes_down,
                        (long long)st.requests, secs, wtext ? wtext : "[]", (long long)st.held_up,
-                       (long long)st.held_down);
+                       (long long)st.held_down, (long long)st.bytes_lan);
                 free(wtext);
                 json_decref(waiting);
                 return CLI_OK;

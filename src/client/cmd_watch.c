@@ -1,5 +1,6 @@
 /* cmd_watch: `ferry watch [--log FILE] [--limit-up RATE] [--limit-down
- * RATE] [--check-backup INTERVAL]`, the daemon that keeps a linked folder
+ * RATE] [--check-backup INTERVAL] [--lan-port PORT] [--lan-addr ADDR]
+ * [--no-lan]`, the daemon that keeps a linked folder
  * in sync in real time (watch.c). It runs in the foreground until SIGINT or
  * SIGTERM; logs go to stderr, or to FILE. The limits travel in the config
  * to the connection sync_session_open makes (the event stream is not
@@ -13,7 +14,11 @@
  * runs notify-send when that is on PATH. It never uploads: that is for the
  * user to say (`ferry backup`, or `ferry backup --check` on a terminal).
  * It has its own index and lock per set, so it never holds up a round; a
- * check under way when the watch stops is finished first. */
+ * check under way when the watch stops is finished first.
+ *
+ * --lan-port, --lan-addr, --no-lan: the LAN listener (watch_req.h,
+ * docs/lan.md). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -30,7 +35,16 @@
 #include "log.h"
 #include "watch.h"
 
-enum { OPT_LOG = 1000, OPT_LIMIT_UP, OPT_LIMIT_DOWN, OPT_CHECK_BACKUP, OPT_HELP };
+enum {
+        OPT_LOG = 1000,
+        OPT_LIMIT_UP,
+        OPT_LIMIT_DOWN,
+        OPT_CHECK_BACKUP,
+        OPT_LAN_PORT,
+        OPT_LAN_ADDR,
+        OPT_NO_LAN,
+        OPT_HELP
+};
 
 /* At most this many paths of one set are logged per check. */
 #define CHECK_LOG_PATHS 50
@@ -173,6 +187,9 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
             {"limit-up", required_argument, NULL, OPT_LIMIT_UP},
             {"limit-down", required_argument, NULL, OPT_LIMIT_DOWN},
             {"check-backup", required_argument, NULL, OPT_CHECK_BACKUP},
+            {"lan-port", required_argument, NULL, OPT_LAN_PORT},
+            {"lan-addr", required_argument, NULL, OPT_LAN_ADDR},
+            {"no-lan", no_argument, NULL, OPT_NO_LAN},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
@@ -180,6 +197,9 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
         struct config cfg = {0};
         struct bkcheck bc = {0};
         int64_t up = 0, down = 0;
+        unsigned char a6[16];
+        char *end;
+        long port;
         int c, r;
 
         optind = 0;
@@ -200,11 +220,30 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                         if (backup_parse_interval(optarg, &bc.interval) < 0)
                                 return cli_usage("watch", "--check-backup: %s", err_msg(-EINVAL));
                         break;
+                case OPT_LAN_PORT:
+                        errno = 0;
+                        port = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || port < 0 || port > 65535)
+                                return cli_usage("watch", "--lan-port takes a port (0..65535)");
+                        wo.lan.lan_port = (int)port;
+                        break;
+                case OPT_LAN_ADDR:
+                        if (inet_pton(AF_INET, optarg, a6) != 1 &&
+                            inet_pton(AF_INET6, optarg, a6) != 1)
+                                return cli_usage(
+                                    "watch", "--lan-addr takes an IP address, not '%s'", optarg);
+                        wo.lan.lan_addr = optarg;
+                        break;
+                case OPT_NO_LAN:
+                        wo.lan.no_lan = 1;
+                        break;
                 case 'h':
                 case OPT_HELP:
                         puts("usage: ferry [-C DIR] watch [--log FILE] [--limit-up RATE]\n"
                              "                           [--limit-down RATE]\n"
                              "                           [--check-backup INTERVAL]\n"
+                             "                           [--lan-port PORT] [--lan-addr ADDR]\n"
+                             "                           [--no-lan]\n"
                              "\n"
                              "Keeps the linked folder in sync in real time, in the foreground:\n"
                              "local changes are uploaded as soon as they settle (inotify), and\n"
@@ -222,7 +261,15 @@ int cmd_watch(const struct cli *g, int argc, char **argv)
                              "--check-backup INTERVAL (90, 15m, 2h, 1d): at start and then\n"
                              "every INTERVAL, checks this folder's backup sets ('ferry backup')\n"
                              "for files changed since their last backup, logs them and runs\n"
-                             "notify-send when it is on PATH; nothing is uploaded.");
+                             "notify-send when it is on PATH; nothing is uploaded.\n"
+                             "LAN: the watch listens for the account's other devices on this\n"
+                             "network (docs/lan.md): they fetch chunks from it and deliver\n"
+                             "'ferry request-upload' requests, which it runs (as it does those\n"
+                             "the server relays). --lan-port PORT (default 0: any free port),\n"
+                             "--lan-addr ADDR listens on and announces ADDR (default: every\n"
+                             "address, announcing the one of the route to the server), --no-lan\n"
+                             "runs no listener and takes no chunks from LAN peers (requests\n"
+                             "then come through the server only).");
                         return CLI_OK;
                 default:
                         return cli_bad_option("watch", argc, argv, c);

@@ -96,14 +96,20 @@ static int on_event(void *ud, const char *event, const char *data, const char *i
         int64_t seq;
 
         (void)id;
-        if (!strcmp(event, "transfers")) {
+        if (!strcmp(event, "transfers") || !strcmp(event, "devices") ||
+            !strcmp(event, "requests")) {
                 if (evstream_parse_version(data, &seq) < 0) {
                         log_warn("%s", err_msg(-EPROTO));
                         return 0;
                 }
                 /* counted, not compared: a restarted server counts anew */
                 pthread_mutex_lock(&es->mu);
-                es->st.transfer_events++;
+                if (event[0] == 't')
+                        es->st.transfer_events++;
+                else if (event[0] == 'd')
+                        es->st.device_events++;
+                else
+                        es->st.request_events++;
                 pthread_mutex_unlock(&es->mu);
                 poke(es);
                 return 0;

@@ -28,6 +28,8 @@ struct evstream_state {
         int64_t offline_since_ns; /* when it went down (or the thread started) */
         int64_t seq;              /* the newest seq announced, -1 before any */
         uint64_t transfer_events; /* "transfers" events received (the records changed) */
+        uint64_t device_events;   /* "devices" events received (the control list changed) */
+        uint64_t request_events;  /* "requests" events received (upload requests changed) */
         uint64_t connects;        /* streams opened so far (hello received) */
         char last_error[256];     /* why the last attempt failed, "" if none */
 };
@@ -53,7 +55,8 @@ int64_t evstream_backoff_ms(unsigned attempt, double r);
 /* Parses one event's data ({"seq":N,...}); *seq gets N. -EPROTO if none. */
 int evstream_parse_seq(const char *data, int64_t *seq);
 
-/* The same for a "transfers" event ({"version":N}). */
+/* The same for a "transfers", "devices" or "requests" event
+ * ({"version":N}). */
 int evstream_parse_version(const char *data, int64_t *version);
 
 #endif

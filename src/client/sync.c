@@ -17,6 +17,12 @@
  * files changed (a stat each per round): a 100,000-file no-op round pays
  * for neither. A rules.json that does not parse fails the round rather
  * than sync with rules the user did not write.
+ *
+ * The LAN peer of a round is looked for only when a download first needs
+ * chunks from elsewhere (struct transfer's peer_fetch, set to lan_fetch
+ * below), so that rounds that download nothing, or only what local files
+ * hold, cost no request and no connection; a round that finds no peer
+ * removes the hook for the rest of the round.
  */
 #include "sync.h"
 
@@ -31,9 +37,11 @@
 #include "err.h"
 #include "fsutil.h"
 #include "ignore.h"
+#include "lanclient.h"
 #include "localfs.h"
 #include "log.h"
 #include "path.h"
+#include "peers.h"
 #include "pull.h"
 #include "push.h"
 #include "rules.h"
@@ -336,6 +344,74 @@ int sync_session_last_seq(struct sync_session *ss, int64_t *seq)
         return r;
 }
 
+/* The LAN peer of one round, found when a download first asks. */
+struct lan_lazy {
+        struct sync_session *ss;
+        const struct sync_options *o;
+        struct transfer *xfer;
+        struct lanclient *lc;
+};
+
+/* Picks an online device on this LAN and connects; ll->lc stays NULL when
+ * there is none or it does not answer (the server has every chunk). */
+static void lan_find(struct lan_lazy *ll)
+{
+        const struct config *cfg = ll->ss->cfg;
+        const struct peers *list = ll->o->lan_peers;
+        struct peers own = {0};
+        const struct peer *q;
+        struct peer me;
+        uint8_t key[LANPROTO_KEY_LEN];
+        int64_t version;
+        int r;
+
+        if (!list) {
+                r = peers_fetch(ll->ss->remote, &own);
+                if (r < 0)
+                        goto out;
+                list = &own;
+        }
+        r = peers_me(list, cfg->device_id, cfg->server, &me);
+        q = r == 0 ? peers_lan_peer(list, &me) : NULL;
+        if (!q)
+                goto out;
+        if (ll->o->lan_key)
+                memcpy(key, ll->o->lan_key, sizeof(key));
+        else if ((r = peers_fetch_key(ll->ss->remote, key, &version)) < 0)
+                goto out;
+        r = lanclient_connect(q->lan_addr, (uint16_t)q->lan_port, cfg->device_id, key, q->id,
+                              LANCLIENT_CONNECT_MS, &ll->lc);
+        memset(key, 0, sizeof(key));
+        if (r < 0)
+                log_info("%s on this LAN does not answer (%s); downloading from the server",
+                         q->name, err_msg(r));
+        else
+                log_info("taking chunks from %s over the LAN (%s:%d) first", q->name, q->lan_addr,
+                         q->lan_port);
+out:
+        if (r < 0)
+                log_debug("no LAN peer: %s", err_msg(r));
+        err_clear();
+        peers_free(&own);
+}
+
+static int lan_fetch(void *ud, const struct hash *hashes, size_t n, struct buf *frames)
+{
+        struct lan_lazy *ll = ud;
+        int r;
+
+        if (!ll->lc)
+                lan_find(ll);
+        if (!ll->lc) {
+                ll->xfer->peer_fetch = NULL; /* for the rest of the round */
+                return 0;
+        }
+        r = lanclient_fetch(ll->lc, hashes, n, frames);
+        if (r < 0)
+                ll->xfer->peer_fetch = NULL; /* broken: the server it is */
+        return r;
+}
+
 int sync_check_cancel(const struct sync_options *o)
 {
         if (o->cancelled && o->cancelled(o->ud))
@@ -380,6 +456,7 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
 {
         const struct config *cfg = ss->cfg;
         struct sync_ctx s = {.cfg = cfg, .opts = o, .idx = ss->idx, .remote = ss->remote};
+        struct lan_lazy lan = {.ss = ss, .o = o, .xfer = &s.xfer};
         struct remote_stats w0, w1;
         int64_t swept = 0, partials = 0, waiting;
         int lock = -1, r;
@@ -419,6 +496,10 @@ int sync_session_round(struct sync_session *ss, const struct sync_options *o, st
         s.xfer.idx = s.idx;
         s.xfer.open_moved = NULL;
         s.xfer.ud = &s;
+        if (!o->no_lan) {
+                s.xfer.peer_fetch = lan_fetch;
+                s.xfer.peer_ud = &lan;
+        }
         localfs_trash_stamp(time(NULL), s.stamp);
 
         r = run_passes(ss, &s);
@@ -452,6 +533,8 @@ out:
         s.stats.bytes_up = w1.bytes_up - w0.bytes_up;
         s.stats.bytes_down = w1.bytes_down - w0.bytes_down;
         s.stats.requests = w1.requests - w0.requests;
+        s.stats.bytes_lan = (int64_t)s.xfer.bytes_lan;
+        lanclient_close(lan.lc);
         *st = s.stats;
         for (size_t i = 0; i < s.nmoved; i++) {
                 free(s.moved_from[i]);
@@ -477,6 +560,7 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b)
         a->bytes_up += b->bytes_up;
         a->bytes_down += b->bytes_down;
         a->requests += b->requests;
+        a->bytes_lan += b->bytes_lan;
         a->held_up = b->held_up; /* as the last round left them */
         a->held_down = b->held_down;
 }

@@ -21,6 +21,13 @@
  * session (the watch) keeps them and reads them again only when either
  * file changed. sync_run, on a terminal, then asks about the files the
  * `ask` rule holds (ask.h) and runs one more round for those chosen.
+ *
+ * Downloads take chunks from a device of the account on this LAN before
+ * the server (lanclient.h, peers.h): the first time a round needs chunks
+ * this device does not hold, it picks an online device whose LAN listener
+ * is on this machine's subnet, connects (within LANCLIENT_CONNECT_MS) and
+ * asks it first; the server sends the rest. No peer, or a peer that fails,
+ * costs nothing more than the server's download.
  */
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
@@ -39,6 +46,7 @@
 
 struct rules;
 struct ignore;
+struct peers;
 
 /* Passes of push + pull in one round; a pass is repeated only when the
  * previous one left something to upload (a conflict copy, a local edit of a
@@ -88,6 +96,14 @@ struct sync_options {
         /* Optional: told (with ud) just before the question is put, so that
          * a progress line on the same terminal can be erased. */
         void (*asking)(void *ud);
+        /* LAN downloads: lan_peers and lan_key (LANPROTO_KEY_LEN bytes) are
+         * the control list and the account's LAN key when the caller keeps
+         * them fresh (the watch); NULL: the round fetches them (GET
+         * /api/v1/devices, GET /api/v1/lan-key) when a download first needs
+         * chunks. no_lan: never use a LAN peer. */
+        const struct peers *lan_peers;
+        const uint8_t *lan_key;
+        int no_lan;
 };
 
 struct sync_stats {
@@ -99,6 +115,8 @@ struct sync_stats {
         int64_t refused;    /* server entries not applied (unsafe path) */
         /* what this round moved on the wire (remote_stats) */
         int64_t bytes_up, bytes_down, requests;
+        /* chunk payload bytes received from a LAN peer */
+        int64_t bytes_lan;
         /* files the rules hold back after the round (index_held_count) */
         int64_t held_up, held_down;
 };

@@ -11,7 +11,8 @@
  *
  * Download: assemble file versions from their manifests into temporary files
  * (".ferry-tmp-<random>" in the target's directory), taking chunks this
- * device already has from local files (verified by hash) and the rest from
+ * device already has from local files (verified by hash), then what a LAN
+ * peer has (the optional peer_fetch hook), and the rest from
  * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
  * Each file is verified against its whole-file hash and given its mode and
  * mtime; files are then fsynced in groups of up to 128 (one after the
@@ -27,6 +28,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+#include "hash.h"
 #include "index.h"
 #include "manifest.h"
 #include "remote.h"
@@ -60,8 +63,19 @@ struct transfer {
          * fail the upload: records are reported, not relied on. */
         void (*body_sent)(void *ud, const struct transfer_mark *marks, size_t n);
         void *ud;
-        /* statistics, for the debug log */
+        /* Optional: a LAN peer asked before the server (lanclient_fetch with
+         * a struct lanclient as peer_ud). Given the distinct hashes[0..n)
+         * (n <= TRANSFER_FETCH_BATCH) of a download window that are not on
+         * this device, appends to frames (frame.h format) those it has, in
+         * any order; the server is asked for the rest. Every frame is
+         * verified here. A negative return, or a frame that does not
+         * verify, stops using the peer until transfer_download() returns. */
+        int (*peer_fetch)(void *peer_ud, const struct hash *hashes, size_t n, struct buf *frames);
+        void *peer_ud;
+        /* statistics, for the debug log; bytes_fetched and bytes_lan count
+         * the frame bytes received from the server and from the LAN peer */
         uint64_t chunks_sent, bytes_sent, chunks_fetched, bytes_fetched, chunks_local;
+        uint64_t chunks_lan, bytes_lan;
 };
 
 /* Where two chunk lists differ, by common prefix and common suffix: cur is

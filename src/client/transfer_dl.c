@@ -118,6 +118,7 @@ struct dl {
         size_t npend;
         /* chunks and bytes found already written by an interrupted run */
         uint64_t chunks_resumed, bytes_resumed;
+        int peer_off; /* the LAN peer failed once: not asked again */
 };
 
 /* Closes the current file. Its temporary file is removed unless keep is set
@@ -516,6 +517,65 @@ out:
         return ok;
 }
 
+/* Fills the slots in [0, ns) not filled yet that the LAN peer (transfer.h)
+ * has, each frame verified by frame_decode(); fetch_window() gets the rest
+ * from the server. A failing or lying peer is dropped, never fatal. */
+static int peer_window(struct dl *d, size_t ns)
+{
+        struct transfer *t = d->t;
+        struct hash *want = NULL;
+        size_t nw = 0, pos = 0, used;
+        struct frame f;
+        int r = 0;
+
+        if (!t->peer_fetch || d->peer_off)
+                return 0;
+        want = malloc(ns * sizeof(*want));
+        if (!want)
+                return -ENOMEM;
+        for (size_t i = 0; i < ns; i++) {
+                const struct hash *h = &d->jobs[d->slots[i].job].m.chunks[d->slots[i].chunk].hash;
+                size_t k = 0;
+
+                if (d->slots[i].have)
+                        continue;
+                while (k < nw && !hash_equal(&want[k], h))
+                        k++;
+                if (k == nw)
+                        want[nw++] = *h;
+        }
+        buf_reset(&d->fetched);
+        if (nw == 0 || (r = t->peer_fetch(t->peer_ud, want, nw, &d->fetched)) < 0)
+                goto out;
+        t->bytes_lan += d->fetched.len;
+        while (pos < d->fetched.len) {
+                if (frame_parse(d->fetched.data + pos, d->fetched.len - pos, &f, &used) <= 0 ||
+                    frame_decode(&f, &d->chunk) < 0) {
+                        r = err_set(-EBADMSG, "the LAN peer sent a chunk that does not verify");
+                        goto out;
+                }
+                pos += used;
+                for (size_t i = 0; i < ns; i++) {
+                        struct slot *s = &d->slots[i];
+                        const struct chunk_ref *ref = &d->jobs[s->job].m.chunks[s->chunk];
+
+                        if (s->have || !hash_equal(&ref->hash, &f.hash) ||
+                            d->chunk.len != ref->size)
+                                continue;
+                        memcpy(d->win + s->off, d->chunk.data, ref->size);
+                        s->have = 1;
+                        t->chunks_lan++;
+                }
+        }
+out:
+        if (r < 0) {
+                log_info("LAN peer dropped for this download: %s", err_msg(r));
+                d->peer_off = 1;
+        }
+        free(want);
+        return 0;
+}
+
 /* Fetches the slots in [0, ns) that are not filled yet, in one request. */
 static int fetch_window(struct dl *d, size_t ns)
 {
@@ -660,7 +720,9 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 }
                 if (ns == 0)
                         break;
-                r = fetch_window(&d, ns);
+                r = peer_window(&d, ns);
+                if (r == 0)
+                        r = fetch_window(&d, ns);
                 if (r < 0)
                         goto out;
                 for (size_t i = 0; i < ns; i++) {
@@ -691,9 +753,10 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 }
                 close(fd);
         }
-        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu reused locally, "
-                  "%llu (%llu bytes) resumed",
+        log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu from the LAN "
+                  "(%llu bytes), %llu reused locally, %llu (%llu bytes) resumed",
                   n, (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
+                  (unsigned long long)t->chunks_lan, (unsigned long long)t->bytes_lan,
                   (unsigned long long)t->chunks_local, (unsigned long long)d.chunks_resumed,
                   (unsigned long long)d.bytes_resumed);
 out:

@@ -23,6 +23,12 @@
  * watches the directories no longer ignored and drops the others. Ignored
  * paths raise no event at all (notify.c). The `ask` rule never asks here:
  * its files stay held, listed by `ferry held`.
+ *
+ * Upload requests (watch_req.h) come from the LAN listener's eventfd and
+ * from the server (on hello and "requests" events); the control list and
+ * LAN key are refreshed on hello and "devices" events. A queued request
+ * goes before anything else due, as full rounds with overrides for what
+ * it asks; while it runs, the status file names it.
  */
 #include "watch.h"
 
@@ -73,10 +79,15 @@ struct watch {
         int64_t pulled_seq;     /* the newest announced seq a round has pulled for */
         uint64_t seen_connects; /* evstream connects already handled */
         uint64_t seen_transfer_events;
-        int64_t waiting_due;  /* list the files waited for then (monotonic), 0 if not */
-        int64_t waiting_last; /* the last listing */
-        unsigned rules_gen;   /* sync_session_rules_gen when last acted on */
-        int rules_event;      /* rules.json was written: load it now */
+        uint64_t seen_device_events, seen_request_events;
+        struct watch_req *wr;
+        int lanfd;             /* the LAN listener's eventfd, -1 if none */
+        const char *req_label; /* "upload request N from X" while one runs */
+        char req_state[256];   /* the status text then */
+        int64_t waiting_due;   /* list the files waited for then (monotonic), 0 if not */
+        int64_t waiting_last;  /* the last listing */
+        unsigned rules_gen;    /* sync_session_rules_gen when last acted on */
+        int rules_event;       /* rules.json was written: load it now */
         int online;
         struct wstatus st;
 };
@@ -135,6 +146,18 @@ static void on_progress(void *ud, enum sync_phase phase, int64_t files, int64_t 
 {
         struct watch *w = ud;
 
+        if (w->req_label) {
+                /* a request's round: the status keeps naming it */
+                snprintf(w->req_state, sizeof(w->req_state), "running %s: %s %lld files",
+                         w->req_label, phase == SYNC_UPLOADING ? "uploading" : "downloading",
+                         (long long)files);
+                w->st.state = w->req_state;
+                w->st.since = time(NULL);
+                w->st.have_detail = 0;
+                if (wstatus_write(w->cfg->root, &w->st) < 0)
+                        err_clear();
+                return;
+        }
         w->st.state = phase == SYNC_UPLOADING ? "uploading" : "downloading";
         w->st.since = time(NULL);
         w->st.have_detail = 1;
@@ -210,6 +233,18 @@ static void on_stream(struct watch *w)
                 w->seen_connects = es.connects;
                 w->retry_ns = 0;
                 w->failures = 0;
+                /* hello: report, control list, key, pending requests */
+                w->seen_device_events = es.device_events;
+                w->seen_request_events = es.request_events;
+                watch_req_hello(w->wr);
+        }
+        if (es.device_events > w->seen_device_events) {
+                w->seen_device_events = es.device_events;
+                watch_req_devices(w->wr);
+        }
+        if (es.request_events > w->seen_request_events) {
+                w->seen_request_events = es.request_events;
+                watch_req_requests(w->wr);
         }
         if (es.transfer_events > w->seen_transfer_events) {
                 int64_t at = w->waiting_last + WATCH_WAITING_MIN_MS * MS;
@@ -253,11 +288,15 @@ static int take_rules(struct watch *w)
         return 0;
 }
 
-/* Runs one round over paths (full when paths is NULL). */
-static int run_round(struct watch *w, char **paths, size_t n, int full)
+/* Runs one round over paths (full when paths is NULL); *out (may be NULL)
+ * gets its counts. */
+static int run_round(struct watch *w, char **paths, size_t n, int full, struct sync_stats *out)
 {
+        const struct peers *peers = watch_req_peers(w->wr);
+        uint8_t key[LANPROTO_KEY_LEN];
         struct sync_options o = {0};
         struct sync_stats stats;
+        int64_t version;
         int64_t t0 = mono_ns(), ms;
         int r;
 
@@ -269,12 +308,23 @@ static int run_round(struct watch *w, char **paths, size_t n, int full)
         o.progress = on_progress;
         o.cancelled = on_cancelled;
         o.ud = w;
+        /* the control list and key the stream keeps fresh: LAN downloads
+         * cost no request */
+        if (watch_req_fd(w->wr) < 0) {
+                o.no_lan = 1; /* --no-lan: no LAN at all */
+        } else if (peers->n > 0 && watch_req_key(w->wr, key, &version)) {
+                o.lan_peers = peers;
+                o.lan_key = key;
+        }
         if (full) {
                 log_info("scanning the whole folder%s%s", w->full_why ? " " : "",
                          w->full_why ? w->full_why : "");
                 set_state(w, "scanning");
         }
         r = sync_session_round(w->ss, &o, &stats);
+        memset(key, 0, sizeof(key));
+        if (out)
+                *out = stats;
         ms = (mono_ns() - t0) / MS;
         /* the round may have read new rules: the inotify tree must not keep
          * the old patterns (freed by now) */
@@ -330,6 +380,52 @@ static int run_round(struct watch *w, char **paths, size_t n, int full)
         return 0;
 }
 
+/* Runs the oldest queued upload request: overrides, a full round, one
+ * more when that round held files of the request it had not seen before,
+ * and the result to the server. */
+static int run_request(struct watch *w)
+{
+        struct watch_req_job job = {0};
+        struct sync_stats st, more;
+        char label[160], reason[512];
+        size_t added = 0;
+        int r = 0;
+
+        if (!watch_req_next(w->wr, &job))
+                return 0;
+        if (watch_req_begin(w->wr, &job) < 0) {
+                err_clear();
+                goto out;
+        }
+        snprintf(label, sizeof(label), "upload request %lld from %s", (long long)job.id,
+                 job.requester);
+        w->req_label = label;
+        snprintf(w->req_state, sizeof(w->req_state), "running %s", label);
+        set_state(w, w->req_state);
+        w->full_why = "for the upload request";
+        r = run_round(w, NULL, 0, 1, &st);
+        if (r == 0 && (r = watch_req_more(w->wr, &job, &added)) == 0 && added > 0) {
+                r = run_round(w, NULL, 0, 1, &more);
+                st.uploaded += more.uploaded;
+        }
+        w->req_label = NULL;
+        /* run_round kept its failure's message in the status */
+        snprintf(reason, sizeof(reason), "%s",
+                 r == -EINTR           ? "the watch was stopped during the round"
+                 : w->st.last_error[0] ? w->st.last_error
+                                       : err_msg(r));
+        watch_req_finish(w->wr, &job, r, st.uploaded, reason);
+        err_clear();
+        if (r == 0) {
+                w->need_full = 0;
+                w->full_why = NULL;
+        }
+        set_state(w, w->online ? "idle" : "offline");
+out:
+        watch_req_job_free(&job);
+        return r == -EINTR ? r : 0;
+}
+
 /* Whether the server announced a seq no round has pulled yet. */
 static int behind(const struct watch *w, int64_t seq)
 {
@@ -351,6 +447,8 @@ static int64_t next_due(struct watch *w, int64_t remote_seq)
                 t = d;
         if (w->waiting_due && w->waiting_due < t)
                 t = w->waiting_due;
+        if (watch_req_queued(w->wr))
+                t = 0;
         if (w->retry_ns > t)
                 t = w->retry_ns;
         return t;
@@ -368,6 +466,8 @@ static int run_due(struct watch *w)
         evstream_get(w->es, &es);
         if (w->retry_ns && now < w->retry_ns)
                 return 0;
+        if (watch_req_queued(w->wr))
+                return run_request(w);
         if (w->waiting_due && now >= w->waiting_due && !w->need_full)
                 refresh_waiting(w);
         if (now >= w->next_full_ns && !w->need_full) {
@@ -387,7 +487,7 @@ static int run_due(struct watch *w)
                 r = dirty_take(w->dirty, now, &paths, &n);
                 if (r < 0)
                         return r;
-                r = run_round(w, NULL, 0, 1);
+                r = run_round(w, NULL, 0, 1, NULL);
                 if (r == 0 && es.seq > w->pulled_seq)
                         w->pulled_seq = es.seq;
                 if (r == -EINTR) {
@@ -416,7 +516,7 @@ targeted:
                 free(paths);
                 return 0;
         }
-        r = run_round(w, paths, n, 0);
+        r = run_round(w, paths, n, 0, NULL);
         if (r == 0 && es.seq > w->pulled_seq)
                 w->pulled_seq = es.seq;
         if (r < 0 && r != -EINTR && r != -ECANCELED) {
@@ -451,7 +551,7 @@ static int add_fd(struct watch *w, int fd)
         return 0;
 }
 
-static int setup(struct watch *w, sigset_t *mask)
+static int setup(struct watch *w, sigset_t *mask, const struct watch_req_options *lan)
 {
         int r;
 
@@ -482,6 +582,11 @@ static int setup(struct watch *w, sigset_t *mask)
         if ((r = notify_open(w->cfg->root, sync_session_ignore(w->ss), &w->nt)) < 0)
                 return r;
         log_info("watching %s (%zu directories)", w->cfg->root, notify_count(w->nt));
+        if ((r = watch_req_open(w->cfg, lan, &w->wr)) < 0)
+                return r;
+        w->lanfd = watch_req_fd(w->wr);
+        if (w->lanfd >= 0 && (r = add_fd(w, w->lanfd)) < 0)
+                return r;
         if ((r = evstream_start(w->cfg->server, w->cfg->token, w->evfd, &w->es)) < 0)
                 return r;
         evstream_set_since(w->es, w->applied_seq);
@@ -521,6 +626,8 @@ static int loop(struct watch *w)
                                         return err_set(-errno, "timerfd: %s", strerror(errno));
                         } else if (fd == w->evfd) {
                                 on_stream(w);
+                        } else if (fd == w->lanfd) {
+                                watch_req_take_lan(w->wr);
                         } else if ((r = notify_read(w->nt, on_notify, w)) < 0) {
                                 return r;
                         }
@@ -544,21 +651,22 @@ static int loop(struct watch *w)
 
 int watch_run(const struct config *cfg, const struct watch_options *o)
 {
-        struct watch w = {.cfg = cfg, .sigfd = -1, .timerfd = -1, .evfd = -1, .epfd = -1};
+        struct watch w = {
+            .cfg = cfg, .sigfd = -1, .timerfd = -1, .evfd = -1, .epfd = -1, .lanfd = -1};
         sigset_t mask;
         int lock = -1, r;
 
-        (void)o;
         sigemptyset(&mask);
         r = wstatus_lock(cfg->root, &lock);
         if (r < 0)
                 return r;
         w.st.offline_since = time(NULL);
         set_state(&w, "starting");
-        r = setup(&w, &mask);
+        r = setup(&w, &mask, &o->lan);
         if (r == 0)
                 r = loop(&w);
         evstream_stop(w.es);
+        watch_req_close(w.wr);
         notify_close(w.nt);
         sync_session_close(w.ss);
         dirty_free(w.dirty);

@@ -10,11 +10,16 @@
  * scan) runs at start-up, after an inotify overflow, after the server comes
  * back, and every WATCH_RESCAN_S as a safety net. The folder lock is held
  * during rounds only.
+ *
+ * It also runs the device's LAN listener and the upload requests other
+ * devices make of it (watch_req.h): a queued request runs as a full round
+ * of its own, after overrides of the upload rules for what it asks.
  */
 #ifndef FERRY_WATCH_H
 #define FERRY_WATCH_H
 
 #include "config.h"
+#include "watch_req.h"
 
 /* A round starts this long after the last create/close/delete/move. */
 #define WATCH_SETTLE_MS 20
@@ -30,6 +35,7 @@
 
 struct watch_options {
         const char *log_file; /* NULL: stderr */
+        struct watch_req_options lan;
 };
 
 /* Runs until SIGINT/SIGTERM (returns 0) or a fatal error (negative code

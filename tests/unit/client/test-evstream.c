@@ -2,7 +2,7 @@
  * possible chunk boundary, comments, id/event/data fields, multi-line data,
  * CRLF and CR line ends, bounds), the seq parsing, the reconnect backoff
  * (doubling, capped, jitter within +/-25 %), and the stream thread against
- * a tiny SSE server on loopback (hello, seq and transfers events, the
+ * a tiny SSE server on loopback (hello, seq, transfers, devices and requests events, the
  * since= it resumes from, the token it sends, reconnecting after the server
  * closes). */
 #include <arpa/inet.h>
@@ -180,7 +180,7 @@ static void *serve(void *ud)
 
         for (int c = 0; c < f->conns; c++) {
                 int fd = accept(f->lfd, NULL, NULL);
-                char body[256];
+                char body[512];
                 ssize_t n, got = 0;
 
                 if (fd < 0)
@@ -196,8 +196,11 @@ static void *serve(void *ud)
                          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          "Connection: close\r\n\r\n"
                          "event: hello\ndata: {\"seq\":%d,\"device\":\"me\"}\n\n: keepalive\n\n"
-                         "event: transfers\ndata: {\"version\":%d}\n\n",
-                         5 + 10 * c, 1 + c);
+                         "event: transfers\ndata: {\"version\":%d}\n\n"
+                         "event: devices\ndata: {\"version\":%d}\n\n"
+                         "event: requests\ndata: {\"version\":%d}\n\n"
+                         "event: requests\ndata: {\"version\":%d}\n\n",
+                         5 + 10 * c, 1 + c, 3 + c, 4 + c, 5 + c);
                 if (write(fd, body, strlen(body)) < 0)
                         break;
                 usleep(20000);
@@ -270,6 +273,8 @@ static void test_stream_thread(void **state)
         assert_int_equal(st.seq, 19);
         assert_int_equal(st.connects, 2);
         assert_int_equal(st.transfer_events, 2); /* counted, one per connection */
+        assert_int_equal(st.device_events, 2);
+        assert_int_equal(st.request_events, 4);
         assert_non_null(strstr(f.requests[0], "GET /api/v1/events?since="));
         assert_non_null(strstr(f.requests[0], "Authorization: Bearer tok"));
         assert_non_null(strstr(f.requests[1], "GET /api/v1/events?since=7 "));
