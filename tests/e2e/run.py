@@ -36,6 +36,7 @@ import test_history  # noqa: E402,F401
 import test_transfers  # noqa: E402,F401
 import test_backup  # noqa: E402,F401
 import test_rules  # noqa: E402,F401
+import test_lan  # noqa: E402,F401
 import test_pushpull  # noqa: E402,F401
 
 
