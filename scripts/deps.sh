@@ -8,6 +8,7 @@ pkgs=(
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libssl-dev libsodium-dev libzstd-dev libcmocka-dev
   sqlite3 curl python3
+  iproute2   # ip netns: the LAN tests build real network namespaces
 )
 
 missing=()
