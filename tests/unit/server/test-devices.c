@@ -27,286 +27,19 @@
 #include "buf.h"
 #include "frame.h"
 #include "server.h"
+#include "srvfix.h"
 #include "srvtest.h"
 
-#define KEEPALIVE_MS 300
-
-struct client {
-        CURL *c;
-        char token[65];
-        char id[33];
-};
-
-struct fix {
-        char *dir;
-        struct server s;
-        char base[64];
-        struct client a1, a2, a3, bob; /* laptop, phone, desk of alice; bob's pc */
-};
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-        buf_append(ud, p, sz * n);
-        return sz * n;
-}
-
-/* A request on c's kept-alive connection; the answer's JSON in *out. */
-static long call(struct fix *f, struct client *c, const char *method, const char *path,
-                 const void *body, size_t len, json_t **out)
-{
-        struct curl_slist *hdrs = NULL;
-        struct buf b = BUF_INIT;
-        char url[4200], auth[120];
-        long status = 0;
-
-        snprintf(url, sizeof(url), "%s%s", f->base, path);
-        curl_easy_setopt(c->c, CURLOPT_URL, url);
-        curl_easy_setopt(c->c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c->c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c->c, CURLOPT_WRITEDATA, &b);
-        if (c->token[0]) {
-                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-                hdrs = curl_slist_append(hdrs, auth);
-        }
-        hdrs = curl_slist_append(hdrs, "Expect:");
-        curl_easy_setopt(c->c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c->c, CURLOPT_HTTPGET, body ? 0L : 1L);
-        curl_easy_setopt(c->c, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-                curl_easy_setopt(c->c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        }
-        assert_int_equal(curl_easy_perform(c->c), CURLE_OK);
-        curl_easy_getinfo(c->c, CURLINFO_RESPONSE_CODE, &status);
-        curl_slist_free_all(hdrs);
-        *out = json_loadb((const char *)b.data, b.len, 0, NULL);
-        buf_free(&b);
-        assert_non_null(*out);
-        return status;
-}
-
-static long req(struct fix *f, struct client *c, const char *method, const char *path,
-                const char *body, json_t **out)
-{
-        return call(f, c, method, path, body, body ? strlen(body) : 0, out);
-}
-
-/* Like req, for a status only. */
-static long req_status(struct fix *f, struct client *c, const char *method, const char *path,
-                       const char *body)
-{
-        json_t *j;
-        long st = req(f, c, method, path, body, &j);
-
-        json_decref(j);
-        return st;
-}
-
-static void login(struct fix *f, struct client *c, const char *user, const char *dev, int reg)
-{
-        char body[256];
-        json_t *j;
-
-        c->c = curl_easy_init();
-        assert_non_null(c->c);
-        c->token[0] = '\0';
-        if (reg) {
-                snprintf(body, sizeof(body),
-                         "{\"user\":\"%s\",\"email\":\"%s@x.org\",\"password\":\"pw-%s-123\"}",
-                         user, user, user);
-                assert_int_equal(req_status(f, c, "POST", "/api/v1/register", body), 201);
-        }
-        snprintf(body, sizeof(body),
-                 "{\"user\":\"%s\",\"password\":\"pw-%s-123\",\"device_name\":\"%s\"}", user, user,
-                 dev);
-        assert_int_equal(req(f, c, "POST", "/api/v1/login", body, &j), 200);
-        snprintf(c->token, sizeof(c->token), "%s", json_string_value(json_object_get(j, "token")));
-        snprintf(c->id, sizeof(c->id), "%s", json_string_value(json_object_get(j, "device_id")));
-        json_decref(j);
-}
-
-static int setup(void **state)
-{
-        struct fix *f = calloc(1, sizeof(*f));
-
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 1), 0);
-        /* Parked event streams are checked for a gone peer every fifth of
-         * this (5 s with the default of 25 s). */
-        f->s.live_keepalive_ms = KEEPALIVE_MS;
-        assert_int_equal(server_start(&f->s, "127.0.0.1:0", 2), 0);
-        snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", server_port(&f->s));
-        login(f, &f->a1, "alice", "laptop", 1);
-        login(f, &f->a2, "alice", "phone", 0);
-        login(f, &f->a3, "alice", "desk", 0);
-        login(f, &f->bob, "bob", "bobpc", 1);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fix *f = *state;
-
-        server_close(&f->s);
-        curl_easy_cleanup(f->a1.c);
-        curl_easy_cleanup(f->a2.c);
-        curl_easy_cleanup(f->a3.c);
-        curl_easy_cleanup(f->bob.c);
-        srvtest_rmtree(f->dir);
-        free(f);
-        curl_global_cleanup();
-        return 0;
-}
-
-static void hex_of(const char *content, char *hex)
-{
-        struct hash h = srvtest_hash(content);
-
-        hash_to_hex(&h, hex);
-}
-
-/* Announces path with content's size and hash; returns the record id. */
-static int64_t announce(struct fix *f, struct client *c, const char *path, const char *content,
-                        int64_t *batch)
-{
-        char body[512], hex[HASH_HEX_LEN + 1];
-        json_t *j, *r;
-        int64_t id;
-
-        hex_of(content, hex);
-        snprintf(body, sizeof(body),
-                 "{\"files\":[{\"path\":\"%s\",\"kind\":\"file\",\"size\":%zu,\"hash\":\"%s\"}]}",
-                 path, strlen(content), hex);
-        assert_int_equal(req(f, c, "POST", "/api/v1/transfers", body, &j), 200);
-        r = json_array_get(json_object_get(j, "records"), 0);
-        assert_string_equal(json_string_value(json_object_get(r, "status")), "pending");
-        assert_string_equal(json_string_value(json_object_get(r, "path")), path);
-        id = json_integer_value(json_object_get(r, "id"));
-        if (batch)
-                *batch = json_integer_value(json_object_get(j, "batch"));
-        json_decref(j);
-        return id;
-}
-
-/* Uploads content as one chunk and commits it at path on base; its seq. */
-static int64_t put_file(struct fix *f, struct client *c, const char *path, const char *content,
-                        int64_t base)
-{
-        struct hash h = srvtest_hash(content);
-        struct buf fr = BUF_INIT;
-        char body[1024], hex[HASH_HEX_LEN + 1];
-        json_t *j;
-        int64_t seq;
-
-        assert_int_equal(frame_append(&fr, &h, (const uint8_t *)content, strlen(content), 0), 0);
-        assert_int_equal(call(f, c, "POST", "/api/v1/chunks", fr.data, fr.len, &j), 200);
-        json_decref(j);
-        buf_free(&fr);
-        hash_to_hex(&h, hex);
-        snprintf(body, sizeof(body),
-                 "{\"changes\":[{\"op\":\"put\",\"path\":\"%s\",\"base\":%lld,\"kind\":\"file\","
-                 "\"size\":%zu,\"hash\":\"%s\",\"chunks\":[[\"%s\",%zu]]}]}",
-                 path, (long long)base, strlen(content), hex, hex, strlen(content));
-        assert_int_equal(req(f, c, "POST", "/api/v1/commit", body, &j), 200);
-        seq = json_integer_value(
-            json_object_get(json_array_get(json_object_get(j, "results"), 0), "seq"));
-        assert_true(seq > 0);
-        json_decref(j);
-        return seq;
-}
-
-/* GET /api/v1/transfers with query (e.g. "?status=failed") as c. */
-static json_t *transfers(struct fix *f, struct client *c, const char *query)
-{
-        char path[512];
-        json_t *j;
-
-        snprintf(path, sizeof(path), "/api/v1/transfers%s", query);
-        assert_int_equal(req(f, c, "GET", path, NULL, &j), 200);
-        return j;
-}
-
-/* The record of path in a GET /transfers answer (borrowed), with its
- * batch, or NULL. */
-static json_t *find_rec(json_t *t, const char *path, json_t **batch)
-{
-        json_t *b, *r;
-        size_t i, k;
-
-        json_array_foreach(json_object_get(t, "batches"), i, b)
-        {
-                json_array_foreach(json_object_get(b, "records"), k, r)
-                {
-                        if (strcmp(json_string_value(json_object_get(r, "path")), path) == 0) {
-                                if (batch)
-                                        *batch = b;
-                                return r;
-                        }
-                }
-        }
-        return NULL;
-}
-
-/* The status of path's record as alice's phone sees it ("" when none),
- * with its reason in reason (when not NULL). */
-static const char *status_of(struct fix *f, const char *path, char *reason, size_t cap)
-{
-        static char st[32];
-        json_t *t = transfers(f, &f->a2, ""), *r = find_rec(t, path, NULL);
-
-        snprintf(st, sizeof(st), "%s", r ? json_string_value(json_object_get(r, "status")) : "");
-        if (reason)
-                snprintf(reason, cap, "%s",
-                         r ? json_string_value(json_object_get(r, "reason")) : "");
-        json_decref(t);
-        return st;
-}
-
-static int64_t int_of(json_t *o, const char *key)
-{
-        assert_true(json_is_integer(json_object_get(o, key)));
-        return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-        assert_true(json_is_string(json_object_get(o, key)));
-        return json_string_value(json_object_get(o, key));
-}
-
-/* Asserts that o has exactly the keys of the comma-separated list. */
-static void keys_are(json_t *o, const char *list)
-{
-        char buf[512], *save = NULL, *k;
-        size_t n = 0;
-
-        snprintf(buf, sizeof(buf), "%s", list);
-        for (k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save), n++)
-                if (!json_object_get(o, k))
-                        fail_msg("missing key %s", k);
-        assert_int_equal(json_object_size(o), n);
-}
-
 /* The device object of id in GET /api/v1/devices as c sees it. */
-static json_t *device_json(struct fix *f, struct client *c, const char *id)
+static json_t *device_json(struct srvfix *f, struct srvfix_client *c, const char *id)
 {
         json_t *j, *d, *out = NULL;
         size_t i;
 
-        assert_int_equal(req(f, c, "GET", "/api/v1/devices", NULL, &j), 200);
+        assert_int_equal(srvfix_req(f, c, "GET", "/api/v1/devices", NULL, &j), 200);
         json_array_foreach(json_object_get(j, "devices"), i, d)
         {
-                if (!strcmp(str_of(d, "id"), id))
+                if (!strcmp(srvfix_str_of(d, "id"), id))
                         out = json_incref(d);
         }
         json_decref(j);
@@ -314,13 +47,13 @@ static json_t *device_json(struct fix *f, struct client *c, const char *id)
 }
 
 /* Waits up to ms for path's record to be failed; the time it took, or -1. */
-static int64_t wait_failed(struct fix *f, const char *path, int ms, char *reason, size_t cap)
+static int64_t wait_failed(struct srvfix *f, const char *path, int ms, char *reason, size_t cap)
 {
-        int64_t t0 = now_ms();
+        int64_t t0 = srvfix_now_ms();
 
-        while (now_ms() - t0 < ms) {
-                if (strcmp(status_of(f, path, reason, cap), "failed") == 0)
-                        return now_ms() - t0;
+        while (srvfix_now_ms() - t0 < ms) {
+                if (strcmp(srvfix_status_of(f, path, reason, cap), "failed") == 0)
+                        return srvfix_now_ms() - t0;
                 usleep(5 * 1000);
         }
         return -1;
@@ -328,94 +61,101 @@ static int64_t wait_failed(struct fix *f, const char *path, int ms, char *reason
 
 static void test_remove_and_history(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         json_t *j, *t, *ev, *fl, *d;
         char body[256], reason[128];
         int64_t seq_b;
         size_t i;
 
-        assert_int_equal(req(f, &f->a1, "POST", "/api/v1/commit",
-                             "{\"changes\":[{\"op\":\"put\",\"path\":\"dd\",\"kind\":\"dir\"}]}",
-                             &j),
-                         200);
+        assert_int_equal(
+            srvfix_req(f, &f->a1, "POST", "/api/v1/commit",
+                       "{\"changes\":[{\"op\":\"put\",\"path\":\"dd\",\"kind\":\"dir\"}]}", &j),
+            200);
         json_decref(j);
-        put_file(f, &f->a1, "a", "aaa", 0);
-        seq_b = put_file(f, &f->a1, "b", "bbbb", 0);
+        srvfix_put_file(f, &f->a1, "a", "aaa", 0);
+        seq_b = srvfix_put_file(f, &f->a1, "b", "bbbb", 0);
         snprintf(body, sizeof(body), "{\"applied_seq\":%lld}", (long long)seq_b);
-        assert_int_equal(req_status(f, &f->a3, "POST", "/api/v1/downloads", body), 200);
-        put_file(f, &f->a1, "c", "c", 0);
-        assert_int_equal(req(f, &f->a1, "POST", "/api/v1/commit",
-                             "{\"changes\":[{\"op\":\"delete\",\"path\":\"a\",\"base\":2}]}", &j),
+        assert_int_equal(srvfix_req_status(f, &f->a3, "POST", "/api/v1/downloads", body), 200);
+        srvfix_put_file(f, &f->a1, "c", "c", 0);
+        assert_int_equal(srvfix_req(f, &f->a1, "POST", "/api/v1/commit",
+                                    "{\"changes\":[{\"op\":\"delete\",\"path\":\"a\",\"base\":2}]}",
+                                    &j),
                          200);
         json_decref(j);
-        announce(f, &f->a3, "d", "desk's file", NULL);
+        srvfix_announce(f, &f->a3, "d", "desk's file", NULL);
 
         assert_int_equal(
-            req(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"laptop\"}", &j), 409);
-        assert_string_equal(str_of(j, "code"), "conflict");
+            srvfix_req(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"laptop\"}", &j),
+            409);
+        assert_string_equal(srvfix_str_of(j, "code"), "conflict");
         json_decref(j);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/devices/remove",
+                                           "{\"device\":\"nosuch\"}"),
+                         404);
+        assert_int_equal(srvfix_req_status(f, &f->bob, "POST", "/api/v1/devices/remove",
+                                           "{\"device\":\"desk\"}"),
+                         404);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/devices/remove", "{}"), 400);
         assert_int_equal(
-            req_status(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"nosuch\"}"),
-            404);
-        assert_int_equal(
-            req_status(f, &f->bob, "POST", "/api/v1/devices/remove", "{\"device\":\"desk\"}"), 404);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/devices/remove", "{}"), 400);
-        assert_int_equal(
-            req(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"desk\"}", &j), 200);
+            srvfix_req(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"desk\"}", &j),
+            200);
         d = json_object_get(j, "removed");
-        assert_string_equal(str_of(d, "id"), f->a3.id);
-        assert_string_equal(str_of(d, "name"), "desk");
-        assert_int_equal(int_of(d, "applied_seq"), seq_b);
+        assert_string_equal(srvfix_str_of(d, "id"), f->a3.id);
+        assert_string_equal(srvfix_str_of(d, "name"), "desk");
+        assert_int_equal(srvfix_int_of(d, "applied_seq"), seq_b);
         json_decref(j);
 
         /* Its token is dead, it is no longer listed, its upload failed. */
-        assert_int_equal(req_status(f, &f->a3, "GET", "/api/v1/devices", NULL), 401);
-        assert_int_equal(req_status(f, &f->a3, "GET", "/api/v1/transfers", NULL), 401);
+        assert_int_equal(srvfix_req_status(f, &f->a3, "GET", "/api/v1/devices", NULL), 401);
+        assert_int_equal(srvfix_req_status(f, &f->a3, "GET", "/api/v1/transfers", NULL), 401);
         assert_null(device_json(f, &f->a1, f->a3.id));
-        assert_string_equal(status_of(f, "d", reason, sizeof(reason)), "failed");
+        assert_string_equal(srvfix_status_of(f, "d", reason, sizeof(reason)), "failed");
         assert_string_equal(reason, "device removed");
-        t = transfers(f, &f->a2, "?device=desk"); /* found by name although removed */
-        assert_string_equal(str_of(json_array_get(json_object_get(t, "batches"), 0), "device_name"),
-                            "desk");
+        t = srvfix_transfers(f, &f->a2, "?device=desk"); /* found by name although removed */
+        assert_string_equal(
+            srvfix_str_of(json_array_get(json_object_get(t, "batches"), 0), "device_name"), "desk");
         assert_int_equal(json_array_size(json_object_get(t, "devices")), 2);
         json_decref(t);
         assert_int_equal(
-            req_status(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"desk\"}"), 404);
+            srvfix_req_status(f, &f->a1, "POST", "/api/v1/devices/remove", "{\"device\":\"desk\"}"),
+            404);
 
         /* The history: three additions, then the removal with what the
          * desk held as of its applied seq (not "c", still "a"; no dir). */
-        assert_int_equal(req(f, &f->a2, "GET", "/api/v1/devices/history", NULL, &j), 200);
+        assert_int_equal(srvfix_req(f, &f->a2, "GET", "/api/v1/devices/history", NULL, &j), 200);
         assert_int_equal(json_array_size(json_object_get(j, "events")), 4);
         json_array_foreach(json_object_get(j, "events"), i, ev)
         {
-                keys_are(ev, "device,name,event,time,applied_seq,files");
-                assert_string_equal(str_of(ev, "event"), i < 3 ? "added" : "removed");
+                srvfix_keys_are(ev, "device,name,event,time,applied_seq,files");
+                assert_string_equal(srvfix_str_of(ev, "event"), i < 3 ? "added" : "removed");
         }
-        assert_string_equal(str_of(json_array_get(json_object_get(j, "events"), 0), "name"),
+        assert_string_equal(srvfix_str_of(json_array_get(json_object_get(j, "events"), 0), "name"),
                             "laptop");
         ev = json_array_get(json_object_get(j, "events"), 3);
-        assert_string_equal(str_of(ev, "device"), f->a3.id);
-        assert_int_equal(int_of(ev, "files"), 2);
-        assert_int_equal(int_of(ev, "applied_seq"), seq_b);
+        assert_string_equal(srvfix_str_of(ev, "device"), f->a3.id);
+        assert_int_equal(srvfix_int_of(ev, "files"), 2);
+        assert_int_equal(srvfix_int_of(ev, "applied_seq"), seq_b);
         json_decref(j);
         assert_int_equal(
-            req(f, &f->a2, "GET", "/api/v1/devices/history?device=desk&files=1", NULL, &j), 200);
+            srvfix_req(f, &f->a2, "GET", "/api/v1/devices/history?device=desk&files=1", NULL, &j),
+            200);
         assert_int_equal(json_array_size(json_object_get(j, "events")), 2);
         assert_int_equal(json_array_size(json_object_get(
                              json_array_get(json_object_get(j, "events"), 0), "file_list")),
                          0);
         fl = json_object_get(json_array_get(json_object_get(j, "events"), 1), "file_list");
         assert_int_equal(json_array_size(fl), 2);
-        keys_are(json_array_get(fl, 0), "path,size,seq");
-        assert_string_equal(str_of(json_array_get(fl, 0), "path"), "a");
-        assert_int_equal(int_of(json_array_get(fl, 0), "size"), 3);
-        assert_int_equal(int_of(json_array_get(fl, 0), "seq"), 2);
-        assert_string_equal(str_of(json_array_get(fl, 1), "path"), "b");
-        assert_int_equal(int_of(json_array_get(fl, 1), "seq"), seq_b);
+        srvfix_keys_are(json_array_get(fl, 0), "path,size,seq");
+        assert_string_equal(srvfix_str_of(json_array_get(fl, 0), "path"), "a");
+        assert_int_equal(srvfix_int_of(json_array_get(fl, 0), "size"), 3);
+        assert_int_equal(srvfix_int_of(json_array_get(fl, 0), "seq"), 2);
+        assert_string_equal(srvfix_str_of(json_array_get(fl, 1), "path"), "b");
+        assert_int_equal(srvfix_int_of(json_array_get(fl, 1), "seq"), seq_b);
         json_decref(j);
         assert_int_equal(
-            req_status(f, &f->a2, "GET", "/api/v1/devices/history?device=nosuch", NULL), 404);
-        assert_int_equal(req(f, &f->bob, "GET", "/api/v1/devices/history", NULL, &j), 200);
+            srvfix_req_status(f, &f->a2, "GET", "/api/v1/devices/history?device=nosuch", NULL),
+            404);
+        assert_int_equal(srvfix_req(f, &f->bob, "GET", "/api/v1/devices/history", NULL, &j), 200);
         assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
         json_decref(j);
 }
@@ -448,9 +188,9 @@ static const char v1_sql[] =
 
 static void test_migration_from_v1(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char *dir = srvtest_tmpdir(), path[4200], sql[512], hex[HASH_HEX_LEN + 1];
-        struct client c = {curl_easy_init(), "", "0123456789abcdef0123456789abcdef"};
+        struct srvfix_client c = {curl_easy_init(), "", "0123456789abcdef0123456789abcdef"};
         struct server s2;
         struct hash th;
         sqlite3 *db;
@@ -476,24 +216,25 @@ static void test_migration_from_v1(void **state)
                 assert_int_equal(server_open(&s2, dir, 0), 0);
                 assert_int_equal(server_start(&s2, "127.0.0.1:0", 2), 0);
                 snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", server_port(&s2));
-                assert_int_equal(req(f, &c, "GET", "/api/v1/devices", NULL, &j), 200);
+                assert_int_equal(srvfix_req(f, &c, "GET", "/api/v1/devices", NULL, &j), 200);
                 d = json_array_get(json_object_get(j, "devices"), 0);
-                assert_string_equal(str_of(d, "download_incomplete"), "skip");
-                assert_int_equal(int_of(d, "applied_seq"), 0);
-                assert_int_equal(int_of(d, "uploading"), round); /* announced below */
+                assert_string_equal(srvfix_str_of(d, "download_incomplete"), "skip");
+                assert_int_equal(srvfix_int_of(d, "applied_seq"), 0);
+                assert_int_equal(srvfix_int_of(d, "uploading"), round); /* announced below */
                 json_decref(j);
-                assert_int_equal(req(f, &c, "GET", "/api/v1/devices/history", NULL, &j), 200);
+                assert_int_equal(srvfix_req(f, &c, "GET", "/api/v1/devices/history", NULL, &j),
+                                 200);
                 assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
                 d = json_array_get(json_object_get(j, "events"), 0);
-                assert_string_equal(str_of(d, "event"), "added");
-                assert_string_equal(str_of(d, "name"), "old-laptop");
-                assert_int_equal(int_of(d, "time"), 1500);
+                assert_string_equal(srvfix_str_of(d, "event"), "added");
+                assert_string_equal(srvfix_str_of(d, "name"), "old-laptop");
+                assert_int_equal(srvfix_int_of(d, "time"), 1500);
                 json_decref(j);
                 if (round == 0)
-                        announce(f, &c, "new", "n", NULL);
-                j = transfers(f, &c, "");
+                        srvfix_announce(f, &c, "new", "n", NULL);
+                j = srvfix_transfers(f, &c, "");
                 d = json_array_get(json_object_get(j, "batches"), 0);
-                assert_string_equal(str_of(d, "device_name"), "old-laptop");
+                assert_string_equal(srvfix_str_of(d, "device_name"), "old-laptop");
                 json_decref(j);
                 curl_easy_cleanup(c.c);
                 c.c = curl_easy_init();
@@ -505,7 +246,7 @@ static void test_migration_from_v1(void **state)
 
 /* A raw connection to the server with request sent (a stream, or a request
  * to cut off). */
-static int raw_open(struct fix *f, const char *request, size_t len)
+static int raw_open(struct srvfix *f, const char *request, size_t len)
 {
         struct sockaddr_in sa = {0};
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -523,14 +264,14 @@ static int raw_open(struct fix *f, const char *request, size_t len)
 static int raw_wait(int fd, const char *text, int ms)
 {
         struct buf in = BUF_INIT;
-        int64_t end = now_ms() + ms;
+        int64_t end = srvfix_now_ms() + ms;
         char tmp[4096];
         ssize_t n;
         int found = 0;
 
-        while (!found && now_ms() < end) {
+        while (!found && srvfix_now_ms() < end) {
                 struct pollfd p = {fd, POLLIN, 0};
-                if (poll(&p, 1, (int)(end - now_ms())) <= 0)
+                if (poll(&p, 1, (int)(end - srvfix_now_ms())) <= 0)
                         break;
                 if ((n = recv(fd, tmp, sizeof(tmp), 0)) <= 0)
                         break;
@@ -541,7 +282,7 @@ static int raw_wait(int fd, const char *text, int ms)
         return found;
 }
 
-static int stream_open(struct fix *f, struct client *c)
+static int stream_open(struct srvfix *f, struct srvfix_client *c)
 {
         char rq[512];
         int n, fd;
@@ -555,7 +296,7 @@ static int stream_open(struct fix *f, struct client *c)
 }
 
 /* Closes c's kept-alive connection, as a client process that exits. */
-static void client_reset(struct client *c)
+static void client_reset(struct srvfix_client *c)
 {
         curl_easy_cleanup(c->c);
         c->c = curl_easy_init();
@@ -564,12 +305,12 @@ static void client_reset(struct client *c)
 
 static void test_connection_lost_and_closed(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char rq[512], reason[128], body[128];
         int64_t id, took;
         int fd, n;
 
-        id = announce(f, &f->a1, "u1", "content", NULL);
+        id = srvfix_announce(f, &f->a1, "u1", "content", NULL);
         /* An upload cut off mid-body, on a second connection. */
         n = snprintf(rq, sizeof(rq),
                      "POST /api/v1/chunks HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
@@ -586,8 +327,9 @@ static void test_connection_lost_and_closed(void **state)
         /* The device resumes, then its last connection closes. */
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"bytes_done\":3}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        assert_string_equal(status_of(f, "u1", NULL, 0), "uploading");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        assert_string_equal(srvfix_status_of(f, "u1", NULL, 0), "uploading");
         client_reset(&f->a1);
         took = wait_failed(f, "u1", 2000, reason, sizeof(reason));
         print_message("last connection closed: failed after %lld ms\n", (long long)took);
@@ -596,43 +338,45 @@ static void test_connection_lost_and_closed(void **state)
 
         /* A refused request is no cut-off (and a device of another account
          * closing changes nothing here). */
-        announce(f, &f->a2, "u2", "other", NULL);
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/transfers", "{\"files\":1}"), 400);
+        srvfix_announce(f, &f->a2, "u2", "other", NULL);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/transfers", "{\"files\":1}"),
+                         400);
         client_reset(&f->bob);
         usleep(300 * 1000);
-        assert_string_equal(status_of(f, "u2", NULL, 0), "pending");
+        assert_string_equal(srvfix_status_of(f, "u2", NULL, 0), "pending");
 }
 
 static void test_stream_keeps_device_present(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char reason[128];
         int64_t took;
         int fd;
 
         fd = stream_open(f, &f->a3);
-        announce(f, &f->a3, "s1", "streamed", NULL);
+        srvfix_announce(f, &f->a3, "s1", "streamed", NULL);
         /* Its request connection goes; the stream still says it is there. */
         client_reset(&f->a3);
         usleep(500 * 1000);
-        assert_string_equal(status_of(f, "s1", NULL, 0), "pending");
+        assert_string_equal(srvfix_status_of(f, "s1", NULL, 0), "pending");
         close(fd);
         took = wait_failed(f, "s1", 3000, reason, sizeof(reason));
         print_message("event stream closed (checked every %d ms): failed after %lld ms\n",
-                      KEEPALIVE_MS / 5, (long long)took);
+                      SRVFIX_KEEPALIVE_MS / 5, (long long)took);
         assert_true(took >= 0 && took < 2000);
         assert_string_equal(reason, "connection closed");
 }
 
 /* A child process that announces path as c (over a raw connection, with
  * an event stream too when with_stream) and then hangs until killed. */
-static pid_t device_process(struct fix *f, struct client *c, const char *path, int with_stream)
+static pid_t device_process(struct srvfix *f, struct srvfix_client *c, const char *path,
+                            int with_stream)
 {
         char rq[1024], body[512], hex[HASH_HEX_LEN + 1], srq[256];
         int n, sn = 0;
         pid_t pid;
 
-        hex_of("killed", hex);
+        srvfix_hex_of("killed", hex);
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"%s\",\"kind\":\"file\",\"size\":6,\"hash\":\"%s\"}]}",
                  path, hex);
@@ -668,12 +412,12 @@ static pid_t device_process(struct fix *f, struct client *c, const char *path, i
 
 /* Kills the device process once its record is there; the time (ms) until
  * the record showed failed. */
-static int64_t kill_device(struct fix *f, pid_t pid, const char *path, char *reason, size_t cap)
+static int64_t kill_device(struct srvfix *f, pid_t pid, const char *path, char *reason, size_t cap)
 {
-        int64_t t0 = now_ms(), took;
+        int64_t t0 = srvfix_now_ms(), took;
 
-        while (strcmp(status_of(f, path, NULL, 0), "pending") != 0) {
-                assert_true(now_ms() - t0 < 3000);
+        while (strcmp(srvfix_status_of(f, path, NULL, 0), "pending") != 0) {
+                assert_true(srvfix_now_ms() - t0 < 3000);
                 usleep(20 * 1000);
         }
         assert_int_equal(kill(pid, SIGKILL), 0);
@@ -684,7 +428,7 @@ static int64_t kill_device(struct fix *f, pid_t pid, const char *path, char *rea
 
 static void test_killed_device(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char reason[128];
         int64_t took;
 
@@ -697,7 +441,7 @@ static void test_killed_device(void **state)
         took = kill_device(f, device_process(f, &f->a3, "k2", 1), "k2", reason, sizeof(reason));
         print_message("device killed (SIGKILL) with an event stream (checked every %d ms): "
                       "failed after %lld ms\n",
-                      KEEPALIVE_MS / 5, (long long)took);
+                      SRVFIX_KEEPALIVE_MS / 5, (long long)took);
         assert_true(took >= 0 && took < 2000);
         assert_string_equal(reason, "connection closed");
 }
@@ -705,11 +449,16 @@ static void test_killed_device(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_remove_and_history, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_connection_lost_and_closed, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_stream_keeps_device_present, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_killed_device, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_remove_and_history, srvfix_setup_keepalive,
+                                            srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_migration_from_v1, srvfix_setup_keepalive,
+                                            srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_connection_lost_and_closed, srvfix_setup_keepalive,
+                                            srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_stream_keeps_device_present,
+                                            srvfix_setup_keepalive, srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_killed_device, srvfix_setup_keepalive,
+                                            srvfix_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

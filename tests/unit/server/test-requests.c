@@ -25,36 +25,11 @@
 #include "api.h"
 #include "buf.h"
 #include "server.h"
+#include "srvfix.h"
 #include "srvtest.h"
 
-struct client {
-        char token[65];
-        char id[33];
-};
-
-struct fix {
-        char *dir;
-        struct server s;
-        char base[64];
-        struct client a1, a2, a3, bob; /* laptop, phone, desk of alice; bob's pc */
-};
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-        buf_append(ud, p, sz * n);
-        return sz * n;
-}
-
 /* A request as c (NULL: no token); the answer's JSON in *out. */
-static long req(struct fix *f, struct client *c, const char *method, const char *path,
+static long req(struct srvfix *f, struct srvfix_client *c, const char *method, const char *path,
                 const char *body, json_t **out)
 {
         struct curl_slist *hdrs = NULL;
@@ -67,7 +42,7 @@ static long req(struct fix *f, struct client *c, const char *method, const char 
         snprintf(url, sizeof(url), "%s%s", f->base, path);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, srvfix_on_data);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
         if (c) {
                 snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
@@ -86,8 +61,8 @@ static long req(struct fix *f, struct client *c, const char *method, const char 
         return status;
 }
 
-static long status_of(struct fix *f, struct client *c, const char *method, const char *path,
-                      const char *body)
+static long status_of(struct srvfix *f, struct srvfix_client *c, const char *method,
+                      const char *path, const char *body)
 {
         json_t *j;
         long st = req(f, c, method, path, body, &j);
@@ -96,7 +71,8 @@ static long status_of(struct fix *f, struct client *c, const char *method, const
         return st;
 }
 
-static void login(struct fix *f, struct client *c, const char *user, const char *dev, int reg)
+static void login(struct srvfix *f, struct srvfix_client *c, const char *user, const char *dev,
+                  int reg)
 {
         char body[256];
         json_t *j;
@@ -118,14 +94,9 @@ static void login(struct fix *f, struct client *c, const char *user, const char 
 
 static int setup(void **state)
 {
-        struct fix *f = calloc(1, sizeof(*f));
+        struct srvfix *f = calloc(1, sizeof(*f));
 
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 1), 0);
-        f->s.live_keepalive_ms = 300;
-        assert_int_equal(server_start(&f->s, "127.0.0.1:0", 2), 0);
-        snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", server_port(&f->s));
+        srvfix_start(f, SRVFIX_KEEPALIVE_MS);
         login(f, &f->a1, "alice", "laptop", 1);
         login(f, &f->a2, "alice", "phone", 0);
         login(f, &f->a3, "alice", "desk", 0);
@@ -136,16 +107,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
 
-        server_close(&f->s);
-        srvtest_rmtree(f->dir);
+        srvfix_stop(f);
         free(f);
-        curl_global_cleanup();
         return 0;
 }
 
-static int64_t version(struct fix *f, int counter)
+static int64_t version(struct srvfix *f, int counter)
 {
         int64_t v = -1;
 
@@ -154,7 +123,7 @@ static int64_t version(struct fix *f, int counter)
 }
 
 /* The device id in alice's GET /api/v1/devices (a new reference). */
-static json_t *device(struct fix *f, const char *id)
+static json_t *device(struct srvfix *f, const char *id)
 {
         json_t *j, *d, *out = NULL;
         size_t i;
@@ -184,7 +153,7 @@ static int64_t num(json_t *o, const char *key)
 
 static void test_device_lan_and_subnet(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         json_t *d, *j, *lan;
         int64_t v;
 
@@ -257,7 +226,7 @@ static void test_device_lan_and_subnet(void **state)
 
 static void test_rename(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char body[256];
         json_t *j;
         int64_t v = version(f, META_COUNTER_DEVICES);
@@ -295,7 +264,7 @@ static void test_rename(void **state)
 
 static void test_lan_key(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char key[65], body[128];
         json_t *j;
         int64_t v;
@@ -329,7 +298,7 @@ static void test_lan_key(void **state)
 
 /* Creates a request as c; its id, and the whole answer in *out (may be
  * NULL). */
-static int64_t create(struct fix *f, struct client *c, const char *body, json_t **out)
+static int64_t create(struct srvfix *f, struct srvfix_client *c, const char *body, json_t **out)
 {
         json_t *j, *r;
         int64_t id;
@@ -343,7 +312,7 @@ static int64_t create(struct fix *f, struct client *c, const char *body, json_t 
         return id;
 }
 
-static long update(struct fix *f, struct client *c, int64_t id, const char *rest)
+static long update(struct srvfix *f, struct srvfix_client *c, int64_t id, const char *rest)
 {
         char body[512];
 
@@ -352,7 +321,7 @@ static long update(struct fix *f, struct client *c, int64_t id, const char *rest
 }
 
 /* GET /api/v1/requests?query as c: the list (a new reference). */
-static json_t *list(struct fix *f, struct client *c, const char *query)
+static json_t *list(struct srvfix *f, struct srvfix_client *c, const char *query)
 {
         char path[256];
         json_t *j, *l;
@@ -367,7 +336,7 @@ static json_t *list(struct fix *f, struct client *c, const char *query)
 
 static void test_request_lifecycle(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         json_t *r, *l;
         char q[64];
         int64_t id, id2, v, t0 = time(NULL);
@@ -453,7 +422,7 @@ static void test_request_lifecycle(void **state)
 
 static void test_request_validation(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char body[64 * 1024], *p;
         size_t i;
         const char *bad[] = {
@@ -503,7 +472,7 @@ static void test_request_validation(void **state)
 
 static void test_expiry_and_removal(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char path[4200], body[128];
         sqlite3_stmt *st;
         sqlite3 *db;
@@ -569,7 +538,7 @@ struct sse {
         struct buf in;
 };
 
-static void sse_open(struct fix *f, struct sse *e, struct client *c)
+static void sse_open(struct srvfix *f, struct sse *e, struct srvfix_client *c)
 {
         struct sockaddr_in sa = {0};
         char rq[512];
@@ -591,14 +560,14 @@ static void sse_open(struct fix *f, struct sse *e, struct client *c)
 /* Reads until the input holds text, for at most ms: 1, or 0 on timeout. */
 static int sse_wait(struct sse *e, const char *text, int ms)
 {
-        int64_t end = now_ms() + ms;
+        int64_t end = srvfix_now_ms() + ms;
         char tmp[4096];
         ssize_t n;
 
         for (;;) {
                 if (e->in.len && memmem(e->in.data, e->in.len, text, strlen(text)))
                         return 1;
-                int64_t left = end - now_ms();
+                int64_t left = end - srvfix_now_ms();
                 struct pollfd p = {e->fd, POLLIN, 0};
                 if (left <= 0 || poll(&p, 1, (int)left) <= 0)
                         return 0;
@@ -617,7 +586,7 @@ static void sse_close(struct sse *e)
 
 static void test_events(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         struct sse e1, e2, eb;
         char want[128];
         int64_t t0;
@@ -637,13 +606,13 @@ static void test_events(void **state)
         assert_int_equal(sse_wait(&e1, want, 2000), 1);
 
         /* A request: both alice streams hear it, bob's does not. */
-        t0 = now_ms();
+        t0 = srvfix_now_ms();
         create(f, &f->a1, "{\"target\":\"phone\",\"paths\":[\"r.txt\"]}", NULL);
         snprintf(want, sizeof(want), "event: requests\ndata: {\"version\":%lld}",
                  (long long)version(f, META_COUNTER_REQUESTS));
         assert_int_equal(sse_wait(&e2, want, 2000), 1);
         assert_int_equal(sse_wait(&e1, want, 2000), 1);
-        assert_true(now_ms() - t0 < 2000);
+        assert_true(srvfix_now_ms() - t0 < 2000);
 
         /* A rename, then the phone going offline. */
         assert_int_equal(status_of(f, &f->a1, "POST", "/api/v1/devices/rename",
@@ -653,7 +622,7 @@ static void test_events(void **state)
                  (long long)version(f, META_COUNTER_DEVICES));
         assert_int_equal(sse_wait(&e2, want, 2000), 1);
         sse_close(&e2);
-        t0 = now_ms();
+        t0 = srvfix_now_ms();
         snprintf(want, sizeof(want), "event: devices\ndata: {\"version\":%lld}",
                  (long long)version(f, META_COUNTER_DEVICES) + 1);
         /* The server notices a gone peer within a keep-alive fifth. */

@@ -22,273 +22,11 @@
 #include "buf.h"
 #include "frame.h"
 #include "server.h"
+#include "srvfix.h"
 #include "srvtest.h"
 #include "transfers.h"
 
-struct client {
-        CURL *c;
-        char token[65];
-        char id[33];
-};
-
-struct fix {
-        char *dir;
-        struct server s;
-        char base[64];
-        struct client a1, a2, a3, bob; /* laptop, phone, desk of alice; bob's pc */
-};
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-        buf_append(ud, p, sz * n);
-        return sz * n;
-}
-
-/* A request on c's kept-alive connection; the answer's JSON in *out. */
-static long call(struct fix *f, struct client *c, const char *method, const char *path,
-                 const void *body, size_t len, json_t **out)
-{
-        struct curl_slist *hdrs = NULL;
-        struct buf b = BUF_INIT;
-        char url[4200], auth[120];
-        long status = 0;
-
-        snprintf(url, sizeof(url), "%s%s", f->base, path);
-        curl_easy_setopt(c->c, CURLOPT_URL, url);
-        curl_easy_setopt(c->c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c->c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c->c, CURLOPT_WRITEDATA, &b);
-        if (c->token[0]) {
-                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-                hdrs = curl_slist_append(hdrs, auth);
-        }
-        hdrs = curl_slist_append(hdrs, "Expect:");
-        curl_easy_setopt(c->c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c->c, CURLOPT_HTTPGET, body ? 0L : 1L);
-        curl_easy_setopt(c->c, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-                curl_easy_setopt(c->c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        }
-        assert_int_equal(curl_easy_perform(c->c), CURLE_OK);
-        curl_easy_getinfo(c->c, CURLINFO_RESPONSE_CODE, &status);
-        curl_slist_free_all(hdrs);
-        *out = json_loadb((const char *)b.data, b.len, 0, NULL);
-        buf_free(&b);
-        assert_non_null(*out);
-        return status;
-}
-
-static long req(struct fix *f, struct client *c, const char *method, const char *path,
-                const char *body, json_t **out)
-{
-        return call(f, c, method, path, body, body ? strlen(body) : 0, out);
-}
-
-/* Like req, for a status only. */
-static long req_status(struct fix *f, struct client *c, const char *method, const char *path,
-                       const char *body)
-{
-        json_t *j;
-        long st = req(f, c, method, path, body, &j);
-
-        json_decref(j);
-        return st;
-}
-
-static void login(struct fix *f, struct client *c, const char *user, const char *dev, int reg)
-{
-        char body[256];
-        json_t *j;
-
-        c->c = curl_easy_init();
-        assert_non_null(c->c);
-        c->token[0] = '\0';
-        if (reg) {
-                snprintf(body, sizeof(body),
-                         "{\"user\":\"%s\",\"email\":\"%s@x.org\",\"password\":\"pw-%s-123\"}",
-                         user, user, user);
-                assert_int_equal(req_status(f, c, "POST", "/api/v1/register", body), 201);
-        }
-        snprintf(body, sizeof(body),
-                 "{\"user\":\"%s\",\"password\":\"pw-%s-123\",\"device_name\":\"%s\"}", user, user,
-                 dev);
-        assert_int_equal(req(f, c, "POST", "/api/v1/login", body, &j), 200);
-        snprintf(c->token, sizeof(c->token), "%s", json_string_value(json_object_get(j, "token")));
-        snprintf(c->id, sizeof(c->id), "%s", json_string_value(json_object_get(j, "device_id")));
-        json_decref(j);
-}
-
-static int setup(void **state)
-{
-        struct fix *f = calloc(1, sizeof(*f));
-
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 1), 0);
-        assert_int_equal(server_start(&f->s, "127.0.0.1:0", 2), 0);
-        snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", server_port(&f->s));
-        login(f, &f->a1, "alice", "laptop", 1);
-        login(f, &f->a2, "alice", "phone", 0);
-        login(f, &f->a3, "alice", "desk", 0);
-        login(f, &f->bob, "bob", "bobpc", 1);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fix *f = *state;
-
-        server_close(&f->s);
-        curl_easy_cleanup(f->a1.c);
-        curl_easy_cleanup(f->a2.c);
-        curl_easy_cleanup(f->a3.c);
-        curl_easy_cleanup(f->bob.c);
-        srvtest_rmtree(f->dir);
-        free(f);
-        curl_global_cleanup();
-        return 0;
-}
-
-static void hex_of(const char *content, char *hex)
-{
-        struct hash h = srvtest_hash(content);
-
-        hash_to_hex(&h, hex);
-}
-
-/* Announces path with content's size and hash; returns the record id. */
-static int64_t announce(struct fix *f, struct client *c, const char *path, const char *content,
-                        int64_t *batch)
-{
-        char body[512], hex[HASH_HEX_LEN + 1];
-        json_t *j, *r;
-        int64_t id;
-
-        hex_of(content, hex);
-        snprintf(body, sizeof(body),
-                 "{\"files\":[{\"path\":\"%s\",\"kind\":\"file\",\"size\":%zu,\"hash\":\"%s\"}]}",
-                 path, strlen(content), hex);
-        assert_int_equal(req(f, c, "POST", "/api/v1/transfers", body, &j), 200);
-        r = json_array_get(json_object_get(j, "records"), 0);
-        assert_string_equal(json_string_value(json_object_get(r, "status")), "pending");
-        assert_string_equal(json_string_value(json_object_get(r, "path")), path);
-        id = json_integer_value(json_object_get(r, "id"));
-        if (batch)
-                *batch = json_integer_value(json_object_get(j, "batch"));
-        json_decref(j);
-        return id;
-}
-
-/* Uploads content as one chunk and commits it at path on base; its seq. */
-static int64_t put_file(struct fix *f, struct client *c, const char *path, const char *content,
-                        int64_t base)
-{
-        struct hash h = srvtest_hash(content);
-        struct buf fr = BUF_INIT;
-        char body[1024], hex[HASH_HEX_LEN + 1];
-        json_t *j;
-        int64_t seq;
-
-        assert_int_equal(frame_append(&fr, &h, (const uint8_t *)content, strlen(content), 0), 0);
-        assert_int_equal(call(f, c, "POST", "/api/v1/chunks", fr.data, fr.len, &j), 200);
-        json_decref(j);
-        buf_free(&fr);
-        hash_to_hex(&h, hex);
-        snprintf(body, sizeof(body),
-                 "{\"changes\":[{\"op\":\"put\",\"path\":\"%s\",\"base\":%lld,\"kind\":\"file\","
-                 "\"size\":%zu,\"hash\":\"%s\",\"chunks\":[[\"%s\",%zu]]}]}",
-                 path, (long long)base, strlen(content), hex, hex, strlen(content));
-        assert_int_equal(req(f, c, "POST", "/api/v1/commit", body, &j), 200);
-        seq = json_integer_value(
-            json_object_get(json_array_get(json_object_get(j, "results"), 0), "seq"));
-        assert_true(seq > 0);
-        json_decref(j);
-        return seq;
-}
-
-/* GET /api/v1/transfers with query (e.g. "?status=failed") as c. */
-static json_t *transfers(struct fix *f, struct client *c, const char *query)
-{
-        char path[512];
-        json_t *j;
-
-        snprintf(path, sizeof(path), "/api/v1/transfers%s", query);
-        assert_int_equal(req(f, c, "GET", path, NULL, &j), 200);
-        return j;
-}
-
-/* The record of path in a GET /transfers answer (borrowed), with its
- * batch, or NULL. */
-static json_t *find_rec(json_t *t, const char *path, json_t **batch)
-{
-        json_t *b, *r;
-        size_t i, k;
-
-        json_array_foreach(json_object_get(t, "batches"), i, b)
-        {
-                json_array_foreach(json_object_get(b, "records"), k, r)
-                {
-                        if (strcmp(json_string_value(json_object_get(r, "path")), path) == 0) {
-                                if (batch)
-                                        *batch = b;
-                                return r;
-                        }
-                }
-        }
-        return NULL;
-}
-
-/* The status of path's record as alice's phone sees it ("" when none),
- * with its reason in reason (when not NULL). */
-static const char *status_of(struct fix *f, const char *path, char *reason, size_t cap)
-{
-        static char st[32];
-        json_t *t = transfers(f, &f->a2, ""), *r = find_rec(t, path, NULL);
-
-        snprintf(st, sizeof(st), "%s", r ? json_string_value(json_object_get(r, "status")) : "");
-        if (reason)
-                snprintf(reason, cap, "%s",
-                         r ? json_string_value(json_object_get(r, "reason")) : "");
-        json_decref(t);
-        return st;
-}
-
-static int64_t int_of(json_t *o, const char *key)
-{
-        assert_true(json_is_integer(json_object_get(o, key)));
-        return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-        assert_true(json_is_string(json_object_get(o, key)));
-        return json_string_value(json_object_get(o, key));
-}
-
-/* Asserts that o has exactly the keys of the comma-separated list. */
-static void keys_are(json_t *o, const char *list)
-{
-        char buf[512], *save = NULL, *k;
-        size_t n = 0;
-
-        snprintf(buf, sizeof(buf), "%s", list);
-        for (k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save), n++)
-                if (!json_object_get(o, k))
-                        fail_msg("missing key %s", k);
-        assert_int_equal(json_object_size(o), n);
-}
-
-static int64_t version_of(struct fix *f)
+static int64_t version_of(struct srvfix *f)
 {
         int64_t v = -1;
 
@@ -298,33 +36,35 @@ static int64_t version_of(struct fix *f)
 
 static void test_announce_and_list(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char hx[HASH_HEX_LEN + 1], hy[HASH_HEX_LEN + 1], body[1024];
         json_t *j, *t, *b, *r, *d;
         int64_t batch;
         size_t i;
 
-        hex_of("xxxxxxxxxxxxx", hx);
-        hex_of("yyyyy", hy);
+        srvfix_hex_of("xxxxxxxxxxxxx", hx);
+        srvfix_hex_of("yyyyy", hy);
         /* Refused whole, nothing recorded. */
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers", "{\"files\":[]}"), 400);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers", "{}"), 400);
+        assert_int_equal(
+            srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", "{\"files\":[]}"), 400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", "{}"), 400);
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"ok\",\"kind\":\"file\",\"size\":1,\"hash\":\"%s\"},"
                  "{\"path\":\"../up\",\"kind\":\"file\",\"size\":1,\"hash\":\"%s\"}]}",
                  hx, hx);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"d\",\"kind\":\"dir\",\"size\":0,\"hash\":\"%s\"}]}", hx);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers",
-                                    "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":1}]}"),
-                         400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
+        assert_int_equal(
+            srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers",
+                              "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":1}]}"),
+            400);
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":-1,\"hash\":\"%s\"}]}",
                  hx);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
-        t = transfers(f, &f->a1, "");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
+        t = srvfix_transfers(f, &f->a1, "");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
         assert_int_equal(version_of(f), 0);
@@ -333,123 +73,139 @@ static void test_announce_and_list(void **state)
                  "{\"files\":[{\"path\":\"dir/x\",\"kind\":\"file\",\"size\":13,\"hash\":\"%s\"},"
                  "{\"path\":\"y\",\"kind\":\"file\",\"size\":5,\"hash\":\"%s\"}]}",
                  hx, hy);
-        assert_int_equal(req(f, &f->a1, "POST", "/api/v1/transfers", body, &j), 200);
-        keys_are(j, "batch,records");
-        batch = int_of(j, "batch");
+        assert_int_equal(srvfix_req(f, &f->a1, "POST", "/api/v1/transfers", body, &j), 200);
+        srvfix_keys_are(j, "batch,records");
+        batch = srvfix_int_of(j, "batch");
         assert_int_equal(json_array_size(json_object_get(j, "records")), 2);
-        assert_string_equal(str_of(json_array_get(json_object_get(j, "records"), 1), "path"), "y");
+        assert_string_equal(srvfix_str_of(json_array_get(json_object_get(j, "records"), 1), "path"),
+                            "y");
         json_decref(j);
         assert_int_equal(version_of(f), 1);
 
         /* Another device of the account sees it all, exactly so. */
-        t = transfers(f, &f->a2, "");
-        keys_are(t, "devices,batches,downloads");
+        t = srvfix_transfers(f, &f->a2, "");
+        srvfix_keys_are(t, "devices,batches,downloads");
         assert_int_equal(json_array_size(json_object_get(t, "devices")), 3);
         json_array_foreach(json_object_get(t, "devices"), i, d)
         {
-                keys_are(d, "id,name,online,last_seen,download_incomplete,applied_seq");
+                srvfix_keys_are(d, "id,name,online,last_seen,download_incomplete,applied_seq");
                 assert_true(json_is_true(json_object_get(d, "online")));
-                assert_string_equal(str_of(d, "download_incomplete"), "skip");
+                assert_string_equal(srvfix_str_of(d, "download_incomplete"), "skip");
         }
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 1);
         b = json_array_get(json_object_get(t, "batches"), 0);
-        keys_are(b, "id,device,device_name,created,updated,files,pending,uploading,complete,failed,"
-                    "bytes_total,bytes_done,records");
-        assert_int_equal(int_of(b, "id"), batch);
-        assert_string_equal(str_of(b, "device"), f->a1.id);
-        assert_string_equal(str_of(b, "device_name"), "laptop");
-        assert_int_equal(int_of(b, "files"), 2);
-        assert_int_equal(int_of(b, "pending"), 2);
-        assert_int_equal(int_of(b, "uploading") + int_of(b, "complete") + int_of(b, "failed"), 0);
-        assert_int_equal(int_of(b, "bytes_total"), 18);
-        assert_int_equal(int_of(b, "bytes_done"), 0);
+        srvfix_keys_are(
+            b, "id,device,device_name,created,updated,files,pending,uploading,complete,failed,"
+               "bytes_total,bytes_done,records");
+        assert_int_equal(srvfix_int_of(b, "id"), batch);
+        assert_string_equal(srvfix_str_of(b, "device"), f->a1.id);
+        assert_string_equal(srvfix_str_of(b, "device_name"), "laptop");
+        assert_int_equal(srvfix_int_of(b, "files"), 2);
+        assert_int_equal(srvfix_int_of(b, "pending"), 2);
+        assert_int_equal(srvfix_int_of(b, "uploading") + srvfix_int_of(b, "complete") +
+                             srvfix_int_of(b, "failed"),
+                         0);
+        assert_int_equal(srvfix_int_of(b, "bytes_total"), 18);
+        assert_int_equal(srvfix_int_of(b, "bytes_done"), 0);
         r = json_array_get(json_object_get(b, "records"), 0);
-        keys_are(r, "id,path,kind,size,hash,status,bytes_done,started,updated,reason,seq");
-        assert_string_equal(str_of(r, "path"), "dir/x");
-        assert_string_equal(str_of(r, "kind"), "file");
-        assert_string_equal(str_of(r, "hash"), hx);
-        assert_int_equal(int_of(r, "size"), 13);
-        assert_int_equal(int_of(r, "seq"), 0);
-        assert_string_equal(str_of(r, "reason"), "");
-        assert_true(int_of(r, "started") > 0 && int_of(r, "updated") >= int_of(r, "started"));
-        assert_string_equal(str_of(json_array_get(json_object_get(b, "records"), 1), "path"), "y");
+        srvfix_keys_are(r, "id,path,kind,size,hash,status,bytes_done,started,updated,reason,seq");
+        assert_string_equal(srvfix_str_of(r, "path"), "dir/x");
+        assert_string_equal(srvfix_str_of(r, "kind"), "file");
+        assert_string_equal(srvfix_str_of(r, "hash"), hx);
+        assert_int_equal(srvfix_int_of(r, "size"), 13);
+        assert_int_equal(srvfix_int_of(r, "seq"), 0);
+        assert_string_equal(srvfix_str_of(r, "reason"), "");
+        assert_true(srvfix_int_of(r, "started") > 0 &&
+                    srvfix_int_of(r, "updated") >= srvfix_int_of(r, "started"));
+        assert_string_equal(srvfix_str_of(json_array_get(json_object_get(b, "records"), 1), "path"),
+                            "y");
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 0);
         json_decref(t);
 
         /* Another account sees nothing. */
-        t = transfers(f, &f->bob, "");
+        t = srvfix_transfers(f, &f->bob, "");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
 
         /* Filters. */
-        t = transfers(f, &f->a2, "?status=complete");
+        t = srvfix_transfers(f, &f->a2, "?status=complete");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
-        t = transfers(f, &f->a2, "?status=incomplete&device=laptop");
+        t = srvfix_transfers(f, &f->a2, "?status=incomplete&device=laptop");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 1);
         json_decref(t);
-        t = transfers(f, &f->a2, "?device=phone");
+        t = srvfix_transfers(f, &f->a2, "?device=phone");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
-        t = transfers(f, &f->a2, "?path=y");
+        t = srvfix_transfers(f, &f->a2, "?path=y");
         b = json_array_get(json_object_get(t, "batches"), 0);
         assert_int_equal(json_array_size(json_object_get(b, "records")), 1);
-        assert_int_equal(int_of(b, "files"), 2); /* the counts are the batch's */
+        assert_int_equal(srvfix_int_of(b, "files"), 2); /* the counts are the batch's */
         json_decref(t);
-        assert_int_equal(req_status(f, &f->a2, "GET", "/api/v1/transfers?status=lost", NULL), 400);
-        assert_int_equal(req_status(f, &f->a2, "GET", "/api/v1/transfers?device=nosuch", NULL),
-                         404);
-        assert_int_equal(req_status(f, &f->a2, "GET", "/api/v1/transfers?path=/abs", NULL), 400);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "GET", "/api/v1/transfers?status=lost", NULL),
+                         400);
+        assert_int_equal(
+            srvfix_req_status(f, &f->a2, "GET", "/api/v1/transfers?device=nosuch", NULL), 404);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "GET", "/api/v1/transfers?path=/abs", NULL),
+                         400);
 }
 
 static void test_progress_and_reannounce(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char body[512], path[64], reason[128];
         int64_t id, b1, b2, other;
         json_t *j, *t, *r, *b;
 
-        id = announce(f, &f->a1, "x", "thirteen byte", &b1);
-        other = announce(f, &f->a2, "z", "zz", NULL);
+        id = srvfix_announce(f, &f->a1, "x", "thirteen byte", &b1);
+        other = srvfix_announce(f, &f->a2, "z", "zz", NULL);
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"bytes_done\":5}]}",
                  (long long)id);
-        assert_int_equal(req(f, &f->a1, "POST", "/api/v1/transfers/progress", body, &j), 200);
-        assert_int_equal(int_of(j, "updated"), 1);
+        assert_int_equal(srvfix_req(f, &f->a1, "POST", "/api/v1/transfers/progress", body, &j),
+                         200);
+        assert_int_equal(srvfix_int_of(j, "updated"), 1);
         json_decref(j);
-        assert_string_equal(status_of(f, "x", NULL, 0), "uploading");
+        assert_string_equal(srvfix_status_of(f, "x", NULL, 0), "uploading");
 
         /* Refused whole: a failure without reason, a record of another
          * device (404), an unknown id among good ones. */
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"status\":\"failed\"}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         400);
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"status\":\"done\"}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         400);
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"bytes_done\":7}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/transfers/progress", body), 404);
-        assert_int_equal(req_status(f, &f->bob, "POST", "/api/v1/transfers/progress", body), 404);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/transfers/progress", body),
+                         404);
+        assert_int_equal(srvfix_req_status(f, &f->bob, "POST", "/api/v1/transfers/progress", body),
+                         404);
         snprintf(body, sizeof(body),
                  "{\"records\":[{\"id\":%lld,\"bytes_done\":7},{\"id\":%lld,\"bytes_done\":1}]}",
                  (long long)id, (long long)other);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 404);
-        t = transfers(f, &f->a2, "");
-        assert_int_equal(int_of(find_rec(t, "x", NULL), "bytes_done"), 5);
-        assert_string_equal(str_of(find_rec(t, "z", NULL), "status"), "pending");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         404);
+        t = srvfix_transfers(f, &f->a2, "");
+        assert_int_equal(srvfix_int_of(srvfix_find_rec(t, "x", NULL), "bytes_done"), 5);
+        assert_string_equal(srvfix_str_of(srvfix_find_rec(t, "z", NULL), "status"), "pending");
         json_decref(t);
 
         /* Failed by the device, then resumed by a report of bytes. */
         snprintf(body, sizeof(body),
                  "{\"records\":[{\"id\":%lld,\"status\":\"failed\",\"reason\":\"disk error\"}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        assert_string_equal(status_of(f, "x", reason, sizeof(reason)), "failed");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        assert_string_equal(srvfix_status_of(f, "x", reason, sizeof(reason)), "failed");
         assert_string_equal(reason, "disk error");
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"bytes_done\":9}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        assert_string_equal(status_of(f, "x", reason, sizeof(reason)), "uploading");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        assert_string_equal(srvfix_status_of(f, "x", reason, sizeof(reason)), "uploading");
         assert_string_equal(reason, "");
 
         /* Announced again with the same content: the same record, in the
@@ -457,29 +213,31 @@ static void test_progress_and_reannounce(void **state)
         snprintf(body, sizeof(body),
                  "{\"records\":[{\"id\":%lld,\"status\":\"failed\",\"reason\":\"later\"}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        assert_int_equal(announce(f, &f->a1, "x", "thirteen byte", &b2), id);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        assert_int_equal(srvfix_announce(f, &f->a1, "x", "thirteen byte", &b2), id);
         assert_true(b2 > b1);
-        t = transfers(f, &f->a2, "?device=laptop");
-        r = find_rec(t, "x", &b);
-        assert_int_equal(int_of(b, "id"), b2);
-        assert_string_equal(str_of(r, "status"), "pending");
-        assert_string_equal(str_of(r, "reason"), "");
-        assert_int_equal(int_of(r, "bytes_done"), 9);
+        t = srvfix_transfers(f, &f->a2, "?device=laptop");
+        r = srvfix_find_rec(t, "x", &b);
+        assert_int_equal(srvfix_int_of(b, "id"), b2);
+        assert_string_equal(srvfix_str_of(r, "status"), "pending");
+        assert_string_equal(srvfix_str_of(r, "reason"), "");
+        assert_int_equal(srvfix_int_of(r, "bytes_done"), 9);
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 1);
         json_decref(t);
         /* Other content: bytes start over. */
-        assert_int_equal(announce(f, &f->a1, "x", "fourteen bytes", NULL), id);
-        t = transfers(f, &f->a2, "");
-        assert_int_equal(int_of(find_rec(t, "x", NULL), "bytes_done"), 0);
-        assert_int_equal(int_of(find_rec(t, "x", NULL), "size"), 14);
+        assert_int_equal(srvfix_announce(f, &f->a1, "x", "fourteen bytes", NULL), id);
+        t = srvfix_transfers(f, &f->a2, "");
+        assert_int_equal(srvfix_int_of(srvfix_find_rec(t, "x", NULL), "bytes_done"), 0);
+        assert_int_equal(srvfix_int_of(srvfix_find_rec(t, "x", NULL), "size"), 14);
         json_decref(t);
         /* Bytes beyond the size are the size. */
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"bytes_done\":99}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        t = transfers(f, &f->a2, "");
-        assert_int_equal(int_of(find_rec(t, "x", NULL), "bytes_done"), 14);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        t = srvfix_transfers(f, &f->a2, "");
+        assert_int_equal(srvfix_int_of(srvfix_find_rec(t, "x", NULL), "bytes_done"), 14);
         json_decref(t);
 
         /* A chunk the server refuses fails the device's uploads. */
@@ -487,23 +245,25 @@ static void test_progress_and_reannounce(void **state)
                 struct hash h = srvtest_hash("other");
                 struct buf fr = BUF_INIT;
                 assert_int_equal(frame_append(&fr, &h, (const uint8_t *)"data", 4, 0), 0);
-                assert_int_equal(call(f, &f->a1, "POST", "/api/v1/chunks", fr.data, fr.len, &j),
-                                 400);
+                assert_int_equal(
+                    srvfix_call(f, &f->a1, "POST", "/api/v1/chunks", fr.data, fr.len, &j), 400);
                 json_decref(j);
                 buf_free(&fr);
         }
-        assert_string_equal(status_of(f, "x", reason, sizeof(reason)), "failed");
+        assert_string_equal(srvfix_status_of(f, "x", reason, sizeof(reason)), "failed");
         assert_true(strncmp(reason, "chunk rejected: ", 16) == 0);
-        assert_string_equal(status_of(f, "z", NULL, 0), "pending"); /* a2's */
+        assert_string_equal(srvfix_status_of(f, "z", NULL, 0), "pending"); /* a2's */
 
         /* Cancelled: gone. */
         snprintf(body, sizeof(body), "{\"records\":[{\"id\":%lld,\"status\":\"cancelled\"}]}",
                  (long long)id);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
-        assert_string_equal(status_of(f, "x", NULL, 0), "");
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 404);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
+        assert_string_equal(srvfix_status_of(f, "x", NULL, 0), "");
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         404);
         snprintf(path, sizeof(path), "?device=%s", f->a1.id);
-        t = transfers(f, &f->a2, path);
+        t = srvfix_transfers(f, &f->a2, path);
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
 }
@@ -516,22 +276,23 @@ static json_t *find_dl(json_t *t, const char *device, const char *path)
 
         json_array_foreach(json_object_get(t, "downloads"), i, d)
         {
-                if (!strcmp(str_of(d, "device"), device) && !strcmp(str_of(d, "path"), path))
+                if (!strcmp(srvfix_str_of(d, "device"), device) &&
+                    !strcmp(srvfix_str_of(d, "path"), path))
                         return d;
         }
         return NULL;
 }
 
 /* The device object of id in GET /api/v1/devices as c sees it. */
-static json_t *device_json(struct fix *f, struct client *c, const char *id)
+static json_t *device_json(struct srvfix *f, struct srvfix_client *c, const char *id)
 {
         json_t *j, *d, *out = NULL;
         size_t i;
 
-        assert_int_equal(req(f, c, "GET", "/api/v1/devices", NULL, &j), 200);
+        assert_int_equal(srvfix_req(f, c, "GET", "/api/v1/devices", NULL, &j), 200);
         json_array_foreach(json_object_get(j, "devices"), i, d)
         {
-                if (!strcmp(str_of(d, "id"), id))
+                if (!strcmp(srvfix_str_of(d, "id"), id))
                         out = json_incref(d);
         }
         json_decref(j);
@@ -540,166 +301,172 @@ static json_t *device_json(struct fix *f, struct client *c, const char *id)
 
 static void test_commit_and_wait_downloads(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         const char *content = "hello, ferry\n";
         json_t *j, *t, *r, *d;
         int64_t seq, v;
         char want[256];
 
         /* The phone waits for incomplete files; the desk skips them. */
-        assert_int_equal(
-            req_status(f, &f->a2, "POST", "/api/v1/device", "{\"download_incomplete\":\"maybe\"}"),
-            400);
-        assert_int_equal(
-            req(f, &f->a2, "POST", "/api/v1/device", "{\"download_incomplete\":\"wait\"}", &j),
-            200);
-        assert_string_equal(str_of(j, "id"), f->a2.id);
-        assert_string_equal(str_of(j, "download_incomplete"), "wait");
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/device",
+                                           "{\"download_incomplete\":\"maybe\"}"),
+                         400);
+        assert_int_equal(srvfix_req(f, &f->a2, "POST", "/api/v1/device",
+                                    "{\"download_incomplete\":\"wait\"}", &j),
+                         200);
+        assert_string_equal(srvfix_str_of(j, "id"), f->a2.id);
+        assert_string_equal(srvfix_str_of(j, "download_incomplete"), "wait");
         assert_true(json_is_true(json_object_get(j, "this")));
         json_decref(j);
 
-        announce(f, &f->a1, "f.txt", content, NULL);
+        srvfix_announce(f, &f->a1, "f.txt", content, NULL);
         d = device_json(f, &f->a3, f->a1.id);
-        assert_int_equal(int_of(d, "uploading"), 1);
-        assert_string_equal(str_of(d, "download_incomplete"), "skip");
+        assert_int_equal(srvfix_int_of(d, "uploading"), 1);
+        assert_string_equal(srvfix_str_of(d, "download_incomplete"), "skip");
         json_decref(d);
-        t = transfers(f, &f->a3, "");
+        t = srvfix_transfers(f, &f->a3, "");
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 1);
         d = find_dl(t, f->a2.id, "f.txt");
         assert_non_null(d);
-        keys_are(d, "device,device_name,path,seq,status,reason,updated");
-        assert_string_equal(str_of(d, "device_name"), "phone");
-        assert_string_equal(str_of(d, "status"), "pending");
-        assert_string_equal(str_of(d, "reason"), "waiting for the upload from laptop");
-        assert_int_equal(int_of(d, "seq"), 0);
+        srvfix_keys_are(d, "device,device_name,path,seq,status,reason,updated");
+        assert_string_equal(srvfix_str_of(d, "device_name"), "phone");
+        assert_string_equal(srvfix_str_of(d, "status"), "pending");
+        assert_string_equal(srvfix_str_of(d, "reason"), "waiting for the upload from laptop");
+        assert_int_equal(srvfix_int_of(d, "seq"), 0);
         json_decref(t);
 
         /* A download asked for too early: where the upload stands. */
-        assert_int_equal(req(f, &f->a2, "GET", "/api/v1/file?path=f.txt", NULL, &j), 409);
-        assert_string_equal(str_of(j, "code"), "not_ready");
+        assert_int_equal(srvfix_req(f, &f->a2, "GET", "/api/v1/file?path=f.txt", NULL, &j), 409);
+        assert_string_equal(srvfix_str_of(j, "code"), "not_ready");
         snprintf(want, sizeof(want),
                  "not yet uploaded: f.txt is pending (0 of %zu bytes) from laptop (online); it "
                  "downloads when the upload completes",
                  strlen(content));
-        assert_string_equal(str_of(j, "error"), want);
+        assert_string_equal(srvfix_str_of(j, "error"), want);
         r = json_object_get(j, "transfer");
-        assert_string_equal(str_of(r, "device_name"), "laptop");
-        assert_string_equal(str_of(r, "device"), f->a1.id);
-        assert_string_equal(str_of(r, "status"), "pending");
+        assert_string_equal(srvfix_str_of(r, "device_name"), "laptop");
+        assert_string_equal(srvfix_str_of(r, "device"), f->a1.id);
+        assert_string_equal(srvfix_str_of(r, "status"), "pending");
         json_decref(j);
-        assert_int_equal(req_status(f, &f->a2, "GET", "/api/v1/file?path=other", NULL), 404);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "GET", "/api/v1/file?path=other", NULL), 404);
 
         v = version_of(f);
-        seq = put_file(f, &f->a1, "f.txt", content, 0);
+        seq = srvfix_put_file(f, &f->a1, "f.txt", content, 0);
         assert_true(version_of(f) > v);
-        t = transfers(f, &f->a3, "");
-        r = find_rec(t, "f.txt", NULL);
-        assert_string_equal(str_of(r, "status"), "complete");
-        assert_int_equal(int_of(r, "seq"), seq);
-        assert_int_equal(int_of(r, "bytes_done"), strlen(content));
+        t = srvfix_transfers(f, &f->a3, "");
+        r = srvfix_find_rec(t, "f.txt", NULL);
+        assert_string_equal(srvfix_str_of(r, "status"), "complete");
+        assert_int_equal(srvfix_int_of(r, "seq"), seq);
+        assert_int_equal(srvfix_int_of(r, "bytes_done"), strlen(content));
         d = find_dl(t, f->a2.id, "f.txt");
-        assert_string_equal(str_of(d, "status"), "pending");
-        assert_string_equal(str_of(d, "reason"), "ready to download");
-        assert_int_equal(int_of(d, "seq"), seq);
+        assert_string_equal(srvfix_str_of(d, "status"), "pending");
+        assert_string_equal(srvfix_str_of(d, "reason"), "ready to download");
+        assert_int_equal(srvfix_int_of(d, "seq"), seq);
         json_decref(t);
-        assert_int_equal(req_status(f, &f->a2, "GET", "/api/v1/file?path=f.txt", NULL), 200);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "GET", "/api/v1/file?path=f.txt", NULL), 200);
         d = device_json(f, &f->a3, f->a1.id);
-        assert_int_equal(int_of(d, "uploading"), 0);
+        assert_int_equal(srvfix_int_of(d, "uploading"), 0);
         json_decref(d);
 
         /* Applied below the seq: still pending; at it: done. */
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/downloads", "{\"applied_seq\":-1}"),
-                         400);
+        assert_int_equal(
+            srvfix_req_status(f, &f->a2, "POST", "/api/v1/downloads", "{\"applied_seq\":-1}"), 400);
         snprintf(want, sizeof(want), "{\"applied_seq\":%lld}", (long long)seq - 1);
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/downloads", want), 200);
-        t = transfers(f, &f->a3, "?status=complete");
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/downloads", want), 200);
+        t = srvfix_transfers(f, &f->a3, "?status=complete");
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 0);
         json_decref(t);
         snprintf(want, sizeof(want), "{\"applied_seq\":%lld}", (long long)seq);
-        assert_int_equal(req(f, &f->a2, "POST", "/api/v1/downloads", want, &j), 200);
+        assert_int_equal(srvfix_req(f, &f->a2, "POST", "/api/v1/downloads", want, &j), 200);
         assert_true(json_is_true(json_object_get(j, "ok")));
         json_decref(j);
-        t = transfers(f, &f->a3, "?status=complete");
-        assert_string_equal(str_of(find_dl(t, f->a2.id, "f.txt"), "status"), "done");
+        t = srvfix_transfers(f, &f->a3, "?status=complete");
+        assert_string_equal(srvfix_str_of(find_dl(t, f->a2.id, "f.txt"), "status"), "done");
         json_decref(t);
         /* applied_seq never goes down. */
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/downloads", "{\"applied_seq\":0}"),
-                         200);
+        assert_int_equal(
+            srvfix_req_status(f, &f->a2, "POST", "/api/v1/downloads", "{\"applied_seq\":0}"), 200);
         d = device_json(f, &f->a3, f->a2.id);
-        assert_int_equal(int_of(d, "applied_seq"), seq);
-        assert_string_equal(str_of(d, "download_incomplete"), "wait");
+        assert_int_equal(srvfix_int_of(d, "applied_seq"), seq);
+        assert_string_equal(srvfix_str_of(d, "download_incomplete"), "wait");
         json_decref(d);
 
         /* Failed and done reports make records of their own. */
-        assert_int_equal(req_status(f, &f->a3, "POST", "/api/v1/downloads",
-                                    "{\"failed\":[{\"seq\":1,\"reason\":\"x\"}]}"),
+        assert_int_equal(srvfix_req_status(f, &f->a3, "POST", "/api/v1/downloads",
+                                           "{\"failed\":[{\"seq\":1,\"reason\":\"x\"}]}"),
                          400);
-        assert_int_equal(req_status(f, &f->a3, "POST", "/api/v1/downloads",
-                                    "{\"failed\":[{\"path\":\"g\",\"seq\":3,\"reason\":\"disk "
-                                    "full\"}],\"done\":[{\"path\":\"h\",\"seq\":4}]}"),
-                         200);
-        t = transfers(f, &f->a1, "?device=desk");
+        assert_int_equal(
+            srvfix_req_status(f, &f->a3, "POST", "/api/v1/downloads",
+                              "{\"failed\":[{\"path\":\"g\",\"seq\":3,\"reason\":\"disk "
+                              "full\"}],\"done\":[{\"path\":\"h\",\"seq\":4}]}"),
+            200);
+        t = srvfix_transfers(f, &f->a1, "?device=desk");
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 2);
         d = find_dl(t, f->a3.id, "g");
-        assert_string_equal(str_of(d, "status"), "failed");
-        assert_string_equal(str_of(d, "reason"), "disk full");
-        assert_int_equal(int_of(d, "seq"), 3);
-        assert_string_equal(str_of(find_dl(t, f->a3.id, "h"), "status"), "done");
+        assert_string_equal(srvfix_str_of(d, "status"), "failed");
+        assert_string_equal(srvfix_str_of(d, "reason"), "disk full");
+        assert_int_equal(srvfix_int_of(d, "seq"), 3);
+        assert_string_equal(srvfix_str_of(find_dl(t, f->a3.id, "h"), "status"), "done");
         json_decref(t);
-        t = transfers(f, &f->a1, "?status=failed");
+        t = srvfix_transfers(f, &f->a1, "?status=failed");
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 1);
         json_decref(t);
 }
 
 static void test_forget(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         int64_t p1, p2, p3;
         char body[512];
         json_t *j, *t;
 
-        p1 = announce(f, &f->a1, "p1", "1", NULL);
-        p2 = announce(f, &f->a1, "p2", "2", NULL);
-        p3 = announce(f, &f->a1, "p3", "3", NULL);
+        p1 = srvfix_announce(f, &f->a1, "p1", "1", NULL);
+        p2 = srvfix_announce(f, &f->a1, "p2", "2", NULL);
+        p3 = srvfix_announce(f, &f->a1, "p3", "3", NULL);
         snprintf(body, sizeof(body),
                  "{\"records\":[{\"id\":%lld,\"status\":\"failed\",\"reason\":\"a\"},"
                  "{\"id\":%lld,\"status\":\"failed\",\"reason\":\"b\"},"
                  "{\"id\":%lld,\"bytes_done\":0}]}",
                  (long long)p1, (long long)p2, (long long)p3);
-        assert_int_equal(req(f, &f->a1, "POST", "/api/v1/transfers/progress", body, &j), 200);
-        assert_int_equal(int_of(j, "updated"), 3);
+        assert_int_equal(srvfix_req(f, &f->a1, "POST", "/api/v1/transfers/progress", body, &j),
+                         200);
+        assert_int_equal(srvfix_int_of(j, "updated"), 3);
         json_decref(j);
 
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/transfers/forget", "{}"), 400);
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/transfers/forget",
-                                    "{\"failed\":true,\"path\":\"p1\"}"),
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/transfers/forget", "{}"),
+                         400);
+        assert_int_equal(srvfix_req_status(f, &f->a2, "POST", "/api/v1/transfers/forget",
+                                           "{\"failed\":true,\"path\":\"p1\"}"),
                          400);
         assert_int_equal(
-            req_status(f, &f->a2, "POST", "/api/v1/transfers/forget", "{\"failed\":false}"), 400);
+            srvfix_req_status(f, &f->a2, "POST", "/api/v1/transfers/forget", "{\"failed\":false}"),
+            400);
         /* Another account cannot touch them. */
         snprintf(body, sizeof(body), "{\"ids\":[%lld,%lld]}", (long long)p1, (long long)p2);
-        assert_int_equal(req(f, &f->bob, "POST", "/api/v1/transfers/forget", body, &j), 200);
-        assert_int_equal(int_of(j, "forgotten"), 0);
+        assert_int_equal(srvfix_req(f, &f->bob, "POST", "/api/v1/transfers/forget", body, &j), 200);
+        assert_int_equal(srvfix_int_of(j, "forgotten"), 0);
         json_decref(j);
         /* Any device of the account can; only failed ones go. */
         snprintf(body, sizeof(body), "{\"ids\":[%lld,%lld]}", (long long)p1, (long long)p3);
-        assert_int_equal(req(f, &f->a2, "POST", "/api/v1/transfers/forget", body, &j), 200);
-        assert_int_equal(int_of(j, "forgotten"), 1);
-        assert_int_equal(int_of(j, "skipped"), 1);
+        assert_int_equal(srvfix_req(f, &f->a2, "POST", "/api/v1/transfers/forget", body, &j), 200);
+        assert_int_equal(srvfix_int_of(j, "forgotten"), 1);
+        assert_int_equal(srvfix_int_of(j, "skipped"), 1);
         json_decref(j);
-        assert_string_equal(status_of(f, "p1", NULL, 0), "");
-        assert_string_equal(status_of(f, "p3", NULL, 0), "uploading");
+        assert_string_equal(srvfix_status_of(f, "p1", NULL, 0), "");
+        assert_string_equal(srvfix_status_of(f, "p3", NULL, 0), "uploading");
 
         /* By path, with the asking device's failed download of it. */
-        assert_int_equal(req_status(f, &f->a2, "POST", "/api/v1/downloads",
-                                    "{\"failed\":[{\"path\":\"p2\",\"seq\":0,\"reason\":\"r\"}]}"),
-                         200);
         assert_int_equal(
-            req(f, &f->a2, "POST", "/api/v1/transfers/forget", "{\"path\":\"p2\"}", &j), 200);
-        assert_int_equal(int_of(j, "forgotten"), 2);
+            srvfix_req_status(f, &f->a2, "POST", "/api/v1/downloads",
+                              "{\"failed\":[{\"path\":\"p2\",\"seq\":0,\"reason\":\"r\"}]}"),
+            200);
+        assert_int_equal(
+            srvfix_req(f, &f->a2, "POST", "/api/v1/transfers/forget", "{\"path\":\"p2\"}", &j),
+            200);
+        assert_int_equal(srvfix_int_of(j, "forgotten"), 2);
         json_decref(j);
-        t = transfers(f, &f->a2, "");
-        assert_null(find_rec(t, "p2", NULL));
+        t = srvfix_transfers(f, &f->a2, "");
+        assert_null(srvfix_find_rec(t, "p2", NULL));
         assert_int_equal(json_array_size(json_object_get(t, "downloads")), 0);
         json_decref(t);
 
@@ -707,25 +474,27 @@ static void test_forget(void **state)
         snprintf(body, sizeof(body),
                  "{\"records\":[{\"id\":%lld,\"status\":\"failed\",\"reason\":\"c\"}]}",
                  (long long)p3);
-        assert_int_equal(req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body), 200);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers/progress", body),
+                         200);
         assert_int_equal(
-            req(f, &f->a3, "POST", "/api/v1/transfers/forget", "{\"failed\":true}", &j), 200);
-        assert_int_equal(int_of(j, "forgotten"), 1);
+            srvfix_req(f, &f->a3, "POST", "/api/v1/transfers/forget", "{\"failed\":true}", &j),
+            200);
+        assert_int_equal(srvfix_int_of(j, "forgotten"), 1);
         json_decref(j);
         /* Batches whose records were all forgotten are gone. */
-        t = transfers(f, &f->a2, "");
+        t = srvfix_transfers(f, &f->a2, "");
         assert_int_equal(json_array_size(json_object_get(t, "batches")), 0);
         json_decref(t);
 }
 
 /* Waits up to ms for path's record to be failed; the time it took, or -1. */
-static int64_t wait_failed(struct fix *f, const char *path, int ms, char *reason, size_t cap)
+static int64_t wait_failed(struct srvfix *f, const char *path, int ms, char *reason, size_t cap)
 {
-        int64_t t0 = now_ms();
+        int64_t t0 = srvfix_now_ms();
 
-        while (now_ms() - t0 < ms) {
-                if (strcmp(status_of(f, path, reason, cap), "failed") == 0)
-                        return now_ms() - t0;
+        while (srvfix_now_ms() - t0 < ms) {
+                if (strcmp(srvfix_status_of(f, path, reason, cap), "failed") == 0)
+                        return srvfix_now_ms() - t0;
                 usleep(5 * 1000);
         }
         return -1;
@@ -733,19 +502,19 @@ static int64_t wait_failed(struct fix *f, const char *path, int ms, char *reason
 
 static void test_session_timeout_and_prune(void **state)
 {
-        struct fix *f = *state;
+        struct srvfix *f = *state;
         char reason[128];
         int64_t took, t0;
         json_t *t;
 
         /* A completed batch, for the pruning below. */
-        announce(f, &f->a2, "done", "ok", NULL);
-        put_file(f, &f->a2, "done", "ok", 0);
+        srvfix_announce(f, &f->a2, "done", "ok", NULL);
+        srvfix_put_file(f, &f->a2, "done", "ok", 0);
         /* The laptop goes silent with its connection open (a network
          * that dropped, a lid shut): the session timeout fails it. */
         f->s.settings.session_timeout = 2;
-        announce(f, &f->a1, "slow", "content", NULL);
-        t0 = now_ms();
+        srvfix_announce(f, &f->a1, "slow", "content", NULL);
+        t0 = srvfix_now_ms();
         took = wait_failed(f, "slow", 6000, reason, sizeof(reason));
         print_message("silent device: records failed %lld ms after its last request "
                       "(session timeout 2 s)\n",
@@ -757,31 +526,34 @@ static void test_session_timeout_and_prune(void **state)
         assert_string_equal(reason + strlen(reason) - 4, " UTC");
 
         /* A device that keeps talking is not silent. */
-        announce(f, &f->a3, "busy", "busy", NULL);
-        for (t0 = now_ms(); now_ms() - t0 < 3500; usleep(500 * 1000))
-                assert_int_equal(req_status(f, &f->a3, "GET", "/api/v1/devices", NULL), 200);
-        assert_string_equal(status_of(f, "busy", NULL, 0), "pending");
+        srvfix_announce(f, &f->a3, "busy", "busy", NULL);
+        for (t0 = srvfix_now_ms(); srvfix_now_ms() - t0 < 3500; usleep(500 * 1000))
+                assert_int_equal(srvfix_req_status(f, &f->a3, "GET", "/api/v1/devices", NULL), 200);
+        assert_string_equal(srvfix_status_of(f, "busy", NULL, 0), "pending");
 
         /* Complete batches go after 7 days; the rest stays. */
         f->s.settings.session_timeout = 0;
         transfers_tick(&f->s, server_now() + TRANSFERS_KEEP_COMPLETE - 3600);
-        assert_string_equal(status_of(f, "done", NULL, 0), "complete");
+        assert_string_equal(srvfix_status_of(f, "done", NULL, 0), "complete");
         transfers_tick(&f->s, server_now() + TRANSFERS_KEEP_COMPLETE + 3600);
-        t = transfers(f, &f->a2, "");
-        assert_null(find_rec(t, "done", NULL));
-        assert_non_null(find_rec(t, "slow", NULL));
-        assert_non_null(find_rec(t, "busy", NULL));
+        t = srvfix_transfers(f, &f->a2, "");
+        assert_null(srvfix_find_rec(t, "done", NULL));
+        assert_non_null(srvfix_find_rec(t, "slow", NULL));
+        assert_non_null(srvfix_find_rec(t, "busy", NULL));
         json_decref(t);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_announce_and_list, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_progress_and_reannounce, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_commit_and_wait_downloads, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_session_timeout_and_prune, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_announce_and_list, srvfix_setup, srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_progress_and_reannounce, srvfix_setup,
+                                            srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_commit_and_wait_downloads, srvfix_setup,
+                                            srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_forget, srvfix_setup, srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_session_timeout_and_prune, srvfix_setup,
+                                            srvfix_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
