@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 #include "log.h"
 #include "meta.h"
 #include "meta_sqlite.h"
@@ -601,4 +602,88 @@ int meta_sqlite_open(const char *path, struct meta **out)
 fail:
         ms_close(&ms->base);
         return r;
+}
+
+sqlite3_stmt *msq_vstmt(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
+                        va_list ap)
+{
+        sqlite3_stmt *s = msq_prep_sql(ms, slot, sql);
+        const struct hash *h;
+        const char *t;
+        int i;
+
+        for (i = 1; s && *fmt; fmt++, i++) {
+                if (*fmt == 'i') {
+                        sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+                } else if (*fmt == 't') {
+                        if ((t = va_arg(ap, const char *)))
+                                sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+                } else if ((h = va_arg(ap, const struct hash *))) {
+                        sqlite3_bind_blob(s, i, h->b, HASH_LEN, SQLITE_STATIC);
+                }
+        }
+        return s;
+}
+
+sqlite3_stmt *msq_stmt(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt, ...)
+{
+        sqlite3_stmt *s;
+        va_list ap;
+
+        va_start(ap, fmt);
+        s = msq_vstmt(ms, slot, sql, fmt, ap);
+        va_end(ap);
+        return s;
+}
+
+int msq_run(struct meta *m, unsigned slot, const char *sql, const char *what, int64_t *n,
+            int64_t *rowid, const char *fmt, ...)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        va_list ap;
+        int r = -EIO;
+
+        msq_lock(ms);
+        va_start(ap, fmt);
+        s = msq_vstmt(ms, slot, sql, fmt, ap);
+        va_end(ap);
+        if (s)
+                r = msq_step_done(ms, s, what);
+        if (r == 0 && n)
+                *n = sqlite3_changes(ms->db);
+        if (r == 0 && rowid)
+                *rowid = sqlite3_last_insert_rowid(ms->db);
+        msq_unlock(ms);
+        return r;
+}
+
+int msq_query_int(struct meta *m, unsigned slot, const char *sql, int64_t dflt, int64_t *v,
+                  const char *fmt, ...)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        sqlite3_stmt *s;
+        va_list ap;
+        int r = -EIO, rc;
+
+        msq_lock(ms);
+        va_start(ap, fmt);
+        s = msq_vstmt(ms, slot, sql, fmt, ap);
+        va_end(ap);
+        if (s) {
+                *v = dflt;
+                while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                        *v = sqlite3_column_int64(s, 0);
+                sqlite3_reset(s);
+                r = rc == SQLITE_DONE ? 0 : msq_db_err(ms, sql);
+        }
+        msq_unlock(ms);
+        return r;
+}
+
+const char *msq_text(sqlite3_stmt *s, int col)
+{
+        const unsigned char *t = sqlite3_column_text(s, col);
+
+        return t ? (const char *)t : "";
 }

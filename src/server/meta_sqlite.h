@@ -7,6 +7,8 @@
 #define FERRY_META_SQLITE_H
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stddef.h>
 
@@ -63,6 +65,27 @@ int msq_step_done(struct meta_sqlite *ms, sqlite3_stmt *s, const char *what);
 void msq_lock(struct meta_sqlite *ms);
 void msq_unlock(struct meta_sqlite *ms);
 void msq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
+
+/* Statement helpers of the store modules, on st_extra[slot] (the
+ * statement sql, cached). msq_stmt: the statement reset, with parameters
+ * 1.. bound from fmt: 'i' an int64_t, 't' a string (NULL binds null), 'h'
+ * a const struct hash * (NULL binds null); values must outlive the run;
+ * NULL on error. msq_vstmt: the same with a va_list. */
+sqlite3_stmt *msq_vstmt(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
+                        va_list ap);
+sqlite3_stmt *msq_stmt(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
+                       ...);
+/* Runs the statement of slot (bound as for msq_stmt) for its effect, under
+ * the lock. *n: the rows it changed, *rowid: the row it inserted (either
+ * may be NULL). */
+int msq_run(struct meta *m, unsigned slot, const char *sql, const char *what, int64_t *n,
+            int64_t *rowid, const char *fmt, ...);
+/* Runs the statement of slot, which returns at most one integer: *v, or
+ * dflt without a row. Steps to the end, so that a RETURNING applies. */
+int msq_query_int(struct meta *m, unsigned slot, const char *sql, int64_t dflt, int64_t *v,
+                  const char *fmt, ...);
+/* Column col as text, "" for NULL. */
+const char *msq_text(sqlite3_stmt *s, int col);
 
 /* The columns of an entry as msq_read_entry() reads them, shared by the
  * entries and versions tables. */

@@ -69,102 +69,17 @@ int msq_requests_schema(struct meta_sqlite *ms, int old_version)
         return r;
 }
 
-/* The cached statement of slot with parameters 1.. bound from fmt: 'i' an
- * int64_t, 't' a string (NULL binds null). Values must outlive the run. */
-static sqlite3_stmt *vprep(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
-                           va_list ap)
-{
-        sqlite3_stmt *s = msq_prep_sql(ms, slot, sql);
-        const char *t;
-        int i;
-
-        for (i = 1; s && *fmt; fmt++, i++) {
-                if (*fmt == 'i')
-                        sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
-                else if ((t = va_arg(ap, const char *)))
-                        sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
-        }
-        return s;
-}
-
-static sqlite3_stmt *prep(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
-                          ...)
-{
-        sqlite3_stmt *s;
-        va_list ap;
-
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        return s;
-}
-
-/* Runs the statement of slot (bound as for prep) for its effect. *n: the
- * rows it changed, *rowid: the row it inserted (either may be NULL). */
-static int exec(struct meta *m, unsigned slot, const char *sql, const char *what, int64_t *n,
-                int64_t *rowid, const char *fmt, ...)
-{
-        struct meta_sqlite *ms = msq_of(m);
-        sqlite3_stmt *s;
-        va_list ap;
-        int r = -EIO;
-
-        msq_lock(ms);
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        if (s)
-                r = msq_step_done(ms, s, what);
-        if (r == 0 && n)
-                *n = sqlite3_changes(ms->db);
-        if (r == 0 && rowid)
-                *rowid = sqlite3_last_insert_rowid(ms->db);
-        msq_unlock(ms);
-        return r;
-}
-
-/* Runs the statement of slot, which returns at most one integer: *v, or
- * dflt without a row. Steps to the end, so that a RETURNING applies. */
-static int query_int(struct meta *m, unsigned slot, const char *sql, int64_t dflt, int64_t *v,
-                     const char *fmt, ...)
-{
-        struct meta_sqlite *ms = msq_of(m);
-        sqlite3_stmt *s;
-        va_list ap;
-        int r = -EIO, rc;
-
-        msq_lock(ms);
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        if (s) {
-                *v = dflt;
-                while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-                        *v = sqlite3_column_int64(s, 0);
-                sqlite3_reset(s);
-                r = rc == SQLITE_DONE ? 0 : msq_db_err(ms, sql);
-        }
-        msq_unlock(ms);
-        return r;
-}
-
-static const char *text(sqlite3_stmt *s, int col)
-{
-        const unsigned char *t = sqlite3_column_text(s, col);
-
-        return t ? (const char *)t : "";
-}
-
 int msq_registry_version(struct meta *m, int64_t user, int counter, int64_t *version)
 {
-        return query_int(m, SL_VERSION,
-                         "SELECT version FROM registry_versions WHERE user_id = ? AND counter = ?",
-                         0, version, "ii", user, (int64_t)counter);
+        return msq_query_int(
+            m, SL_VERSION,
+            "SELECT version FROM registry_versions WHERE user_id = ? AND counter = ?", 0, version,
+            "ii", user, (int64_t)counter);
 }
 
 int msq_registry_version_bump(struct meta *m, int64_t user, int counter, int64_t *version)
 {
-        return query_int(
+        return msq_query_int(
             m, SL_VERSION_BUMP,
             "INSERT INTO registry_versions (user_id, counter, version) VALUES (?, ?, 1)"
             " ON CONFLICT (user_id, counter) DO UPDATE SET version = version + 1"
@@ -179,12 +94,13 @@ int msq_device_set_info(struct meta *m, const struct meta_device *d, int *change
 
         /* Only a row that differs is updated: the change count says
          * whether the control list changed. */
-        r = exec(m, SL_SET_INFO,
-                 "UPDATE devices SET platform = ?2, lan_addr = ?3, lan_port = ?4, lan_prefix = ?5"
-                 " WHERE id = ?1 AND removed = 0 AND (platform <> ?2 OR lan_addr <> ?3"
-                 " OR lan_port <> ?4 OR lan_prefix <> ?5)",
-                 "device info", &n, NULL, "tttii", d->id, d->platform, d->lan_addr,
-                 (int64_t)d->lan_port, (int64_t)d->lan_prefix);
+        r = msq_run(
+            m, SL_SET_INFO,
+            "UPDATE devices SET platform = ?2, lan_addr = ?3, lan_port = ?4, lan_prefix = ?5"
+            " WHERE id = ?1 AND removed = 0 AND (platform <> ?2 OR lan_addr <> ?3"
+            " OR lan_port <> ?4 OR lan_prefix <> ?5)",
+            "device info", &n, NULL, "tttii", d->id, d->platform, d->lan_addr, (int64_t)d->lan_port,
+            (int64_t)d->lan_prefix);
         if (r == 0 && changed)
                 *changed = n > 0;
         return r;
@@ -195,8 +111,8 @@ int msq_device_rename(struct meta *m, const char *device, const char *name)
         int64_t n = 0;
         int r;
 
-        r = exec(m, SL_RENAME, "UPDATE devices SET name = ?2 WHERE id = ?1 AND removed = 0",
-                 "device rename", &n, NULL, "tt", device, name);
+        r = msq_run(m, SL_RENAME, "UPDATE devices SET name = ?2 WHERE id = ?1 AND removed = 0",
+                    "device rename", &n, NULL, "tt", device, name);
         if (r == 0 && n == 0)
                 r = err_set(-ENOENT, "no device %s", device);
         return r;
@@ -212,19 +128,20 @@ int msq_lan_key_get(struct meta *m, int64_t user, const char *fresh, char key[ME
         msq_lock(ms);
         /* Two devices asking at once for a new account's key: the first
          * insert wins and both read the same key. */
-        r = exec(m, SL_KEY_ADD,
-                 "INSERT INTO lan_keys (user_id, key, version) VALUES (?, ?, 1)"
-                 " ON CONFLICT (user_id) DO NOTHING",
-                 "LAN key", NULL, NULL, "it", user, fresh);
+        r = msq_run(m, SL_KEY_ADD,
+                    "INSERT INTO lan_keys (user_id, key, version) VALUES (?, ?, 1)"
+                    " ON CONFLICT (user_id) DO NOTHING",
+                    "LAN key", NULL, NULL, "it", user, fresh);
         if (r < 0)
                 goto out;
         r = -EIO;
-        s = prep(ms, SL_KEY_GET, "SELECT key, version FROM lan_keys WHERE user_id = ?", "i", user);
+        s = msq_stmt(ms, SL_KEY_GET, "SELECT key, version FROM lan_keys WHERE user_id = ?", "i",
+                     user);
         if (!s)
                 goto out;
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-                snprintf(key, META_LAN_KEY_HEX + 1, "%s", text(s, 0));
+                snprintf(key, META_LAN_KEY_HEX + 1, "%s", msq_text(s, 0));
                 *version = sqlite3_column_int64(s, 1);
                 r = 0;
         } else {
@@ -238,21 +155,22 @@ out:
 
 int msq_lan_key_rotate(struct meta *m, int64_t user, const char *fresh, int64_t *version)
 {
-        return query_int(m, SL_KEY_ROTATE,
-                         "UPDATE lan_keys SET key = ?2, version = version + 1 WHERE user_id = ?1"
-                         " RETURNING version",
-                         0, version, "it", user, fresh);
+        return msq_query_int(
+            m, SL_KEY_ROTATE,
+            "UPDATE lan_keys SET key = ?2, version = version + 1 WHERE user_id = ?1"
+            " RETURNING version",
+            0, version, "it", user, fresh);
 }
 
 int msq_request_add(struct meta *m, int64_t user, struct meta_request *r)
 {
-        return exec(m, SL_REQ_ADD,
-                    "INSERT INTO requests (user_id, requester, target, paths, all_files, via,"
-                    " status, files, reason, created, updated, expires)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "request", NULL, &r->id, "itttitiitiii", user, r->requester, r->target,
-                    r->paths, (int64_t)(r->all != 0), r->via, (int64_t)r->status, r->files,
-                    r->reason ? r->reason : "", r->created, r->updated, r->expires);
+        return msq_run(m, SL_REQ_ADD,
+                       "INSERT INTO requests (user_id, requester, target, paths, all_files, via,"
+                       " status, files, reason, created, updated, expires)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "request", NULL, &r->id, "itttitiitiii", user, r->requester, r->target,
+                       r->paths, (int64_t)(r->all != 0), r->via, (int64_t)r->status, r->files,
+                       r->reason ? r->reason : "", r->created, r->updated, r->expires);
 }
 
 int msq_requests_list(struct meta *m, int64_t user, const struct meta_request_filter *f,
@@ -264,14 +182,15 @@ int msq_requests_list(struct meta *m, int64_t user, const struct meta_request_fi
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        s = prep(ms, SL_REQ_LIST,
-                 "SELECT r.id, r.requester, COALESCE(a.name, ''), r.target, COALESCE(t.name, ''),"
-                 " r.paths, r.all_files, r.via, r.status, r.files, r.reason, r.created, r.updated,"
-                 " r.expires FROM requests r LEFT JOIN devices a ON a.id = r.requester"
-                 " LEFT JOIN devices t ON t.id = r.target WHERE r.user_id = ?1"
-                 " AND (?2 = 0 OR r.id = ?2) AND (?3 IS NULL OR r.target = ?3)"
-                 " ORDER BY r.id DESC",
-                 "iit", user, f ? f->id : 0, f ? f->target : NULL);
+        s = msq_stmt(
+            ms, SL_REQ_LIST,
+            "SELECT r.id, r.requester, COALESCE(a.name, ''), r.target, COALESCE(t.name, ''),"
+            " r.paths, r.all_files, r.via, r.status, r.files, r.reason, r.created, r.updated,"
+            " r.expires FROM requests r LEFT JOIN devices a ON a.id = r.requester"
+            " LEFT JOIN devices t ON t.id = r.target WHERE r.user_id = ?1"
+            " AND (?2 = 0 OR r.id = ?2) AND (?3 IS NULL OR r.target = ?3)"
+            " ORDER BY r.id DESC",
+            "iit", user, f ? f->id : 0, f ? f->target : NULL);
         if (!s)
                 goto out;
         r = 0;
@@ -279,15 +198,15 @@ int msq_requests_list(struct meta *m, int64_t user, const struct meta_request_fi
                 memset(&q, 0, sizeof(q));
                 q.id = sqlite3_column_int64(s, 0);
                 msq_copy_text(q.requester, sizeof(q.requester), s, 1);
-                q.requester_name = text(s, 2);
+                q.requester_name = msq_text(s, 2);
                 msq_copy_text(q.target, sizeof(q.target), s, 3);
-                q.target_name = text(s, 4);
-                q.paths = text(s, 5);
+                q.target_name = msq_text(s, 4);
+                q.paths = msq_text(s, 5);
                 q.all = sqlite3_column_int(s, 6) != 0;
-                q.via = text(s, 7);
+                q.via = msq_text(s, 7);
                 q.status = sqlite3_column_int(s, 8);
                 q.files = sqlite3_column_int64(s, 9);
-                q.reason = text(s, 10);
+                q.reason = msq_text(s, 10);
                 q.created = sqlite3_column_int64(s, 11);
                 q.updated = sqlite3_column_int64(s, 12);
                 q.expires = sqlite3_column_int64(s, 13);
@@ -309,11 +228,11 @@ int msq_request_set(struct meta *m, int64_t user, const struct meta_request *r)
         int64_t n = 0;
         int rr;
 
-        rr = exec(m, SL_REQ_SET,
-                  "UPDATE requests SET status = ?3, files = ?4, reason = ?5, updated = ?6"
-                  " WHERE user_id = ?1 AND id = ?2",
-                  "request update", &n, NULL, "iiiiti", user, r->id, (int64_t)r->status, r->files,
-                  r->reason ? r->reason : "", r->updated);
+        rr = msq_run(m, SL_REQ_SET,
+                     "UPDATE requests SET status = ?3, files = ?4, reason = ?5, updated = ?6"
+                     " WHERE user_id = ?1 AND id = ?2",
+                     "request update", &n, NULL, "iiiiti", user, r->id, (int64_t)r->status,
+                     r->files, r->reason ? r->reason : "", r->updated);
         if (rr == 0 && n == 0)
                 rr = err_set(-ENOENT, "no request %lld", (long long)r->id);
         return rr;
@@ -328,10 +247,11 @@ int msq_requests_expire(struct meta *m, int64_t now, int64_t **users, size_t *n)
         int r = -EIO, rc;
 
         msq_lock(ms);
-        s = prep(ms, SL_REQ_EXPIRE,
-                 "UPDATE requests SET status = 5, updated = ?1 WHERE status = 0 AND expires <= ?1"
-                 " RETURNING user_id",
-                 "i", now);
+        s = msq_stmt(
+            ms, SL_REQ_EXPIRE,
+            "UPDATE requests SET status = 5, updated = ?1 WHERE status = 0 AND expires <= ?1"
+            " RETURNING user_id",
+            "i", now);
         if (!s)
                 goto out;
         r = 0;
@@ -369,8 +289,8 @@ out:
 int msq_requests_fail_target(struct meta *m, int64_t user, const char *target, const char *reason,
                              int64_t now, int64_t *n)
 {
-        return exec(m, SL_REQ_FAIL,
-                    "UPDATE requests SET status = 4, reason = ?3, updated = ?4"
-                    " WHERE user_id = ?1 AND target = ?2 AND status < 3",
-                    "request failure", n, NULL, "itti", user, target, reason, now);
+        return msq_run(m, SL_REQ_FAIL,
+                       "UPDATE requests SET status = 4, reason = ?3, updated = ?4"
+                       " WHERE user_id = ?1 AND target = ?2 AND status < 3",
+                       "request failure", n, NULL, "itti", user, target, reason, now);
 }

@@ -122,98 +122,6 @@ int msq_transfers_schema(struct meta_sqlite *ms, int old_version)
         return r;
 }
 
-/* The cached statement of slot with parameters 1.. bound from fmt: 'i' an
- * int64_t, 't' a string (NULL binds null), 'h' a const struct hash *
- * (NULL binds null). Values must outlive the statement's run. */
-static sqlite3_stmt *vprep(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
-                           va_list ap)
-{
-        sqlite3_stmt *s = msq_prep_sql(ms, slot, sql);
-        const struct hash *h;
-        const char *t;
-        int i;
-
-        for (i = 1; s && *fmt; fmt++, i++) {
-                if (*fmt == 'i') {
-                        sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
-                } else if (*fmt == 't') {
-                        if ((t = va_arg(ap, const char *)))
-                                sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
-                } else if ((h = va_arg(ap, const struct hash *))) {
-                        sqlite3_bind_blob(s, i, h->b, HASH_LEN, SQLITE_STATIC);
-                }
-        }
-        return s;
-}
-
-static sqlite3_stmt *prep(struct meta_sqlite *ms, unsigned slot, const char *sql, const char *fmt,
-                          ...)
-{
-        sqlite3_stmt *s;
-        va_list ap;
-
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        return s;
-}
-
-/* Runs the statement of slot (bound as for prep) for its effect. *n: the
- * rows it changed, *rowid: the row it inserted (either may be NULL). */
-static int exec(struct meta *m, unsigned slot, const char *sql, const char *what, int64_t *n,
-                int64_t *rowid, const char *fmt, ...)
-{
-        struct meta_sqlite *ms = msq_of(m);
-        sqlite3_stmt *s;
-        va_list ap;
-        int r = -EIO;
-
-        msq_lock(ms);
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        if (s)
-                r = msq_step_done(ms, s, what);
-        if (r == 0 && n)
-                *n = sqlite3_changes(ms->db);
-        if (r == 0 && rowid)
-                *rowid = sqlite3_last_insert_rowid(ms->db);
-        msq_unlock(ms);
-        return r;
-}
-
-/* Runs the statement of slot, which returns at most one integer: *v, or
- * dflt without a row. */
-static int query_int(struct meta *m, unsigned slot, const char *sql, int64_t dflt, int64_t *v,
-                     const char *fmt, ...)
-{
-        struct meta_sqlite *ms = msq_of(m);
-        sqlite3_stmt *s;
-        va_list ap;
-        int r = -EIO, rc;
-
-        msq_lock(ms);
-        va_start(ap, fmt);
-        s = vprep(ms, slot, sql, fmt, ap);
-        va_end(ap);
-        if (s) {
-                *v = dflt;
-                while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-                        *v = sqlite3_column_int64(s, 0);
-                sqlite3_reset(s);
-                r = rc == SQLITE_DONE ? 0 : msq_db_err(ms, sql);
-        }
-        msq_unlock(ms);
-        return r;
-}
-
-static const char *text(sqlite3_stmt *s, int col)
-{
-        const unsigned char *t = sqlite3_column_text(s, col);
-
-        return t ? (const char *)t : "";
-}
-
 /* The end of a listing loop: a positive callback result means "enough". */
 static int list_end(struct meta_sqlite *ms, sqlite3_stmt *s, int r, int rc, const char *what)
 {
@@ -227,25 +135,25 @@ static int list_end(struct meta_sqlite *ms, sqlite3_stmt *s, int r, int rc, cons
 
 int msq_xfer_version(struct meta *m, int64_t user, int64_t *version)
 {
-        return query_int(m, SL_VERSION, "SELECT version FROM xfer_versions WHERE user_id = ?", 0,
-                         version, "i", user);
+        return msq_query_int(m, SL_VERSION, "SELECT version FROM xfer_versions WHERE user_id = ?",
+                             0, version, "i", user);
 }
 
 int msq_xfer_version_bump(struct meta *m, int64_t user, int64_t *version)
 {
-        return query_int(m, SL_VERSION_BUMP,
-                         "INSERT INTO xfer_versions (user_id, version) VALUES (?, 1)"
-                         " ON CONFLICT (user_id) DO UPDATE SET version = version + 1"
-                         " RETURNING version",
-                         0, version, "i", user);
+        return msq_query_int(m, SL_VERSION_BUMP,
+                             "INSERT INTO xfer_versions (user_id, version) VALUES (?, 1)"
+                             " ON CONFLICT (user_id) DO UPDATE SET version = version + 1"
+                             " RETURNING version",
+                             0, version, "i", user);
 }
 
 int msq_xfer_batch_add(struct meta *m, int64_t user, const char *device, int64_t now,
                        int64_t *batch)
 {
-        return exec(m, SL_BATCH_ADD,
-                    "INSERT INTO batches (user_id, device, created) VALUES (?, ?, ?)", "batch",
-                    NULL, batch, "iti", user, device, now);
+        return msq_run(m, SL_BATCH_ADD,
+                       "INSERT INTO batches (user_id, device, created) VALUES (?, ?, ?)", "batch",
+                       NULL, batch, "iti", user, device, now);
 }
 
 #define REC_SELECT                                                                                 \
@@ -265,8 +173,8 @@ static void read_record(sqlite3_stmt *s, struct meta_record *r)
         r->batch = sqlite3_column_int64(s, 1);
         r->ord = sqlite3_column_int64(s, 2);
         msq_copy_text(r->device, sizeof(r->device), s, 3);
-        r->device_name = text(s, 4);
-        r->path = text(s, 5);
+        r->device_name = msq_text(s, 4);
+        r->path = msq_text(s, 5);
         r->kind = sqlite3_column_int(s, 6);
         r->size = (uint64_t)sqlite3_column_int64(s, 7);
         if (h && sqlite3_column_bytes(s, 8) == HASH_LEN) {
@@ -277,7 +185,7 @@ static void read_record(sqlite3_stmt *s, struct meta_record *r)
         r->bytes_done = (uint64_t)sqlite3_column_int64(s, 10);
         r->started = sqlite3_column_int64(s, 11);
         r->updated = sqlite3_column_int64(s, 12);
-        r->reason = text(s, 13);
+        r->reason = msq_text(s, 13);
         r->seq = sqlite3_column_int64(s, 14);
 }
 
@@ -292,14 +200,14 @@ int msq_xfer_records(struct meta *m, int64_t user, const struct meta_record_filt
         msq_lock(ms);
         /* One statement per way in, so that each uses its index. */
         if (f->id)
-                s = prep(ms, SL_REC_BY_ID, REC_SELECT " AND r.id = ?3" REC_FILTER, "itii", user,
-                         f->device, f->id, (int64_t)f->statuses);
+                s = msq_stmt(ms, SL_REC_BY_ID, REC_SELECT " AND r.id = ?3" REC_FILTER, "itii", user,
+                             f->device, f->id, (int64_t)f->statuses);
         else if (f->path)
-                s = prep(ms, SL_REC_BY_PATH, REC_SELECT " AND r.path = ?3" REC_FILTER REC_ORDER,
-                         "itti", user, f->device, f->path, (int64_t)f->statuses);
+                s = msq_stmt(ms, SL_REC_BY_PATH, REC_SELECT " AND r.path = ?3" REC_FILTER REC_ORDER,
+                             "itti", user, f->device, f->path, (int64_t)f->statuses);
         else
-                s = prep(ms, SL_REC_ALL, REC_SELECT REC_FILTER REC_ORDER, "itii", user, f->device,
-                         (int64_t)0, (int64_t)f->statuses);
+                s = msq_stmt(ms, SL_REC_ALL, REC_SELECT REC_FILTER REC_ORDER, "itii", user,
+                             f->device, (int64_t)0, (int64_t)f->statuses);
         if (!s)
                 goto out;
         r = 0;
@@ -323,21 +231,22 @@ int msq_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec)
         int r;
 
         if (rec->id == 0)
-                return exec(m, SL_REC_INSERT,
-                            "INSERT INTO records (user_id, batch, ord, device, path, kind, size,"
-                            " hash, status, bytes_done, started, updated, reason, seq)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            "record", NULL, &rec->id, "iiittiihiiiiti", user, rec->batch, rec->ord,
-                            rec->device, rec->path, (int64_t)rec->kind, (int64_t)rec->size, h,
-                            (int64_t)rec->status, (int64_t)rec->bytes_done, rec->started,
-                            rec->updated, reason, rec->seq);
-        r = exec(m, SL_REC_UPDATE,
-                 "UPDATE records SET batch = ?3, ord = ?4, kind = ?5, size = ?6,"
-                 " hash = ?7, status = ?8, bytes_done = ?9, updated = ?10,"
-                 " reason = ?11, seq = ?12 WHERE id = ?1 AND user_id = ?2",
-                 "record", &n, NULL, "iiiiiihiiiti", rec->id, user, rec->batch, rec->ord,
-                 (int64_t)rec->kind, (int64_t)rec->size, h, (int64_t)rec->status,
-                 (int64_t)rec->bytes_done, rec->updated, reason, rec->seq);
+                return msq_run(m, SL_REC_INSERT,
+                               "INSERT INTO records (user_id, batch, ord, device, path, kind, size,"
+                               " hash, status, bytes_done, started, updated, reason, seq)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               "record", NULL, &rec->id, "iiittiihiiiiti", user, rec->batch,
+                               rec->ord, rec->device, rec->path, (int64_t)rec->kind,
+                               (int64_t)rec->size, h, (int64_t)rec->status,
+                               (int64_t)rec->bytes_done, rec->started, rec->updated, reason,
+                               rec->seq);
+        r = msq_run(m, SL_REC_UPDATE,
+                    "UPDATE records SET batch = ?3, ord = ?4, kind = ?5, size = ?6,"
+                    " hash = ?7, status = ?8, bytes_done = ?9, updated = ?10,"
+                    " reason = ?11, seq = ?12 WHERE id = ?1 AND user_id = ?2",
+                    "record", &n, NULL, "iiiiiihiiiti", rec->id, user, rec->batch, rec->ord,
+                    (int64_t)rec->kind, (int64_t)rec->size, h, (int64_t)rec->status,
+                    (int64_t)rec->bytes_done, rec->updated, reason, rec->seq);
         if (r == 0 && n == 0)
                 r = err_set(-ENOENT, "no transfer record %lld", (long long)rec->id);
         return r;
@@ -348,8 +257,8 @@ int msq_xfer_record_delete(struct meta *m, int64_t user, int64_t id)
         int64_t n = 0;
         int r;
 
-        r = exec(m, SL_REC_DELETE, "DELETE FROM records WHERE id = ? AND user_id = ?",
-                 "record delete", &n, NULL, "ii", id, user);
+        r = msq_run(m, SL_REC_DELETE, "DELETE FROM records WHERE id = ? AND user_id = ?",
+                    "record delete", &n, NULL, "ii", id, user);
         if (r == 0 && n == 0)
                 r = err_set(-ENOENT, "no transfer record %lld", (long long)id);
         return r;
@@ -359,10 +268,11 @@ int msq_xfer_records_fail(struct meta *m, int64_t user, const char *device, unsi
                           const char *reason, int64_t now, int64_t *n)
 {
         /* "status <> 2" lets the partial index records_open find the rows. */
-        return exec(m, SL_REC_FAIL,
-                    "UPDATE records SET status = 3, reason = ?4, updated = ?5"
-                    " WHERE device = ?2 AND status <> 2 AND user_id = ?1 AND (?3 >> status) & 1",
-                    "record failure", n, NULL, "ititi", user, device, (int64_t)from, reason, now);
+        return msq_run(m, SL_REC_FAIL,
+                       "UPDATE records SET status = 3, reason = ?4, updated = ?5"
+                       " WHERE device = ?2 AND status <> 2 AND user_id = ?1 AND (?3 >> status) & 1",
+                       "record failure", n, NULL, "ititi", user, device, (int64_t)from, reason,
+                       now);
 }
 
 int msq_xfer_batches(struct meta *m, int64_t user, meta_batch_cb cb, void *userdata)
@@ -373,13 +283,13 @@ int msq_xfer_batches(struct meta *m, int64_t user, meta_batch_cb cb, void *userd
         int r = -EIO, rc = SQLITE_DONE, i;
 
         msq_lock(ms);
-        s = prep(ms, SL_BATCHES,
-                 "SELECT b.id, b.device, COALESCE(d.name, ''), b.created, MAX(r.updated),"
-                 " COUNT(*), SUM(r.status = 0), SUM(r.status = 1), SUM(r.status = 2),"
-                 " SUM(r.status = 3), SUM(r.size), SUM(r.bytes_done) FROM batches b"
-                 " JOIN records r ON r.batch = b.id LEFT JOIN devices d ON d.id = b.device"
-                 " WHERE b.user_id = ? GROUP BY b.id ORDER BY b.id DESC",
-                 "i", user);
+        s = msq_stmt(ms, SL_BATCHES,
+                     "SELECT b.id, b.device, COALESCE(d.name, ''), b.created, MAX(r.updated),"
+                     " COUNT(*), SUM(r.status = 0), SUM(r.status = 1), SUM(r.status = 2),"
+                     " SUM(r.status = 3), SUM(r.size), SUM(r.bytes_done) FROM batches b"
+                     " JOIN records r ON r.batch = b.id LEFT JOIN devices d ON d.id = b.device"
+                     " WHERE b.user_id = ? GROUP BY b.id ORDER BY b.id DESC",
+                     "i", user);
         if (!s)
                 goto out;
         r = 0;
@@ -387,7 +297,7 @@ int msq_xfer_batches(struct meta *m, int64_t user, meta_batch_cb cb, void *userd
                 memset(&b, 0, sizeof(b));
                 b.id = sqlite3_column_int64(s, 0);
                 msq_copy_text(b.device, sizeof(b.device), s, 1);
-                b.device_name = text(s, 2);
+                b.device_name = msq_text(s, 2);
                 b.created = sqlite3_column_int64(s, 3);
                 b.updated = sqlite3_column_int64(s, 4);
                 b.files = sqlite3_column_int64(s, 5);
@@ -408,10 +318,11 @@ out:
 int msq_xfer_prune(struct meta *m, int64_t before, int64_t *n)
 {
         /* The records go with their batch (ON DELETE CASCADE). */
-        return exec(m, SL_PRUNE,
-                    "DELETE FROM batches WHERE created < ?1 AND NOT EXISTS (SELECT 1 FROM"
-                    " records r WHERE r.batch = batches.id AND (r.status <> 2 OR r.updated >= ?1))",
-                    "batch prune", n, NULL, "i", before);
+        return msq_run(
+            m, SL_PRUNE,
+            "DELETE FROM batches WHERE created < ?1 AND NOT EXISTS (SELECT 1 FROM"
+            " records r WHERE r.batch = batches.id AND (r.status <> 2 OR r.updated >= ?1))",
+            "batch prune", n, NULL, "i", before);
 }
 
 int msq_xfer_active_devices(struct meta *m, meta_active_cb cb, void *userdata)
@@ -421,15 +332,15 @@ int msq_xfer_active_devices(struct meta *m, meta_active_cb cb, void *userdata)
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        s = prep(ms, SL_ACTIVE,
-                 "SELECT DISTINCT r.user_id, r.device, COALESCE(d.last_seen, 0) FROM records r"
-                 " LEFT JOIN devices d ON d.id = r.device WHERE r.status < 2",
-                 "");
+        s = msq_stmt(ms, SL_ACTIVE,
+                     "SELECT DISTINCT r.user_id, r.device, COALESCE(d.last_seen, 0) FROM records r"
+                     " LEFT JOIN devices d ON d.id = r.device WHERE r.status < 2",
+                     "");
         if (!s)
                 goto out;
         r = 0;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = cb(sqlite3_column_int64(s, 0), text(s, 1), sqlite3_column_int64(s, 2),
+                r = cb(sqlite3_column_int64(s, 0), msq_text(s, 1), sqlite3_column_int64(s, 2),
                        userdata);
                 if (r != 0)
                         break;
@@ -442,13 +353,13 @@ out:
 
 int msq_dl_put(struct meta *m, int64_t user, const struct meta_download *d)
 {
-        return exec(m, SL_DL_PUT,
-                    "INSERT INTO downloads (device, path, user_id, seq, status, reason, updated)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, path) DO UPDATE SET"
-                    " seq = excluded.seq, status = excluded.status, reason = excluded.reason,"
-                    " updated = excluded.updated",
-                    "download record", NULL, NULL, "ttiiiti", d->device, d->path, user, d->seq,
-                    (int64_t)d->status, d->reason ? d->reason : "", d->updated);
+        return msq_run(m, SL_DL_PUT,
+                       "INSERT INTO downloads (device, path, user_id, seq, status, reason, updated)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, path) DO UPDATE SET"
+                       " seq = excluded.seq, status = excluded.status, reason = excluded.reason,"
+                       " updated = excluded.updated",
+                       "download record", NULL, NULL, "ttiiiti", d->device, d->path, user, d->seq,
+                       (int64_t)d->status, d->reason ? d->reason : "", d->updated);
 }
 
 int msq_dl_list(struct meta *m, int64_t user, const char *device, const char *path,
@@ -460,24 +371,24 @@ int msq_dl_list(struct meta *m, int64_t user, const char *device, const char *pa
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        s = prep(ms, SL_DL_LIST,
-                 "SELECT w.device, COALESCE(d.name, ''), w.path, w.seq, w.status, w.reason,"
-                 " w.updated FROM downloads w LEFT JOIN devices d ON d.id = w.device"
-                 " WHERE w.user_id = ?1 AND (?2 IS NULL OR w.device = ?2)"
-                 " AND (?3 IS NULL OR w.path = ?3) AND (?4 = 0 OR (?4 >> w.status) & 1)"
-                 " ORDER BY w.device, w.path",
-                 "itti", user, device, path, (int64_t)statuses);
+        s = msq_stmt(ms, SL_DL_LIST,
+                     "SELECT w.device, COALESCE(d.name, ''), w.path, w.seq, w.status, w.reason,"
+                     " w.updated FROM downloads w LEFT JOIN devices d ON d.id = w.device"
+                     " WHERE w.user_id = ?1 AND (?2 IS NULL OR w.device = ?2)"
+                     " AND (?3 IS NULL OR w.path = ?3) AND (?4 = 0 OR (?4 >> w.status) & 1)"
+                     " ORDER BY w.device, w.path",
+                     "itti", user, device, path, (int64_t)statuses);
         if (!s)
                 goto out;
         r = 0;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 memset(&d, 0, sizeof(d));
                 msq_copy_text(d.device, sizeof(d.device), s, 0);
-                d.device_name = text(s, 1);
-                d.path = text(s, 2);
+                d.device_name = msq_text(s, 1);
+                d.path = msq_text(s, 2);
                 d.seq = sqlite3_column_int64(s, 3);
                 d.status = sqlite3_column_int(s, 4);
-                d.reason = text(s, 5);
+                d.reason = msq_text(s, 5);
                 d.updated = sqlite3_column_int64(s, 6);
                 r = cb(&d, userdata);
                 if (r != 0)
@@ -492,27 +403,27 @@ out:
 int msq_dl_ready(struct meta *m, int64_t user, const char *path, int64_t seq, const char *reason,
                  int64_t now, int64_t *n)
 {
-        return exec(m, SL_DL_READY,
-                    "UPDATE downloads SET seq = ?3, reason = ?4, updated = ?5"
-                    " WHERE user_id = ?1 AND path = ?2 AND status = 0",
-                    "download record", n, NULL, "ititi", user, path, seq, reason, now);
+        return msq_run(m, SL_DL_READY,
+                       "UPDATE downloads SET seq = ?3, reason = ?4, updated = ?5"
+                       " WHERE user_id = ?1 AND path = ?2 AND status = 0",
+                       "download record", n, NULL, "ititi", user, path, seq, reason, now);
 }
 
 int msq_dl_applied(struct meta *m, const char *device, int64_t applied_seq, int64_t now, int64_t *n)
 {
-        return exec(m, SL_DL_APPLIED,
-                    "UPDATE downloads SET status = 1, reason = '', updated = ?3"
-                    " WHERE device = ?1 AND status = 0 AND seq > 0 AND seq <= ?2",
-                    "download record", n, NULL, "tii", device, applied_seq, now);
+        return msq_run(m, SL_DL_APPLIED,
+                       "UPDATE downloads SET status = 1, reason = '', updated = ?3"
+                       " WHERE device = ?1 AND status = 0 AND seq > 0 AND seq <= ?2",
+                       "download record", n, NULL, "tii", device, applied_seq, now);
 }
 
 int msq_dl_delete(struct meta *m, const char *device, const char *path, unsigned statuses,
                   int64_t *n)
 {
-        return exec(m, SL_DL_DELETE,
-                    "DELETE FROM downloads WHERE device = ?1 AND (?2 IS NULL OR path = ?2)"
-                    " AND (?3 = 0 OR (?3 >> status) & 1)",
-                    "download record delete", n, NULL, "tti", device, path, (int64_t)statuses);
+        return msq_run(m, SL_DL_DELETE,
+                       "DELETE FROM downloads WHERE device = ?1 AND (?2 IS NULL OR path = ?2)"
+                       " AND (?3 = 0 OR (?3 >> status) & 1)",
+                       "download record delete", n, NULL, "tti", device, path, (int64_t)statuses);
 }
 
 /* Runs a device query (MSQ_DEVICE_COLS, removed): 1 row into out, -ENOENT
@@ -545,27 +456,27 @@ int msq_device_find(struct meta *m, int64_t user, const char *id_or_name, int wi
 
         msq_lock(ms);
         r = device_one(ms,
-                       prep(ms, SL_DEV_BY_ID,
-                            "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
-                            " WHERE id = ?2 AND user_id = ?1 AND (removed = 0 OR ?3)",
-                            "iti", user, id_or_name, (int64_t)(with_removed != 0)),
+                       msq_stmt(ms, SL_DEV_BY_ID,
+                                "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
+                                " WHERE id = ?2 AND user_id = ?1 AND (removed = 0 OR ?3)",
+                                "iti", user, id_or_name, (int64_t)(with_removed != 0)),
                        out, removed);
         if (r == -ENOENT)
                 r = device_one(ms,
-                               prep(ms, SL_DEV_BY_NAME,
-                                    "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
-                                    " WHERE user_id = ?1 AND name = ?2 AND removed = 0",
-                                    "it", user, id_or_name),
+                               msq_stmt(ms, SL_DEV_BY_NAME,
+                                        "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
+                                        " WHERE user_id = ?1 AND name = ?2 AND removed = 0",
+                                        "it", user, id_or_name),
                                out, removed);
         /* A name taken again after a removal means the active device; a
          * removed one only when no active device has it (the newest). */
         if (r == -ENOENT && with_removed)
                 r = device_one(ms,
-                               prep(ms, SL_DEV_BY_NAME_REMOVED,
-                                    "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
-                                    " WHERE user_id = ?1 AND name = ?2 AND removed > 0"
-                                    " ORDER BY removed DESC LIMIT 1",
-                                    "it", user, id_or_name),
+                               msq_stmt(ms, SL_DEV_BY_NAME_REMOVED,
+                                        "SELECT " MSQ_DEVICE_COLS ", removed FROM devices"
+                                        " WHERE user_id = ?1 AND name = ?2 AND removed > 0"
+                                        " ORDER BY removed DESC LIMIT 1",
+                                        "it", user, id_or_name),
                                out, removed);
         if (r == -ENOENT)
                 r = err_set(-ENOENT, "no device '%s'", id_or_name);
@@ -577,15 +488,15 @@ int msq_device_find(struct meta *m, int64_t user, const char *id_or_name, int wi
 
 int msq_device_set_policy(struct meta *m, const char *device, int policy)
 {
-        return exec(m, SL_DEV_POLICY, "UPDATE devices SET download_incomplete = ? WHERE id = ?",
-                    "device policy", NULL, NULL, "it", (int64_t)policy, device);
+        return msq_run(m, SL_DEV_POLICY, "UPDATE devices SET download_incomplete = ? WHERE id = ?",
+                       "device policy", NULL, NULL, "it", (int64_t)policy, device);
 }
 
 int msq_device_set_applied(struct meta *m, const char *device, int64_t seq)
 {
-        return exec(m, SL_DEV_APPLIED,
-                    "UPDATE devices SET applied_seq = MAX(applied_seq, ?) WHERE id = ?",
-                    "device applied seq", NULL, NULL, "it", seq, device);
+        return msq_run(m, SL_DEV_APPLIED,
+                       "UPDATE devices SET applied_seq = MAX(applied_seq, ?) WHERE id = ?",
+                       "device applied seq", NULL, NULL, "it", seq, device);
 }
 
 int msq_device_remove(struct meta *m, const char *device, int64_t now)
@@ -594,10 +505,10 @@ int msq_device_remove(struct meta *m, const char *device, int64_t now)
         int r;
 
         /* 32 random bytes: no token hashes to them, so the token is dead. */
-        r = exec(m, SL_DEV_REMOVE,
-                 "UPDATE devices SET removed = ?2, token_hash = randomblob(32)"
-                 " WHERE id = ?1 AND removed = 0",
-                 "device removal", &n, NULL, "ti", device, now > 0 ? now : (int64_t)1);
+        r = msq_run(m, SL_DEV_REMOVE,
+                    "UPDATE devices SET removed = ?2, token_hash = randomblob(32)"
+                    " WHERE id = ?1 AND removed = 0",
+                    "device removal", &n, NULL, "ti", device, now > 0 ? now : (int64_t)1);
         if (r == 0 && n == 0)
                 r = err_set(-ENOENT, "no device %s", device);
         return r;
@@ -605,9 +516,9 @@ int msq_device_remove(struct meta *m, const char *device, int64_t now)
 
 int msq_device_open_records(struct meta *m, const char *device, int64_t *n)
 {
-        return query_int(m, SL_DEV_OPEN,
-                         "SELECT COUNT(*) FROM records WHERE device = ? AND status <> 2", 0, n, "t",
-                         device);
+        return msq_query_int(m, SL_DEV_OPEN,
+                             "SELECT COUNT(*) FROM records WHERE device = ? AND status <> 2", 0, n,
+                             "t", device);
 }
 
 int msq_device_event_add(struct meta *m, int64_t user, const struct meta_device *d,
@@ -620,25 +531,25 @@ int msq_device_event_add(struct meta *m, int64_t user, const struct meta_device 
         msq_lock(ms);
         if ((r = msq_exec(ms, "SAVEPOINT device_event")) < 0)
                 goto out_unlock;
-        r = exec(m, SL_EVENT_ADD,
-                 "INSERT INTO device_events (user_id, device, name, event, time, applied_seq,"
-                 " files) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                 "device event", NULL, &id, "itttii", user, d->id, d->name, event, now,
-                 d->applied_seq);
+        r = msq_run(m, SL_EVENT_ADD,
+                    "INSERT INTO device_events (user_id, device, name, event, time, applied_seq,"
+                    " files) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    "device event", NULL, &id, "itttii", user, d->id, d->name, event, now,
+                    d->applied_seq);
         if (r < 0 || strcmp(event, "removed") != 0)
                 goto out;
         /* The space as the device last said it applied it: per path the
          * newest retained version up to applied_seq, when a live file. */
-        r = exec(m, SL_EVENT_FILES_ADD,
-                 "INSERT INTO device_event_files (event, path, size, seq)"
-                 " SELECT ?1, v.path, v.size, v.seq FROM versions v"
-                 " WHERE v.user_id = ?2 AND v.seq <= ?3 AND v.deleted = 0 AND v.kind = 0"
-                 " AND v.seq = (SELECT MAX(x.seq) FROM versions x WHERE x.user_id = ?2"
-                 " AND x.path = v.path AND x.seq <= ?3)",
-                 "device files", &n, NULL, "iii", id, user, d->applied_seq);
+        r = msq_run(m, SL_EVENT_FILES_ADD,
+                    "INSERT INTO device_event_files (event, path, size, seq)"
+                    " SELECT ?1, v.path, v.size, v.seq FROM versions v"
+                    " WHERE v.user_id = ?2 AND v.seq <= ?3 AND v.deleted = 0 AND v.kind = 0"
+                    " AND v.seq = (SELECT MAX(x.seq) FROM versions x WHERE x.user_id = ?2"
+                    " AND x.path = v.path AND x.seq <= ?3)",
+                    "device files", &n, NULL, "iii", id, user, d->applied_seq);
         if (r == 0)
-                r = exec(m, SL_EVENT_COUNT, "UPDATE device_events SET files = ? WHERE id = ?",
-                         "device event", NULL, NULL, "ii", n, id);
+                r = msq_run(m, SL_EVENT_COUNT, "UPDATE device_events SET files = ? WHERE id = ?",
+                            "device event", NULL, NULL, "ii", n, id);
 out:
         if (r < 0)
                 msq_exec(ms, "ROLLBACK TO device_event");
@@ -659,10 +570,10 @@ int msq_device_events(struct meta *m, int64_t user, const char *device, meta_dev
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        s = prep(ms, SL_EVENTS,
-                 "SELECT id, device, name, event, time, applied_seq, files FROM device_events"
-                 " WHERE user_id = ?1 AND (?2 IS NULL OR device = ?2 OR name = ?2) ORDER BY id",
-                 "it", user, device);
+        s = msq_stmt(ms, SL_EVENTS,
+                     "SELECT id, device, name, event, time, applied_seq, files FROM device_events"
+                     " WHERE user_id = ?1 AND (?2 IS NULL OR device = ?2 OR name = ?2) ORDER BY id",
+                     "it", user, device);
         if (!s)
                 goto out;
         r = 0;
@@ -670,8 +581,8 @@ int msq_device_events(struct meta *m, int64_t user, const char *device, meta_dev
                 memset(&ev, 0, sizeof(ev));
                 ev.id = sqlite3_column_int64(s, 0);
                 msq_copy_text(ev.device, sizeof(ev.device), s, 1);
-                ev.name = text(s, 2);
-                ev.event = text(s, 3);
+                ev.name = msq_text(s, 2);
+                ev.event = msq_text(s, 3);
                 ev.time = sqlite3_column_int64(s, 4);
                 ev.applied_seq = sqlite3_column_int64(s, 5);
                 ev.files = sqlite3_column_int64(s, 6);
@@ -692,15 +603,15 @@ int msq_device_event_files(struct meta *m, int64_t event, meta_held_file_cb cb, 
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        s = prep(ms, SL_EVENT_FILES,
-                 "SELECT path, size, seq FROM device_event_files WHERE event = ? ORDER BY path",
-                 "i", event);
+        s = msq_stmt(ms, SL_EVENT_FILES,
+                     "SELECT path, size, seq FROM device_event_files WHERE event = ? ORDER BY path",
+                     "i", event);
         if (!s)
                 goto out;
         r = 0;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = cb(text(s, 0), (uint64_t)sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
-                       userdata);
+                r = cb(msq_text(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
+                       sqlite3_column_int64(s, 2), userdata);
                 if (r != 0)
                         break;
         }
