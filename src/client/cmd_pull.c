@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "config.h"
 #include "err.h"
+#include "heldcmd.h"
 #include "ignore.h"
 #include "index.h"
 #include "localfs.h"
@@ -35,58 +36,6 @@
 #include "sync.h"
 
 enum { OPT_DRY_RUN = 1000, OPT_HELP };
-
-/* How long pull and prune wait for a running sync or watch round to let go
- * of the folder's lock. */
-#define PULL_LOCK_WAIT_MS 15000
-
-/* The PATH operands: trailing '/' dropped, each a valid Ferry path. CLI_OK
- * with *out (n entries, malloc'd), or the exit code after reporting. */
-static int take_paths(const char *cmd, int argc, char **argv, char ***out)
-{
-        char **p = calloc((size_t)argc + 1, sizeof(*p));
-
-        *out = p;
-        if (!p)
-                return cli_fail(cmd, -ENOMEM);
-        for (int i = 0; i < argc; i++) {
-                size_t n;
-
-                p[i] = strdup(argv[i]);
-                if (!p[i])
-                        return cli_fail(cmd, -ENOMEM);
-                n = strlen(p[i]);
-                while (n > 1 && p[i][n - 1] == '/')
-                        p[i][--n] = '\0';
-                if (path_validate(p[i]) < 0)
-                        return cli_usage(cmd, "invalid PATH '%s': %s", argv[i], err_msg(-EINVAL));
-        }
-        return CLI_OK;
-}
-
-static void free_paths(char **p)
-{
-        for (size_t i = 0; p && p[i]; i++)
-                free(p[i]);
-        free(p);
-}
-
-static int open_index(const struct config *cfg, struct index **idx)
-{
-        char *db = config_state_path(cfg, INDEX_FILE);
-        int r = db ? index_open(db, idx) : -ENOMEM;
-
-        free(db);
-        return r;
-}
-
-/* 1 when path is p or under p/. */
-static int at_or_under(const char *path, const char *p)
-{
-        size_t n = strlen(p);
-
-        return !strncmp(path, p, n) && (path[n] == '\0' || path[n] == '/');
-}
 
 static void size_text(int kind, uint64_t size, char *out, size_t len)
 {
@@ -116,14 +65,14 @@ static int pick_one(const struct index_held *h, void *ud)
         int take = 0, above = 0;
 
         for (size_t i = 0; i < pk->npaths; i++) {
-                if (at_or_under(h->path, pk->paths[i])) {
+                if (heldcmd_at_or_under(h->path, pk->paths[i])) {
                         if (ignore_match(pk->ignore, h->path, h->kind == KIND_DIR)) {
                                 pk->ignored[i]++;
                                 continue;
                         }
                         pk->found[i]++;
                         take = 1;
-                } else if (h->kind == KIND_DIR && at_or_under(pk->paths[i], h->path)) {
+                } else if (h->kind == KIND_DIR && heldcmd_at_or_under(pk->paths[i], h->path)) {
                         above = 1;
                 }
         }
@@ -182,7 +131,7 @@ static void nothing_held(struct index *idx, const struct pick *pk, size_t i)
 static int above_pulled(const struct pick *pk, const char *dir)
 {
         for (size_t i = 0; i < pk->npaths; i++)
-                if (pk->found[i] && at_or_under(pk->paths[i], dir))
+                if (pk->found[i] && heldcmd_at_or_under(pk->paths[i], dir))
                         return 1;
         return 0;
 }
@@ -210,22 +159,6 @@ static int add_overrides(struct index *idx, const struct pick *pk)
                 return r;
         }
         return index_commit(idx);
-}
-
-/* The round, waiting (bounded) for a running sync or watch round. */
-static int round_waiting(const struct config *cfg, struct sync_stats *st)
-{
-        struct timespec pause = {0, 200 * 1000000L};
-        struct sync_options so = {0};
-        int waited = 0, r;
-
-        for (;;) {
-                r = sync_run(cfg, &so, st);
-                if (r != -EBUSY || waited >= PULL_LOCK_WAIT_MS)
-                        return r;
-                nanosleep(&pause, NULL);
-                waited += 200;
-        }
 }
 
 /* After the round: each chosen file is in the index now, or says why not.
@@ -295,7 +228,7 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
         if (argc - optind < 1)
                 return cli_usage("pull", "PATH is missing");
         pk.npaths = (size_t)(argc - optind);
-        rc = take_paths("pull", argc - optind, argv + optind, &pk.paths);
+        rc = heldcmd_take_paths("pull", argc - optind, argv + optind, &pk.paths);
         if (rc != CLI_OK)
                 goto out;
         pk.found = calloc(pk.npaths, sizeof(*pk.found));
@@ -306,7 +239,7 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
         if (r == 0)
                 r = cli_load_config(g, &cfg);
         if (r == 0)
-                r = open_index(&cfg, &idx);
+                r = heldcmd_open_index(&cfg, &idx);
         if (r == 0)
                 r = ignore_load(cfg.root, &ig);
         pk.ignore = ig;
@@ -317,9 +250,9 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
                  * round is not held here yet: one round learns of it. */
                 index_close(idx);
                 idx = NULL;
-                r = round_waiting(&cfg, &st);
+                r = heldcmd_round_waiting(&cfg, &st);
                 if (r == 0)
-                        r = open_index(&cfg, &idx);
+                        r = heldcmd_open_index(&cfg, &idx);
                 if (r == 0) {
                         memset(pk.found, 0, pk.npaths * sizeof(*pk.found));
                         memset(pk.ignored, 0, pk.npaths * sizeof(*pk.ignored));
@@ -347,7 +280,7 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
                 rc = cli_fail("pull", r);
                 goto out;
         }
-        r = round_waiting(&cfg, &st);
+        r = heldcmd_round_waiting(&cfg, &st);
         if (r < 0) {
                 fprintf(stderr,
                         "ferry: pull: the sync round failed: %s; the files are marked to download "
@@ -356,7 +289,7 @@ int cmd_pull(const struct cli *g, int argc, char **argv)
                 rc = CLI_FAIL;
                 goto out;
         }
-        r = open_index(&cfg, &idx);
+        r = heldcmd_open_index(&cfg, &idx);
         if (r < 0) {
                 rc = cli_fail("pull", r);
                 goto out;
@@ -375,7 +308,7 @@ out:
         json_decref(pk.above);
         free(pk.found);
         free(pk.ignored);
-        free_paths(pk.paths);
+        heldcmd_free_paths(pk.paths);
         config_free(&cfg);
         return rc;
 }
@@ -433,7 +366,7 @@ static int lock_waiting(const char *root, int *fd)
 
         for (;;) {
                 r = localfs_lock(root, fd);
-                if (r != -EBUSY || waited >= PULL_LOCK_WAIT_MS)
+                if (r != -EBUSY || waited >= HELDCMD_LOCK_WAIT_MS)
                         return r;
                 err_clear();
                 nanosleep(&pause, NULL);
@@ -485,14 +418,14 @@ int cmd_prune(const struct cli *g, int argc, char **argv)
                         return cli_bad_option("prune", argc, argv, c);
                 }
         }
-        rc = take_paths("prune", argc - optind, argv + optind, &paths);
+        rc = heldcmd_take_paths("prune", argc - optind, argv + optind, &paths);
         if (rc != CLI_OK)
                 goto out;
         r = cli_load_config(g, &cfg);
         if (r == 0 && !p.dry_run)
                 r = lock_waiting(cfg.root, &lock);
         if (r == 0)
-                r = open_index(&cfg, &idx);
+                r = heldcmd_open_index(&cfg, &idx);
         if (r == 0)
                 r = rules_load(cfg.root, &rules);
         if (r == 0)
@@ -541,7 +474,7 @@ out:
         localfs_unlock(lock);
         rules_free(rules);
         ignore_free(ig);
-        free_paths(paths);
+        heldcmd_free_paths(paths);
         config_free(&cfg);
         return rc;
 }

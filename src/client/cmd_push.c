@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "config.h"
 #include "err.h"
+#include "heldcmd.h"
 #include "ignore.h"
 #include "index.h"
 #include "manifest.h"
@@ -33,10 +34,6 @@
 
 enum { OPT_HELP = 1000 };
 
-/* How long push waits for a running sync or watch round to let go of the
- * folder's lock. */
-#define PUSH_LOCK_WAIT_MS 15000
-
 struct pick {
         char **paths; /* operands, valid Ferry paths */
         size_t npaths;
@@ -44,46 +41,13 @@ struct pick {
         json_t *pushed; /* the files given an override: ["path"] */
 };
 
-/* 1 when path is p or under p/. */
-static int at_or_under(const char *path, const char *p)
-{
-        size_t n = strlen(p);
-
-        return !strncmp(path, p, n) && (path[n] == '\0' || path[n] == '/');
-}
-
-/* The PATH operands: trailing '/' dropped, each a valid Ferry path. */
-static int take_paths(int argc, char **argv, struct pick *pk)
-{
-        pk->paths = calloc((size_t)argc + 1, sizeof(*pk->paths));
-        pk->found = calloc((size_t)argc + 1, sizeof(*pk->found));
-        pk->pushed = json_array();
-        if (!pk->paths || !pk->found || !pk->pushed)
-                return cli_fail("push", -ENOMEM);
-        pk->npaths = (size_t)argc;
-        for (int i = 0; i < argc; i++) {
-                size_t n;
-
-                pk->paths[i] = strdup(argv[i]);
-                if (!pk->paths[i])
-                        return cli_fail("push", -ENOMEM);
-                n = strlen(pk->paths[i]);
-                while (n > 1 && pk->paths[i][n - 1] == '/')
-                        pk->paths[i][--n] = '\0';
-                if (path_validate(pk->paths[i]) < 0)
-                        return cli_usage("push", "invalid PATH '%s': %s", argv[i],
-                                         err_msg(-EINVAL));
-        }
-        return CLI_OK;
-}
-
 static int pick_one(const struct index_held *h, void *ud)
 {
         struct pick *pk = ud;
         int take = 0;
 
         for (size_t i = 0; i < pk->npaths; i++) {
-                if (at_or_under(h->path, pk->paths[i])) {
+                if (heldcmd_at_or_under(h->path, pk->paths[i])) {
                         pk->found[i]++;
                         take = 1;
                 }
@@ -184,22 +148,6 @@ static int add_overrides(struct index *idx, const struct rules *rules, const jso
         return index_commit(idx);
 }
 
-/* The round, waiting (bounded) for a running sync or watch round. */
-static int round_waiting(const struct config *cfg, struct sync_stats *st)
-{
-        struct timespec pause = {0, 200 * 1000000L};
-        struct sync_options so = {0};
-        int waited = 0, r;
-
-        for (;;) {
-                r = sync_run(cfg, &so, st);
-                if (r != -EBUSY || waited >= PUSH_LOCK_WAIT_MS)
-                        return r;
-                nanosleep(&pause, NULL);
-                waited += 200;
-        }
-}
-
 /* After the round: each file is synced now (in the index), or says why
  * not. Returns the number not pushed. */
 static size_t tell_pushed(struct index *idx, const json_t *pushed)
@@ -230,15 +178,6 @@ static size_t tell_pushed(struct index *idx, const json_t *pushed)
                         p);
         }
         return missed;
-}
-
-static int open_index(const struct config *cfg, struct index **idx)
-{
-        char *db = config_state_path(cfg, INDEX_FILE);
-        int r = db ? index_open(db, idx) : -ENOMEM;
-
-        free(db);
-        return r;
 }
 
 int cmd_push(const struct cli *g, int argc, char **argv)
@@ -280,12 +219,19 @@ int cmd_push(const struct cli *g, int argc, char **argv)
         }
         if (argc - optind < 1)
                 return cli_usage("push", "PATH is missing");
-        rc = take_paths(argc - optind, argv + optind, &pk);
+        rc = heldcmd_take_paths("push", argc - optind, argv + optind, &pk.paths);
         if (rc != CLI_OK)
                 goto out;
+        pk.npaths = (size_t)(argc - optind);
+        pk.found = calloc(pk.npaths + 1, sizeof(*pk.found));
+        pk.pushed = json_array();
+        if (!pk.found || !pk.pushed) {
+                rc = cli_fail("push", -ENOMEM);
+                goto out;
+        }
         r = cli_load_config(g, &cfg);
         if (r == 0)
-                r = open_index(&cfg, &idx);
+                r = heldcmd_open_index(&cfg, &idx);
         if (r == 0)
                 r = ignore_load(cfg.root, &ig);
         if (r == 0)
@@ -312,7 +258,7 @@ int cmd_push(const struct cli *g, int argc, char **argv)
                 rc = cli_fail("push", r);
                 goto out;
         }
-        r = round_waiting(&cfg, &st);
+        r = heldcmd_round_waiting(&cfg, &st);
         if (r < 0) {
                 fprintf(stderr,
                         "ferry: push: the sync round failed: %s; the files are marked to upload "
@@ -321,7 +267,7 @@ int cmd_push(const struct cli *g, int argc, char **argv)
                 rc = CLI_FAIL;
                 goto out;
         }
-        r = open_index(&cfg, &idx);
+        r = heldcmd_open_index(&cfg, &idx);
         if (r < 0) {
                 rc = cli_fail("push", r);
                 goto out;
@@ -338,10 +284,7 @@ out:
         rules_free(rules);
         json_decref(pk.pushed);
         free(pk.found);
-        if (pk.paths)
-                for (size_t i = 0; i < pk.npaths; i++)
-                        free(pk.paths[i]);
-        free(pk.paths);
+        heldcmd_free_paths(pk.paths);
         config_free(&cfg);
         return rc;
 }
