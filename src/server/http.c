@@ -608,19 +608,19 @@ uint16_t http_port(const struct http *h)
 
 void http_stop(struct http *h)
 {
-        MHD_socket ls;
-
         if (!h)
                 return;
         /* The connections closing now are the server's doing, not the
          * devices'. */
         __atomic_store_n(&h->closing, 1, __ATOMIC_RELEASE);
-        /* No new connections, then every live stream ends. */
-        ls = MHD_quiesce_daemon(h->d);
+        /* Every live stream ends (and http_live_new refuses new ones from
+         * now on), then the daemon stops. No MHD_quiesce_daemon() first:
+         * on an epoll daemon with worker threads it races the workers'
+         * own removal of the listen socket from their epoll sets, and
+         * libmicrohttpd 0.9.75 aborts the process when it loses
+         * (daemon.c "Failed to remove listen FD from epoll set"). */
         http_live_stop(h);
         MHD_stop_daemon(h->d);
-        if (ls != MHD_INVALID_SOCKET)
-                close(ls);
         http_live_fini(h);
         dev_fini(h);
         free(h);
