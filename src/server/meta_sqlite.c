@@ -369,7 +369,8 @@ static int ms_seq_current(struct meta *m, int64_t user, int64_t *seq)
         return seq_query(m, ST_SEQ_GET, user, seq);
 }
 
-static int each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb, void *userdata)
+int msq_each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb, void *userdata,
+                   const char *what)
 {
         struct meta_entry e;
         int r = 0, rc;
@@ -386,7 +387,7 @@ static int each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb,
         if (r > 0)
                 r = 0;
         else if (r == 0 && rc != SQLITE_DONE)
-                r = msq_db_err(ms, "entry listing");
+                r = msq_db_err(ms, what);
         sqlite3_reset(s);
         return r;
 }
@@ -404,7 +405,7 @@ static int ms_entry_changes(struct meta *m, int64_t user, int64_t since, int64_t
         sqlite3_bind_int64(s, 1, user);
         sqlite3_bind_int64(s, 2, since);
         sqlite3_bind_int64(s, 3, limit);
-        r = each_entry(ms, s, cb, userdata);
+        r = msq_each_entry(ms, s, cb, userdata, "entry listing");
 out:
         msq_unlock(ms);
         return r;
@@ -424,7 +425,7 @@ static int ms_entry_list(struct meta *m, int64_t user, const char *prefix, int w
         sqlite3_bind_int(s, 2, with_deleted ? 1 : 0);
         if (prefix)
                 sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
-        r = each_entry(ms, s, cb, userdata);
+        r = msq_each_entry(ms, s, cb, userdata, "entry listing");
 out:
         msq_unlock(ms);
         return r;

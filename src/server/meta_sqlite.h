@@ -65,6 +65,11 @@ int msq_step_done(struct meta_sqlite *ms, sqlite3_stmt *s, const char *what);
 void msq_lock(struct meta_sqlite *ms);
 void msq_unlock(struct meta_sqlite *ms);
 void msq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
+/* Steps s (bound, its columns an entry from column 0), handing each row
+ * to cb as meta_entry_cb says; what names the listing in an error. Resets
+ * s. */
+int msq_each_entry(struct meta_sqlite *ms, sqlite3_stmt *s, meta_entry_cb cb, void *userdata,
+                   const char *what);
 
 /* Statement helpers of the store modules, on st_extra[slot] (the
  * statement sql, cached). msq_stmt: the statement reset, with parameters

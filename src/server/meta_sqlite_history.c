@@ -349,9 +349,8 @@ int msq_snapshot_list(struct meta *m, int64_t user, struct meta_snapshot *q, met
                       void *userdata)
 {
         struct meta_sqlite *ms = msq_of(m);
-        struct meta_entry e;
         sqlite3_stmt *s;
-        int r, rc;
+        int r;
 
         msq_lock(ms);
         r = one_int(ms, SL_SNAP_CURRENT, "SELECT seq FROM spaces WHERE user_id = ?1", user, -1,
@@ -395,21 +394,7 @@ int msq_snapshot_list(struct meta *m, int64_t user, struct meta_snapshot *q, met
         sqlite3_bind_int64(s, 4, q->limit);
         if (q->prefix)
                 sqlite3_bind_text(s, 5, q->prefix, -1, SQLITE_STATIC);
-        r = 0;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = msq_read_entry(s, 0, &e);
-                if (r < 0)
-                        break;
-                r = cb(&e, userdata);
-                meta_entry_clear(&e);
-                if (r != 0)
-                        break;
-        }
-        if (r > 0)
-                r = 0;
-        else if (r == 0 && rc != SQLITE_DONE)
-                r = msq_db_err(ms, "snapshot listing");
-        sqlite3_reset(s);
+        r = msq_each_entry(ms, s, cb, userdata, "snapshot listing");
 out:
         msq_unlock(ms);
         return r;
