@@ -9,6 +9,9 @@ pkgs=(
   libssl-dev libsodium-dev libzstd-dev libcmocka-dev
   sqlite3 curl python3
   iproute2   # ip netns: the LAN tests build real network namespaces
+  # Scale-out (docs/deploy.md): the PostgreSQL metadata store and the S3
+  # chunk store, and the services the scale-out tests start for real.
+  libpq-dev postgresql-15 haproxy ceph radosgw
 )
 
 missing=()

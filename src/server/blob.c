@@ -1,4 +1,9 @@
-/* blob: helpers shared by every chunk store backend (see blob.h). */
+/* blob: helpers shared by every chunk store backend (see blob.h): choosing
+ * a backend from its name, one-chunk puts, decoded gets. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "blob.h"
 #include "err.h"
 #include "frame.h"
@@ -40,4 +45,17 @@ int blob_get_raw(struct blob *b, const struct hash *h, struct buf *out)
 out:
         buf_free(&stored);
         return r;
+}
+
+int blob_open(const char *spec, const char *data_dir, struct blob **out)
+{
+        char path[PATH_MAX];
+
+        if (spec && strncmp(spec, "s3://", 5) == 0)
+                return blob_s3_open(spec, out);
+        if (spec && *spec)
+                return blob_fs_open(spec, out);
+        if (snprintf(path, sizeof(path), "%s/chunks", data_dir) >= (int)sizeof(path))
+                return err_set(-ENAMETOOLONG, "data directory path too long");
+        return blob_fs_open(path, out);
 }

@@ -71,6 +71,15 @@ struct blob {
  * -errno. */
 int blob_fs_open(const char *dir, struct blob **out);
 
+/* Opens the S3 store named by url, "s3://BUCKET?endpoint=URL&region=R"
+ * (more parameters in blob_s3.c), with the credentials from the environment
+ * (FERRY_S3_ACCESS_KEY, FERRY_S3_SECRET_KEY), never from the URL. 0 or
+ * -errno with a message. */
+int blob_s3_open(const char *url, struct blob **out);
+/* Opens the store named by spec: an "s3://" URL, or a directory; NULL means
+ * DATA_DIR/chunks. */
+int blob_open(const char *spec, const char *data_dir, struct blob **out);
+
 /* One chunk stored durably: a batch of one, flushed. 0 or -errno. */
 int blob_put(struct blob *b, const struct hash *h, uint8_t enc, const uint8_t *payload, size_t len);
 

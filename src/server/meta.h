@@ -466,7 +466,26 @@ struct meta_ops {
         int (*requests_fail_target)(struct meta *m, int64_t user, const char *target,
                                     const char *reason, int64_t now, int64_t *n);
 
+        /* --- several ferryd instances on one store (meta_pg.c; the
+         *     SQLite store, which one process serves, grants every lock
+         *     at once) --- */
+
+        /* Takes the store-wide lock key (enum meta_lock_key), shared or
+         * exclusive, for the calling thread until cluster_unlock() of the
+         * same key on the same thread. try_only: 1 when taken, 0 when
+         * another session holds it in a conflicting mode (does not wait).
+         * Else waits and returns 1. Or -errno. */
+        int (*cluster_lock)(struct meta *m, int64_t key, int shared, int try_only);
+        void (*cluster_unlock)(struct meta *m, int64_t key, int shared);
+
         void (*close)(struct meta *m);
+};
+
+/* The store-wide locks of cluster_lock. */
+enum meta_lock_key {
+        /* The GC holds it exclusive while it deletes chunks; uploads hold
+         * it shared from storing a chunk until its ownership row exists. */
+        META_LOCK_GC = 0x66657272 /* "ferr" */
 };
 
 struct meta {
@@ -475,6 +494,16 @@ struct meta {
 
 /* Opens (creating if needed) the SQLite store at path. Returns 0 or -errno. */
 int meta_sqlite_open(const char *path, struct meta **out);
+/* Opens the PostgreSQL store at conninfo (a libpq URI or key=value
+ * string), bringing its schema up to date (schema.h). 0 or -errno with a
+ * message. */
+int meta_pg_open(const char *conninfo, struct meta **out);
+/* Opens the store named by spec: "sqlite:PATH", or a "postgresql://" or
+ * "postgres://" URI; NULL means "sqlite:DATA_DIR/meta.db". -EINVAL with a
+ * message for anything else. */
+int meta_open(const char *spec, const char *data_dir, struct meta **out);
+/* Whether spec names a store several ferryd instances can share. */
+int meta_is_shared(const char *spec);
 
 static inline void meta_close(struct meta *m)
 {
