@@ -69,7 +69,12 @@ void server_settings_default(struct server_settings *st)
 
 int server_open(struct server *s, const char *data_dir, int registration_open)
 {
-        char path[PATH_MAX];
+        return server_open_stores(s, data_dir, NULL, NULL, registration_open);
+}
+
+int server_open_stores(struct server *s, const char *data_dir, const char *metadata,
+                       const char *blobs, int registration_open)
+{
         pthread_rwlockattr_t rwa;
         int r;
 
@@ -90,13 +95,10 @@ int server_open(struct server *s, const char *data_dir, int registration_open)
         r = fsutil_mkdirs(data_dir, 1);
         if (r < 0)
                 return err_set(r, "cannot create %s: %s", data_dir, strerror(-r));
-        if (snprintf(path, sizeof(path), "%s/meta.db", data_dir) >= (int)sizeof(path))
-                return err_set(-ENAMETOOLONG, "data directory path too long");
-        r = meta_sqlite_open(path, &s->meta);
+        r = meta_open(metadata, data_dir, &s->meta);
         if (r < 0)
                 return r;
-        snprintf(path, sizeof(path), "%s/chunks", data_dir);
-        r = blob_fs_open(path, &s->blob);
+        r = blob_open(blobs, data_dir, &s->blob);
         if (r == 0)
                 r = events_local_new(&s->events);
         if (r < 0) {

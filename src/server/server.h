@@ -64,6 +64,11 @@ struct server {
  * chunks/, with the default settings (change s->settings before
  * server_start). 0 or a negative code with a message. */
 int server_open(struct server *s, const char *data_dir, int registration_open);
+/* The same with the stores named (meta_open, blob_open): metadata NULL for
+ * DATA_DIR/meta.db, blobs NULL for DATA_DIR/chunks. data_dir is still
+ * created: it holds what is local to the instance. */
+int server_open_stores(struct server *s, const char *data_dir, const char *metadata,
+                       const char *blobs, int registration_open);
 /* Starts serving on listen ("ADDR:PORT") with threads workers. */
 int server_start(struct server *s, const char *listen, unsigned threads);
 uint16_t server_port(const struct server *s);
