@@ -10,6 +10,9 @@
  * process (`ferryd user add` while the server runs) is handled by SQLite's
  * own locking and busy_timeout.
  *
+ * The tables are those of schema.c's steps: setup_schema() applies, at
+ * open, the ones above the version the database records.
+ *
  * Prepared statements are cached per connection. Listing callbacks run with
  * the mutex held and must not call back into the store.
  */
@@ -24,41 +27,7 @@
 #include "log.h"
 #include "meta.h"
 #include "meta_sqlite.h"
-
-/* 2: versions (history), transfer records. 3: upload requests, LAN keys,
- * the devices' LAN listeners (requests/registry). */
-#define SCHEMA_VERSION 3
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS users ("
-    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT NOT NULL,"
-    "  pwhash TEXT NOT NULL, created INTEGER NOT NULL);"
-    /* One space per user for now; named spaces get their own ids later. */
-    "CREATE TABLE IF NOT EXISTS spaces ("
-    "  user_id INTEGER PRIMARY KEY REFERENCES users(id), seq INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS devices ("
-    "  id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
-    "  name TEXT NOT NULL, platform TEXT NOT NULL, address TEXT NOT NULL,"
-    "  created INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    "  token_hash BLOB NOT NULL UNIQUE);"
-    "CREATE INDEX IF NOT EXISTS devices_user ON devices(user_id, created);"
-    "CREATE TABLE IF NOT EXISTS chunks ("
-    "  hash BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"
-    /* touched: when the chunk was last stored, found present or used in a
-     * commit by this account; the GC spares rows touched recently. */
-    "CREATE TABLE IF NOT EXISTS user_chunks ("
-    "  user_id INTEGER NOT NULL, hash BLOB NOT NULL, touched INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS entries ("
-    "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"
-    "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"
-    "  device TEXT NOT NULL, chunks BLOB, time INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE (user_id, path));"
-    "CREATE INDEX IF NOT EXISTS entries_seq ON entries(user_id, seq);";
+#include "schema.h"
 
 #define ENTRY_COLS MSQ_ENTRY_COLS
 /* The time in SQL, for rows written without a caller-given time. */
@@ -537,47 +506,64 @@ static const struct meta_ops sqlite_ops = {
     .close = ms_close,
 };
 
-/* Creates the schema on a new database and checks the version of an old
- * one, in one transaction so that two processes opening at once agree. */
-static int setup_schema(struct meta_sqlite *ms)
+/* The version the database records; 0 for a new one (no row). */
+static int schema_recorded(struct meta_sqlite *ms, int *version, int *has_row)
 {
         sqlite3_stmt *s = NULL;
-        int r, version = -1;
+        int rc;
+
+        *version = 0;
+        *has_row = 0;
+        if (sqlite3_prepare_v2(ms->db, "SELECT version FROM schema_version", -1, &s, NULL) !=
+            SQLITE_OK)
+                return msq_db_err(ms, "schema version");
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *version = sqlite3_column_int(s, 0);
+                *has_row = 1;
+        }
+        sqlite3_finalize(s);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : msq_db_err(ms, "schema version");
+}
+
+/* Brings the schema up to date: every step of schema.h above the recorded
+ * version, its SQLite text, in order, then the new version, all in one
+ * transaction, so that two processes opening at once agree and a failed
+ * step leaves the database as it was. A step whose data migration needs C
+ * would get a call here after its SQL, to a function in the meta_sqlite
+ * file of its concern (none does: the migrations from version 1 are SQL,
+ * in schema.c). */
+static int setup_schema(struct meta_sqlite *ms)
+{
+        const struct schema_step *step = NULL;
+        char sql[96];
+        int r, version, has_row;
+        size_t n = 0, i;
+        char *msg = NULL;
 
         r = msq_exec(ms, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        r = msq_exec(ms, schema_sql);
-        if (r < 0)
-                goto out;
-        if (sqlite3_prepare_v2(ms->db, "SELECT version FROM schema_version", -1, &s, NULL) !=
-            SQLITE_OK) {
-                r = msq_db_err(ms, "schema version");
-                goto out;
-        }
-        if (sqlite3_step(s) == SQLITE_ROW)
-                version = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
-        if (version > SCHEMA_VERSION) {
-                r = err_set(-EIO, "metadata store: schema version %d, this ferryd knows %d",
-                            version, SCHEMA_VERSION);
-                goto out;
-        }
-        /* Each concern creates its tables, or migrates them from
-         * old_version (0 on a new database). */
-        r = msq_history_schema(ms, version < 0 ? 0 : version);
+        r = msq_exec(ms, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
         if (r == 0)
-                r = msq_transfers_schema(ms, version < 0 ? 0 : version);
-        if (r == 0) /* requests/registry */
-                r = msq_requests_schema(ms, version < 0 ? 0 : version);
-        if (r < 0)
-                goto out;
-        if (version < 0)
-                r = msq_exec(
-                    ms, "INSERT INTO schema_version (version) VALUES (" STR(SCHEMA_VERSION) ")");
-        else if (version != SCHEMA_VERSION)
-                r = msq_exec(ms, "UPDATE schema_version SET version = " STR(SCHEMA_VERSION));
-out:
+                r = schema_recorded(ms, &version, &has_row);
+        if (r == 0)
+                r = schema_pending(version, &step, &n);
+        for (i = 0; r == 0 && i < n; i++) {
+                schema_log_step(&step[i]);
+                if (sqlite3_exec(ms->db, step[i].sql[SCHEMA_SQLITE], NULL, NULL, &msg) != SQLITE_OK)
+                        r = err_set(-EIO, "metadata store: schema step %d (%s): %s",
+                                    step[i].version, step[i].what, msg ? msg : "?");
+                sqlite3_free(msg);
+                msg = NULL;
+        }
+        if (r == 0 && n > 0) {
+                snprintf(sql, sizeof(sql),
+                         has_row ? "UPDATE schema_version SET version = %d"
+                                 : "INSERT INTO schema_version (version) VALUES (%d)",
+                         step[n - 1].version);
+                r = msq_exec(ms, sql);
+        }
         if (r < 0)
                 msq_exec(ms, "ROLLBACK");
         else

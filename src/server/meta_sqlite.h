@@ -1,8 +1,11 @@
 /* meta_sqlite: what the files of the SQLite metadata backend share (not a
  * public interface: callers use struct meta_ops from meta.h). The backend is
- * split by concern: meta_sqlite.c holds the connection, schema,
- * transactions, statements and the space's entries; meta_sqlite_account.c
- * the users, devices and chunk ownership rows. */
+ * split by concern: meta_sqlite.c holds the connection, transactions,
+ * statements, the space's entries and the loop that applies the schema
+ * steps (the tables themselves are in schema.c, for both database
+ * backends); meta_sqlite_account.c the users, devices and chunk ownership
+ * rows; meta_sqlite_history.c, meta_sqlite_transfers.c and
+ * meta_sqlite_requests.c the rows of the blocks below. */
 #ifndef FERRY_META_SQLITE_H
 #define FERRY_META_SQLITE_H
 
@@ -117,11 +120,7 @@ int msq_chunk_held(struct meta *m, int64_t user, const struct hash *h, uint32_t 
 int msq_chunk_touch(struct meta *m, int64_t user, const struct hash *h, int64_t now,
                     uint32_t *size);
 
-/* meta_sqlite_history.c: versions, trash, retention and GC rows.
- * msq_history_schema() runs inside the schema transaction of
- * meta_sqlite_open (after the base tables exist) and creates or migrates
- * what that file needs. */
-int msq_history_schema(struct meta_sqlite *ms, int old_version);
+/* meta_sqlite_history.c: versions, trash, retention and GC rows. */
 int msq_version_add(struct meta *m, int64_t user, const struct meta_entry *e);
 int msq_version_get(struct meta *m, int64_t user, const char *path, int64_t seq,
                     struct meta_entry *out);
@@ -141,8 +140,7 @@ int msq_chunk_orphans(struct meta *m, const struct hash *after, size_t max, stru
 int msq_chunk_forget(struct meta *m, const struct hash *h);
 
 /* meta_sqlite_transfers.c: transfer records, download records, device
- * policy and device history. Same contract as msq_history_schema. */
-int msq_transfers_schema(struct meta_sqlite *ms, int old_version);
+ * policy and device history. */
 int msq_xfer_version(struct meta *m, int64_t user, int64_t *version);
 int msq_xfer_version_bump(struct meta *m, int64_t user, int64_t *version);
 int msq_xfer_batch_add(struct meta *m, int64_t user, const char *device, int64_t now,
@@ -178,9 +176,7 @@ int msq_device_events(struct meta *m, int64_t user, const char *device, meta_dev
 int msq_device_event_files(struct meta *m, int64_t event, meta_held_file_cb cb, void *userdata);
 
 /* requests/registry: meta_sqlite_requests.c (upload requests, LAN keys,
- * the devices and requests versions, the devices' LAN columns). Same
- * contract as msq_history_schema. */
-int msq_requests_schema(struct meta_sqlite *ms, int old_version);
+ * the devices and requests versions, the devices' LAN columns). */
 int msq_registry_version(struct meta *m, int64_t user, int counter, int64_t *version);
 int msq_registry_version_bump(struct meta *m, int64_t user, int counter, int64_t *version);
 int msq_device_set_info(struct meta *m, const struct meta_device *d, int *changed);

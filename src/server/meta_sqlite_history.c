@@ -26,6 +26,9 @@
  * account, the highest such superseding seq (raised by every prune), and
  * a snapshot below it is refused rather than silently missing files.
  *
+ * The tables are created by the schema steps (schema.c, version 2), which
+ * also turn a database of version 1 (no versions, no times) into one.
+ *
  * Locking as described in meta_sqlite.c.
  */
 #include <stdlib.h>
@@ -60,35 +63,6 @@ enum {
         SL_SNAP_ALL,
         SL_SNAP_PREFIX,
 };
-
-static const char versions_sql[] =
-    "CREATE TABLE IF NOT EXISTS versions ("
-    "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"
-    "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"
-    "  device TEXT NOT NULL, chunks BLOB, time INTEGER NOT NULL,"
-    "  superseded INTEGER, UNIQUE (user_id, seq));"
-    "CREATE INDEX IF NOT EXISTS versions_path ON versions(user_id, path, seq);"
-    /* Snapshots below seq may miss pruned versions (see the top). A store
-     * upgraded from an earlier release starts at 0: it did not record what
-     * it pruned before. */
-    "CREATE TABLE IF NOT EXISTS history_horizon ("
-    "  user_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
-    /* The GC looks for chunks no account holds. */
-    "CREATE INDEX IF NOT EXISTS user_chunks_hash ON user_chunks(hash);";
-
-/* Schema 1 had neither commit times nor touched times nor versions: the
- * current entries become the first versions (time 0: unknown), and every
- * ownership row counts as touched at the upgrade, so that the grace period
- * runs from there. */
-static const char migrate_1_sql[] =
-    "ALTER TABLE entries ADD COLUMN time INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE user_chunks ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE user_chunks SET touched = CAST(strftime('%s', 'now') AS INTEGER);";
-
-static const char migrate_1_versions_sql[] =
-    "INSERT INTO versions (user_id, " MSQ_ENTRY_COLS ", superseded)"
-    " SELECT user_id, " MSQ_ENTRY_COLS ", NULL FROM entries;";
 
 /* A version's columns without its chunk list, for listings. */
 #define V_COLS                                                                                     \
@@ -126,21 +100,6 @@ static const char migrate_1_versions_sql[] =
         "   FROM versions x WHERE x.user_id = e.user_id AND x.path = e.path AND x.deleted = 0)"    \
         " LEFT JOIN devices d ON d.id = e.device AND d.user_id = e.user_id"                        \
         " WHERE e.user_id = ?1 AND e.deleted = 1" where " ORDER BY e.time DESC, e.seq DESC"
-
-int msq_history_schema(struct meta_sqlite *ms, int old_version)
-{
-        int r;
-
-        if (old_version == 1) {
-                r = msq_exec(ms, migrate_1_sql);
-                if (r < 0)
-                        return r;
-        }
-        r = msq_exec(ms, versions_sql);
-        if (r == 0 && old_version == 1)
-                r = msq_exec(ms, migrate_1_versions_sql);
-        return r;
-}
 
 int msq_version_add(struct meta *m, int64_t user, const struct meta_entry *e)
 {

@@ -8,7 +8,8 @@
  * `registry_versions`, the per-user counters (devices, requests) that the
  * event streams announce, kept in the database like the transfers version
  * so that a restarted ferryd never hands out a number twice. Schema 3 adds
- * the LAN listener columns to `devices`.
+ * the LAN listener columns to `devices`. The tables are created by the
+ * schema steps (schema.c).
  *
  * Locking as described in meta_sqlite.c.
  */
@@ -36,38 +37,6 @@ enum {
         SL_END,
 };
 _Static_assert(SL_END <= MSQ_EXTRA_SLOTS, "statement slots overflow");
-
-static const char tables_sql[] =
-    "CREATE TABLE IF NOT EXISTS registry_versions ("
-    "  user_id INTEGER NOT NULL, counter INTEGER NOT NULL, version INTEGER NOT NULL,"
-    "  PRIMARY KEY (user_id, counter)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS lan_keys ("
-    "  user_id INTEGER PRIMARY KEY, key TEXT NOT NULL, version INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS requests ("
-    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, requester TEXT NOT NULL,"
-    "  target TEXT NOT NULL, paths TEXT NOT NULL, all_files INTEGER NOT NULL,"
-    "  via TEXT NOT NULL, status INTEGER NOT NULL, files INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  expires INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS requests_user ON requests(user_id, id);"
-    /* 0 = pending: what the housekeeping tick looks at every second. */
-    "CREATE INDEX IF NOT EXISTS requests_pending ON requests(expires) WHERE status = 0;";
-
-/* Schemas 0 (the base tables just created), 1 and 2 lack them. */
-static const char devices_sql[] =
-    "ALTER TABLE devices ADD COLUMN lan_addr TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE devices ADD COLUMN lan_port INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE devices ADD COLUMN lan_prefix INTEGER NOT NULL DEFAULT 0;";
-
-int msq_requests_schema(struct meta_sqlite *ms, int old_version)
-{
-        int r;
-
-        r = msq_exec(ms, tables_sql);
-        if (r == 0 && old_version < 3)
-                r = msq_exec(ms, devices_sql);
-        return r;
-}
 
 int msq_registry_version(struct meta *m, int64_t user, int counter, int64_t *version)
 {

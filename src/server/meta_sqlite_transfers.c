@@ -16,7 +16,8 @@
  * bytes, which no token hashes to.
  *
  * Every device has at most one open (not complete) record per path: a
- * partial unique index says so.
+ * partial unique index says so. The tables are created by the schema steps
+ * (schema.c, version 2).
  *
  * Locking as described in meta_sqlite.c.
  */
@@ -60,67 +61,6 @@ enum {
         SL_END,
 };
 _Static_assert(SL_END <= MSQ_SLOT_DEVICE_BY_TOKEN, "statement slots overlap");
-
-static const char tables_sql[] =
-    "CREATE TABLE IF NOT EXISTS xfer_versions ("
-    "  user_id INTEGER PRIMARY KEY, version INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS batches ("
-    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, device TEXT NOT NULL,"
-    "  created INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS batches_user ON batches(user_id, id);"
-    "CREATE INDEX IF NOT EXISTS batches_created ON batches(created);"
-    "CREATE TABLE IF NOT EXISTS records ("
-    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL,"
-    "  batch INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,"
-    "  ord INTEGER NOT NULL, device TEXT NOT NULL, path TEXT NOT NULL,"
-    "  kind INTEGER NOT NULL, size INTEGER NOT NULL, hash BLOB, status INTEGER NOT NULL,"
-    "  bytes_done INTEGER NOT NULL, started INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL, seq INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS records_batch ON records(batch, ord);"
-    "CREATE INDEX IF NOT EXISTS records_path ON records(user_id, path);"
-    /* 2 = complete: at most one open record per device and path. */
-    "CREATE UNIQUE INDEX IF NOT EXISTS records_open ON records(device, path)"
-    "  WHERE status <> 2;"
-    /* pending and uploading: what transfers_tick looks at every second. */
-    "CREATE INDEX IF NOT EXISTS records_active ON records(device) WHERE status < 2;"
-    "CREATE TABLE IF NOT EXISTS downloads ("
-    "  device TEXT NOT NULL, path TEXT NOT NULL, user_id INTEGER NOT NULL,"
-    "  seq INTEGER NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL,"
-    "  updated INTEGER NOT NULL, PRIMARY KEY (device, path)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS downloads_path ON downloads(user_id, path);"
-    "CREATE TABLE IF NOT EXISTS device_events ("
-    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, device TEXT NOT NULL,"
-    "  name TEXT NOT NULL, event TEXT NOT NULL, time INTEGER NOT NULL,"
-    "  applied_seq INTEGER NOT NULL, files INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS device_events_user ON device_events(user_id, id);"
-    "CREATE TABLE IF NOT EXISTS device_event_files ("
-    "  event INTEGER NOT NULL REFERENCES device_events(id) ON DELETE CASCADE,"
-    "  path TEXT NOT NULL, size INTEGER NOT NULL, seq INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS device_event_files_event ON device_event_files(event, path);";
-
-/* Schema 0 (the base tables just created) and 1 (the previous release)
- * both lack the device columns; a device of schema 1 gets its "added"
- * event from its creation time. */
-static const char devices_sql[] =
-    "ALTER TABLE devices ADD COLUMN download_incomplete INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE devices ADD COLUMN applied_seq INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE devices ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;";
-
-static const char migrate_1_sql[] =
-    "INSERT INTO device_events (user_id, device, name, event, time, applied_seq, files)"
-    " SELECT user_id, id, name, 'added', created, 0, 0 FROM devices ORDER BY created, rowid;";
-
-int msq_transfers_schema(struct meta_sqlite *ms, int old_version)
-{
-        int r;
-
-        r = msq_exec(ms, tables_sql);
-        if (r == 0 && old_version < 2)
-                r = msq_exec(ms, devices_sql);
-        if (r == 0 && old_version == 1)
-                r = msq_exec(ms, migrate_1_sql);
-        return r;
-}
 
 /* The end of a listing loop: a positive callback result means "enough". */
 static int list_end(struct meta_sqlite *ms, sqlite3_stmt *s, int r, int rc, const char *what)

@@ -5,8 +5,23 @@
  * the paths are compared bytewise (COLLATE "C", as SQLite does) so that
  * "paths under P/" ranges and listing order agree between the backends;
  * SQLite's implicit rowid order is an explicit identity column (devices.ord).
+ *
+ * The two sides of a step need not be the same change, only lead to the
+ * same schema: SQLite's version 1 is what its first release created, while
+ * PostgreSQL arrived with version 3 and has never held an older database,
+ * so its version 1 already has the columns SQLite's version 2 adds
+ * (entries.time, user_chunks.touched) and it has no data migrations.
  */
+#include <errno.h>
+
+#include "err.h"
+#include "log.h"
 #include "schema.h"
+
+/* The columns of an entry, shared by the entries and versions tables (as
+ * meta_sqlite.h's MSQ_ENTRY_COLS). */
+#define ENTRY_COLS                                                                                 \
+        "path, seq, deleted, kind, size, mtime_ns, mode, hash, target, device, chunks, time"
 
 /* --- version 1: accounts, devices, chunks, entries ------------------------ */
 
@@ -32,6 +47,37 @@
         "  deleted BIGINT NOT NULL, kind BIGINT NOT NULL, size BIGINT NOT NULL,"                   \
         "  mtime_ns BIGINT NOT NULL, mode BIGINT NOT NULL, hash BYTEA, target TEXT,"               \
         "  device TEXT NOT NULL, chunks BYTEA, time BIGINT NOT NULL DEFAULT 0,"                    \
+        "  UNIQUE (user_id, path));"                                                               \
+        "CREATE INDEX entries_seq ON entries(user_id, seq);"
+
+/* SQLite: what the first release created. Its entries had no commit time
+ * and its ownership rows no touched time; version 2 adds both (with ALTER
+ * TABLE, which leaves the same table as a CREATE with the columns in
+ * place: `sqlite3 meta.db .schema` of a new store and of an upgraded one
+ * agree). One space per user for now; named spaces get their own ids
+ * later. */
+#define V1_SQLITE                                                                                  \
+        "CREATE TABLE users ("                                                                     \
+        "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT NOT NULL,"                \
+        "  pwhash TEXT NOT NULL, created INTEGER NOT NULL);"                                       \
+        "CREATE TABLE spaces ("                                                                    \
+        "  user_id INTEGER PRIMARY KEY REFERENCES users(id), seq INTEGER NOT NULL);"               \
+        "CREATE TABLE devices ("                                                                   \
+        "  id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"                    \
+        "  name TEXT NOT NULL, platform TEXT NOT NULL, address TEXT NOT NULL,"                     \
+        "  created INTEGER NOT NULL, last_seen INTEGER NOT NULL,"                                  \
+        "  token_hash BLOB NOT NULL UNIQUE);"                                                      \
+        "CREATE INDEX devices_user ON devices(user_id, created);"                                  \
+        "CREATE TABLE chunks ("                                                                    \
+        "  hash BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"                           \
+        "CREATE TABLE user_chunks ("                                                               \
+        "  user_id INTEGER NOT NULL, hash BLOB NOT NULL,"                                          \
+        "  PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"                                            \
+        "CREATE TABLE entries ("                                                                   \
+        "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"                    \
+        "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"                \
+        "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"              \
+        "  device TEXT NOT NULL, chunks BLOB,"                                                     \
         "  UNIQUE (user_id, path));"                                                               \
         "CREATE INDEX entries_seq ON entries(user_id, seq);"
 
@@ -83,6 +129,73 @@
         "ALTER TABLE devices ADD COLUMN applied_seq BIGINT NOT NULL DEFAULT 0;"                    \
         "ALTER TABLE devices ADD COLUMN removed BIGINT NOT NULL DEFAULT 0;"
 
+/* SQLite, with the data migrations from version 1 (statements that find
+ * nothing to do on a new database): the current entries become the first
+ * versions (time 0: unknown); every ownership row counts as touched at the
+ * upgrade (touched: when the chunk was last stored, found present or used
+ * in a commit by the account; the GC spares rows touched recently), so
+ * that the grace period runs from there; every device gets its "added"
+ * event from its creation time. history_horizon starts at 0 on an upgraded
+ * store: it did not record what it pruned before (meta_sqlite_history.c).
+ * user_chunks_hash: the GC looks for chunks no account holds.
+ * records_open: at most one open (not complete, 2) record per device and
+ * path; records_active (pending, uploading) and requests_pending (status
+ * 0, in version 3) are what the housekeeping tick looks at every second. */
+#define V2_SQLITE                                                                                  \
+        "ALTER TABLE entries ADD COLUMN time INTEGER NOT NULL DEFAULT 0;"                          \
+        "ALTER TABLE user_chunks ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;"                   \
+        "UPDATE user_chunks SET touched = CAST(strftime('%s', 'now') AS INTEGER);"                 \
+        "CREATE TABLE versions ("                                                                  \
+        "  user_id INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL,"                    \
+        "  deleted INTEGER NOT NULL, kind INTEGER NOT NULL, size INTEGER NOT NULL,"                \
+        "  mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB, target TEXT,"              \
+        "  device TEXT NOT NULL, chunks BLOB, time INTEGER NOT NULL,"                              \
+        "  superseded INTEGER, UNIQUE (user_id, seq));"                                            \
+        "CREATE INDEX versions_path ON versions(user_id, path, seq);"                              \
+        "CREATE TABLE history_horizon ("                                                           \
+        "  user_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"                                    \
+        "CREATE INDEX user_chunks_hash ON user_chunks(hash);"                                      \
+        "INSERT INTO versions (user_id, " ENTRY_COLS ", superseded)"                               \
+        " SELECT user_id, " ENTRY_COLS ", NULL FROM entries;"                                      \
+        "CREATE TABLE xfer_versions ("                                                             \
+        "  user_id INTEGER PRIMARY KEY, version INTEGER NOT NULL);"                                \
+        "CREATE TABLE batches ("                                                                   \
+        "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, device TEXT NOT NULL,"                \
+        "  created INTEGER NOT NULL);"                                                             \
+        "CREATE INDEX batches_user ON batches(user_id, id);"                                       \
+        "CREATE INDEX batches_created ON batches(created);"                                        \
+        "CREATE TABLE records ("                                                                   \
+        "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL,"                                      \
+        "  batch INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,"                       \
+        "  ord INTEGER NOT NULL, device TEXT NOT NULL, path TEXT NOT NULL,"                        \
+        "  kind INTEGER NOT NULL, size INTEGER NOT NULL, hash BLOB, status INTEGER NOT NULL,"      \
+        "  bytes_done INTEGER NOT NULL, started INTEGER NOT NULL, updated INTEGER NOT NULL,"       \
+        "  reason TEXT NOT NULL, seq INTEGER NOT NULL);"                                           \
+        "CREATE INDEX records_batch ON records(batch, ord);"                                       \
+        "CREATE INDEX records_path ON records(user_id, path);"                                     \
+        "CREATE UNIQUE INDEX records_open ON records(device, path)"                                \
+        "  WHERE status <> 2;"                                                                     \
+        "CREATE INDEX records_active ON records(device) WHERE status < 2;"                         \
+        "CREATE TABLE downloads ("                                                                 \
+        "  device TEXT NOT NULL, path TEXT NOT NULL, user_id INTEGER NOT NULL,"                    \
+        "  seq INTEGER NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL,"                   \
+        "  updated INTEGER NOT NULL, PRIMARY KEY (device, path)) WITHOUT ROWID;"                   \
+        "CREATE INDEX downloads_path ON downloads(user_id, path);"                                 \
+        "CREATE TABLE device_events ("                                                             \
+        "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, device TEXT NOT NULL,"                \
+        "  name TEXT NOT NULL, event TEXT NOT NULL, time INTEGER NOT NULL,"                        \
+        "  applied_seq INTEGER NOT NULL, files INTEGER NOT NULL);"                                 \
+        "CREATE INDEX device_events_user ON device_events(user_id, id);"                           \
+        "CREATE TABLE device_event_files ("                                                        \
+        "  event INTEGER NOT NULL REFERENCES device_events(id) ON DELETE CASCADE,"                 \
+        "  path TEXT NOT NULL, size INTEGER NOT NULL, seq INTEGER NOT NULL);"                      \
+        "CREATE INDEX device_event_files_event ON device_event_files(event, path);"                \
+        "ALTER TABLE devices ADD COLUMN download_incomplete INTEGER NOT NULL DEFAULT 0;"           \
+        "ALTER TABLE devices ADD COLUMN applied_seq INTEGER NOT NULL DEFAULT 0;"                   \
+        "ALTER TABLE devices ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;"                       \
+        "INSERT INTO device_events (user_id, device, name, event, time, applied_seq, files)"       \
+        " SELECT user_id, id, name, 'added', created, 0, 0 FROM devices ORDER BY created, rowid;"
+
 /* --- version 3: upload requests, LAN keys, the devices' LAN listeners ---- */
 
 #define V3_PG                                                                                      \
@@ -103,21 +216,65 @@
         "ALTER TABLE devices ADD COLUMN lan_port BIGINT NOT NULL DEFAULT 0;"                       \
         "ALTER TABLE devices ADD COLUMN lan_prefix BIGINT NOT NULL DEFAULT 0;"
 
-/* The SQLite side of each step is filled in when meta_sqlite.c moves onto
- * this list (until then it keeps its own statements: NULL here). */
+#define V3_SQLITE                                                                                  \
+        "CREATE TABLE registry_versions ("                                                         \
+        "  user_id INTEGER NOT NULL, counter INTEGER NOT NULL, version INTEGER NOT NULL,"          \
+        "  PRIMARY KEY (user_id, counter)) WITHOUT ROWID;"                                         \
+        "CREATE TABLE lan_keys ("                                                                  \
+        "  user_id INTEGER PRIMARY KEY, key TEXT NOT NULL, version INTEGER NOT NULL);"             \
+        "CREATE TABLE requests ("                                                                  \
+        "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, requester TEXT NOT NULL,"             \
+        "  target TEXT NOT NULL, paths TEXT NOT NULL, all_files INTEGER NOT NULL,"                 \
+        "  via TEXT NOT NULL, status INTEGER NOT NULL, files INTEGER NOT NULL,"                    \
+        "  reason TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"              \
+        "  expires INTEGER NOT NULL);"                                                             \
+        "CREATE INDEX requests_user ON requests(user_id, id);"                                     \
+        "CREATE INDEX requests_pending ON requests(expires) WHERE status = 0;"                     \
+        "ALTER TABLE devices ADD COLUMN lan_addr TEXT NOT NULL DEFAULT '';"                        \
+        "ALTER TABLE devices ADD COLUMN lan_port INTEGER NOT NULL DEFAULT 0;"                      \
+        "ALTER TABLE devices ADD COLUMN lan_prefix INTEGER NOT NULL DEFAULT 0;"
+
 static const struct schema_step steps[] = {
-    {1, "accounts, devices, chunks, entries", {NULL, V1_PG}},
-    {2, "history, transfer and download records, device events", {NULL, V2_PG}},
-    {3, "upload requests, LAN keys, LAN listeners", {NULL, V3_PG}},
+    {1, "accounts, devices, chunks, entries", {V1_SQLITE, V1_PG}},
+    {2, "history, transfer and download records, device events", {V2_SQLITE, V2_PG}},
+    {3, "upload requests, LAN keys, LAN listeners", {V3_SQLITE, V3_PG}},
 };
+#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
 const struct schema_step *schema_steps(size_t *n)
 {
-        *n = sizeof(steps) / sizeof(steps[0]);
+        *n = NSTEPS;
         return steps;
 }
 
 int schema_version(void)
 {
-        return steps[sizeof(steps) / sizeof(steps[0]) - 1].version;
+        return steps[NSTEPS - 1].version;
+}
+
+int schema_pending(int current, const struct schema_step **first, size_t *n)
+{
+        size_t i;
+
+        *first = NULL;
+        *n = 0;
+        if (current < 0)
+                return err_set(-EINVAL, "metadata store: schema version %d is not valid", current);
+        if (current > schema_version())
+                return err_set(-EIO,
+                               "metadata store: schema version %d, this ferryd knows up to %d"
+                               " (a newer release wrote it)",
+                               current, schema_version());
+        for (i = 0; i < NSTEPS && steps[i].version <= current; i++)
+                ;
+        if (i < NSTEPS) {
+                *first = &steps[i];
+                *n = NSTEPS - i;
+        }
+        return 0;
+}
+
+void schema_log_step(const struct schema_step *step)
+{
+        log_info("schema: applying %d (%s)", step->version, step->what);
 }

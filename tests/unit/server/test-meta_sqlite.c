@@ -1,8 +1,10 @@
 /* test-meta_sqlite: the SQLite metadata store (meta_sqlite.c) row by row —
  * users, devices and tokens, chunk ownership (touched times, the rows the
  * GC drops and forgets), entries, the space counter, transactions, that
- * everything survives closing and reopening, and the upgrade of a
- * database of schema 1 (no versions, no times). */
+ * everything survives closing and reopening, the schema steps (schema.h:
+ * a new database gets them all, logged, once; an upgraded one ends up with
+ * the same tables as a new one) and the upgrade of a database of schema 1
+ * (no versions, no times). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,10 @@
 #include <time.h>
 
 #include "err.h"
+#include "log.h"
 #include "manifest.h"
 #include "meta.h"
+#include "schema.h"
 #include "srvtest.h"
 
 struct fix {
@@ -332,7 +336,7 @@ static int seen_cb(const struct meta_entry *e, const char *device_name, void *us
         return 0;
 }
 
-static int schema_version(const char *path)
+static int recorded_version(const char *path)
 {
         sqlite3_stmt *st;
         sqlite3 *db;
@@ -360,7 +364,7 @@ static void test_migration_from_schema_1(void **state)
         unlink(f->path);
         make_schema_1(f->path, &used, &unused);
         assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
-        assert_int_equal(schema_version(f->path), 3); /* the current one */
+        assert_int_equal(recorded_version(f->path), schema_version()); /* the current one */
 
         /* the current entries are the first versions, of unknown time */
         assert_int_equal(f->m->ops->entry_get(f->m, 1, "f", &e), 0);
@@ -408,6 +412,164 @@ static void test_migration_from_schema_1(void **state)
         assert_int_equal(sn.time[0], now);
 }
 
+/* Appends each row's columns to the buffer b (a struct dump). */
+struct dump {
+        char b[16384];
+        size_t len;
+};
+
+static int dump_row(void *userdata, int n, char **cols, char **names)
+{
+        struct dump *d = userdata;
+        int i;
+
+        (void)names;
+        for (i = 0; i < n; i++)
+                d->len += (size_t)snprintf(d->b + d->len, sizeof(d->b) - d->len, "%s%s",
+                                           cols[i] ? cols[i] : "NULL", i + 1 < n ? "|" : "\n");
+        assert_true(d->len < sizeof(d->b) - 1);
+        return 0;
+}
+
+/* Every table's columns (name, type, not null, default, key), every
+ * index's definition and the indexes SQLite made for constraints: what two
+ * databases of the same schema share, whatever the text of their CREATEs. */
+static void dump_schema(const char *path, struct dump *d)
+{
+        sqlite3 *db;
+
+        memset(d, 0, sizeof(*d));
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db,
+                         "SELECT m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk"
+                         " FROM sqlite_master m, pragma_table_info(m.name) p"
+                         " WHERE m.type = 'table' ORDER BY m.name, p.cid;"
+                         "SELECT m.name, i.name, i.\"unique\", i.origin, i.partial"
+                         " FROM sqlite_master m, pragma_index_list(m.name) i"
+                         " WHERE m.type = 'table' ORDER BY m.name, i.name;"
+                         "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"
+                         " ORDER BY name;",
+                         dump_row, d, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* SQLite's schema cookie: it changes with every change of the schema. */
+static int schema_cookie(const char *path)
+{
+        sqlite3_stmt *st;
+        sqlite3 *db;
+        int v = -1;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+/* How many lines of the file at path contain s. */
+static int count_lines(const char *path, const char *s)
+{
+        char line[1024];
+        FILE *fp = fopen(path, "r");
+        int n = 0;
+
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                n += strstr(line, s) != NULL;
+        fclose(fp);
+        return n;
+}
+
+static void test_schema_steps(void **state)
+{
+        struct fix *f = *state;
+        const struct schema_step *all, *first;
+        char logpath[4200];
+        size_t n, k;
+        int cookie;
+
+        /* schema_pending: every step for an empty database, the ones above
+         * a version, none for the current one, an error for a newer one */
+        all = schema_steps(&n);
+        assert_true(n >= 3);
+        assert_int_equal(all[n - 1].version, schema_version());
+        for (k = 0; k < n; k++) {
+                assert_int_equal(all[k].version, (int)k + 1);
+                assert_non_null(all[k].sql[SCHEMA_SQLITE]);
+                assert_non_null(all[k].sql[SCHEMA_PG]);
+        }
+        assert_int_equal(schema_pending(0, &first, &k), 0);
+        assert_ptr_equal(first, all);
+        assert_int_equal(k, n);
+        assert_int_equal(schema_pending(1, &first, &k), 0);
+        assert_int_equal(first->version, 2);
+        assert_int_equal(k, n - 1);
+        assert_int_equal(schema_pending(schema_version(), &first, &k), 0);
+        assert_null(first);
+        assert_int_equal(k, 0);
+        assert_int_equal(schema_pending(schema_version() + 1, &first, &k), -EIO);
+        assert_int_equal(schema_pending(-1, &first, &k), -EINVAL);
+
+        /* a new database: every step applied and logged, the current
+         * version recorded */
+        meta_close(f->m);
+        f->m = NULL;
+        unlink(f->path);
+        snprintf(logpath, sizeof(logpath), "%s/log", f->dir);
+        assert_int_equal(log_open(logpath), 0);
+        assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
+        assert_int_equal(recorded_version(f->path), schema_version());
+        assert_int_equal(count_lines(logpath, "schema: applying "), (int)n);
+        assert_int_equal(count_lines(logpath, "schema: applying 1 (accounts"), 1);
+
+        /* reopening runs nothing: no step logged, the schema untouched */
+        cookie = schema_cookie(f->path);
+        meta_close(f->m);
+        assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
+        log_close();
+        assert_int_equal(count_lines(logpath, "schema: applying "), (int)n);
+        assert_int_equal(schema_cookie(f->path), cookie);
+        assert_int_equal(recorded_version(f->path), schema_version());
+}
+
+/* A database of schema 1, upgraded, has the tables, columns and indexes of
+ * a new one; a database of a newer schema is refused and left alone. */
+static void test_upgrade_matches_new(void **state)
+{
+        struct fix *f = *state;
+        struct hash used = srvtest_hash("used"), unused = srvtest_hash("unused");
+        char old[4200];
+        struct dump *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+        sqlite3 *db;
+
+        snprintf(old, sizeof(old), "%s/old.db", f->dir);
+        make_schema_1(old, &used, &unused);
+        meta_close(f->m);
+        assert_int_equal(meta_sqlite_open(old, &f->m), 0);
+        dump_schema(f->path, a);
+        dump_schema(old, b);
+        assert_true(a->len > 1000);
+        assert_string_equal(a->b, b->b);
+
+        meta_close(f->m);
+        f->m = NULL;
+        assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(meta_sqlite_open(old, &f->m), -EIO);
+        assert_int_equal(recorded_version(old), 99);
+        assert_int_equal(meta_sqlite_open(f->path, &f->m), 0);
+        free(a);
+        free(b);
+}
+
 static void test_entry_copy(void **state)
 {
         struct meta_entry a = {0}, b;
@@ -440,6 +602,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_entries_and_seq, setup, teardown),
             cmocka_unit_test_setup_teardown(test_chunk_touch_and_orphans, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_schema_steps, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_upgrade_matches_new, setup, teardown),
             cmocka_unit_test(test_entry_copy),
         };
 
