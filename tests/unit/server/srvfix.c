@@ -18,7 +18,8 @@ void srvfix_start(struct srvfix *f, int keepalive_ms)
 {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 1), 0);
+        f->metadata = srvtest_metadata();
+        assert_int_equal(server_open_stores(&f->s, f->dir, f->metadata, NULL, 1), 0);
         /* Parked event streams are checked for a gone peer every fifth of
          * this (5 s with the default of 25 s). */
         if (keepalive_ms > 0)
@@ -34,6 +35,7 @@ void srvfix_stop(struct srvfix *f)
         curl_easy_cleanup(f->a2.c);
         curl_easy_cleanup(f->a3.c);
         curl_easy_cleanup(f->bob.c);
+        srvtest_metadata_drop(f->metadata);
         srvtest_rmtree(f->dir);
         curl_global_cleanup();
 }

@@ -27,6 +27,7 @@ struct srvfix_client {
 
 struct srvfix {
         char *dir;
+        char *metadata; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
         struct server s;
         char base[64];
         struct srvfix_client a1, a2, a3, bob; /* laptop, phone, desk of alice; bob's pc */

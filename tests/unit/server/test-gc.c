@@ -4,7 +4,8 @@
  * chunks of retained versions (both retention rules, and other accounts'
  * references), waits for an upload holding the gc_lock, and — threads
  * uploading and committing through the chunk handlers while the GC runs in
- * a loop — never frees a chunk a committed version needs. */
+ * a loop — never frees a chunk a committed version needs; a chunk list the
+ * store cannot decode frees nothing; orphans come in hash-ordered pages. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 
 struct fix {
         char *dir;
+        char *uri; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
         struct server s;
         int64_t alice, bob;
 };
@@ -39,7 +41,8 @@ static int setup(void **state)
         struct fix *f = calloc(1, sizeof(*f));
 
         f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 0), 0);
+        f->uri = srvtest_metadata();
+        assert_int_equal(server_open_stores(&f->s, f->dir, f->uri, NULL, 0), 0);
         assert_int_equal(f->s.meta->ops->user_add(f->s.meta, "alice", "a@x", "h", 1, &f->alice), 0);
         assert_int_equal(f->s.meta->ops->user_add(f->s.meta, "bob", "b@x", "h", 1, &f->bob), 0);
         f->s.settings.keep_days = 0;
@@ -54,6 +57,7 @@ static int teardown(void **state)
         struct fix *f = *state;
 
         server_close(&f->s);
+        srvtest_metadata_drop(f->uri);
         srvtest_rmtree(f->dir);
         free(f);
         return 0;
@@ -544,6 +548,81 @@ static void test_concurrent_uploads_and_gc(void **state)
                       (long long)g.freed, (long long)retries);
 }
 
+/* A chunk list the store cannot decode (not a multiple of 36 bytes) stops
+ * the run for its account: not knowing what it refers to, nothing of the
+ * account's is freed. */
+static void test_corrupt_chunk_list(void **state)
+{
+        static const uint8_t bad[5] = {1, 2, 3, 4, 5};
+        struct fix *f = *state;
+        struct meta *m = f->s.meta;
+        struct meta_entry e = {0};
+        int64_t now = (int64_t)time(NULL), seq;
+        struct gc_stats st;
+
+        store(f, f->alice, "chunk A");
+        e.path = "broken";
+        e.kind = KIND_FILE;
+        e.size = 5;
+        snprintf(e.device, sizeof(e.device), "%s", DEV_A);
+        e.chunks = (uint8_t *)bad;
+        e.chunks_len = sizeof(bad);
+        e.time = now;
+        assert_int_equal(m->ops->begin(m), 0);
+        assert_int_equal(m->ops->seq_next(m, f->alice, &seq), 0);
+        e.seq = seq;
+        assert_int_equal(m->ops->entry_put(m, f->alice, &e), 0);
+        assert_int_equal(m->ops->version_add(m, f->alice, &e), 0);
+        assert_int_equal(m->ops->commit(m), 0);
+
+        assert_int_equal(gc_run(&f->s, now + 7200, &st), -EIO);
+        assert_non_null(strstr(err_msg(-EIO), "corrupt chunk list (5 bytes)"));
+        assert_int_equal(held(f, f->alice, "chunk A"), 1);
+        assert_int_equal(stored(f, "chunk A"), 1);
+}
+
+/* The store's side of stage 2, page by page: orphans in hash order after a
+ * given hash, forgotten once, and not while an account holds them again. */
+static void test_orphans_in_pages(void **state)
+{
+        struct fix *f = *state;
+        struct meta *m = f->s.meta;
+        struct hash x = srvtest_hash("chunk X"), y = srvtest_hash("chunk Y");
+        struct hash z = srvtest_hash("chunk Z");
+        struct meta_chunk o[4];
+        int64_t now = (int64_t)time(NULL), dropped;
+        size_t n;
+
+        store(f, f->bob, "chunk X");
+        store(f, f->bob, "chunk Y");
+        store(f, f->bob, "chunk Z");
+        assert_int_equal(m->ops->begin(m), 0);
+        assert_int_equal(m->ops->chunk_refs_drop(m, f->bob, now - 10, &dropped), 0);
+        assert_int_equal(dropped, 0); /* all touched since */
+        assert_int_equal(m->ops->chunk_refs_drop(m, f->bob, now + 10, &dropped), 0);
+        assert_int_equal(dropped, 3);
+        assert_int_equal(m->ops->commit(m), 0);
+
+        assert_int_equal(m->ops->chunk_orphans(m, NULL, 2, o, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(memcmp(o[0].hash.b, o[1].hash.b, HASH_LEN) < 0);
+        assert_int_equal(m->ops->chunk_orphans(m, &o[1].hash, 2, o + 2, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(memcmp(o[1].hash.b, o[2].hash.b, HASH_LEN) < 0);
+        assert_int_equal(o[0].size + o[1].size + o[2].size, 21);
+        assert_int_equal(m->ops->chunk_orphans(m, &o[2].hash, 2, o + 3, &n), 0);
+        assert_int_equal(n, 0);
+
+        assert_int_equal(m->ops->chunk_forget(m, &y), 1);
+        assert_int_equal(m->ops->chunk_forget(m, &y), 0);
+        assert_int_equal(m->ops->chunk_add(m, f->alice, &x, 7), 0);
+        assert_int_equal(m->ops->chunk_forget(m, &x), 0);
+        assert_int_equal(held(f, f->alice, "chunk X"), 1);
+        assert_int_equal(m->ops->chunk_orphans(m, NULL, 4, o, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(hash_equal(&o[0].hash, &z));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -552,6 +631,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_keeps_retained_versions, setup, teardown),
             cmocka_unit_test_setup_teardown(test_waits_for_upload_in_flight, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_uploads_and_gc, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_corrupt_chunk_list, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_orphans_in_pages, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * rename, with commit times and device names; restore as a new commit
  * (unchanged, tombstone, unknown version, restore to another path); the
  * trash; the two retention rules; that commits touch their chunks; and
- * the space as of a seq or a time (snapshot_list), which pruning limits. */
+ * the space as of a seq or a time (snapshot_list), which pruning limits;
+ * paths compared bytewise. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 
 struct fix {
         char *dir;
+        char *uri; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
         struct meta *m;
         int64_t alice, bob;
 };
@@ -31,11 +33,9 @@ static int setup(void **state)
         struct fix *f = calloc(1, sizeof(*f));
         struct meta_device d = {0};
         struct hash tok = srvtest_hash("token-a");
-        char path[4200];
 
         f->dir = srvtest_tmpdir();
-        snprintf(path, sizeof(path), "%s/meta.db", f->dir);
-        assert_int_equal(meta_sqlite_open(path, &f->m), 0);
+        assert_int_equal(srvtest_meta_open(f->dir, &f->uri, &f->m), 0);
         assert_int_equal(f->m->ops->user_add(f->m, "alice", "a@x", "h", 1, &f->alice), 0);
         assert_int_equal(f->m->ops->user_add(f->m, "bob", "b@x", "h", 1, &f->bob), 0);
         /* DEV_A is a known device of alice's; DEV_B is not (removed, say). */
@@ -52,6 +52,7 @@ static int teardown(void **state)
         struct fix *f = *state;
 
         meta_close(f->m);
+        srvtest_metadata_drop(f->uri);
         srvtest_rmtree(f->dir);
         free(f);
         return 0;
@@ -671,6 +672,64 @@ static void test_snapshot_pruned(void **state)
         assert_int_equal(l.n, 1);
 }
 
+/* Paths compare bytewise in every backend (PostgreSQL: COLLATE "C"): a
+ * prefix holds the folder's paths only, not its siblings "docs!", "docs-x",
+ * "docs0" or "docs\xc3\xa9", which sort around "docs/"; listings order upper
+ * case before lower case before non-ASCII. */
+static void test_bytewise_paths(void **state)
+{
+        static const char *const paths[] = {"docs!", "docs-x",       "docs/x", "docs/\xc3\xa9",
+                                            "docs0", "docs\xc3\xa9", "B",      "a"};
+        struct fix *f = *state;
+        struct journal_change c;
+        struct trash t;
+        struct slist l;
+        int64_t seq[8], top = 0;
+        size_t i;
+        int r;
+
+        for (i = 0; i < 8; i++) {
+                c = file_put(f, f->alice, paths[i], 0, paths[i]);
+                seq[i] = commit_at(f, f->alice, DEV_A, &c, 100 + (int64_t)i);
+        }
+        for (i = 0; i < 6; i++) {
+                c = simple(JOURNAL_DELETE, paths[i], NULL, seq[i]);
+                top = commit_at(f, f->alice, DEV_A, &c, 200 + (int64_t)i);
+        }
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(f->m->ops->trash_list(f->m, f->alice, "docs", trash_cb, &t), 0);
+        assert_int_equal(t.n, 2);
+        assert_string_equal(t.path[0], "docs/\xc3\xa9"); /* newest delete first */
+        assert_string_equal(t.path[1], "docs/x");
+
+        /* as of before the deletes: by path, bytewise */
+        l = snap(f, f->alice, seq[7], -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 8);
+        assert_string_equal(l.path[0], "B");
+        assert_string_equal(l.path[1], "a");
+        assert_string_equal(l.path[2], "docs!");
+        assert_string_equal(l.path[3], "docs-x");
+        assert_string_equal(l.path[4], "docs/x");
+        assert_string_equal(l.path[5], "docs/\xc3\xa9");
+        assert_string_equal(l.path[6], "docs0");
+        assert_string_equal(l.path[7], "docs\xc3\xa9");
+        l = snap(f, f->alice, seq[7], -1, "docs", NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.path[0], "docs/x");
+        assert_string_equal(l.path[1], "docs/\xc3\xa9");
+        l = snap(f, f->alice, seq[7], -1, NULL, "docs/x", 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 3);
+        assert_string_equal(l.path[0], "docs/\xc3\xa9");
+        /* now: the deleted ones are gone */
+        l = snap(f, f->alice, top, -1, NULL, NULL, 100, &r, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.path[0], "B");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -682,6 +741,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_commit_touches_chunks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
             cmocka_unit_test_setup_teardown(test_snapshot_pruned, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_bytewise_paths, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,6 +114,41 @@ static int teardown(void **state)
         return 0;
 }
 
+/* Runs sql "behind the server's back" on the test's metadata database
+ * (SQLite's meta.db, or the PostgreSQL database of a '-pg' run): the
+ * first column of its first row as an integer (-1 when no row). */
+static int64_t store_sql(struct srvfix *f, const char *sql)
+{
+        char path[4200];
+        sqlite3_stmt *st;
+        sqlite3 *db;
+        PGresult *res;
+        PGconn *c;
+        int64_t v = -1;
+
+        if (f->metadata) {
+                c = PQconnectdb(f->metadata);
+                res = PQexec(c, sql);
+                assert_true(PQresultStatus(res) == PGRES_COMMAND_OK ||
+                            PQresultStatus(res) == PGRES_TUPLES_OK);
+                if (PQntuples(res) > 0)
+                        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                PQclear(res);
+                PQfinish(c);
+                return v;
+        }
+        snprintf(path, sizeof(path), "%s/meta.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        assert_int_equal(sqlite3_reset(st), SQLITE_OK);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
 static int64_t version(struct srvfix *f, int counter)
 {
         int64_t v = -1;
@@ -473,23 +508,14 @@ static void test_request_validation(void **state)
 static void test_expiry_and_removal(void **state)
 {
         struct srvfix *f = *state;
-        char path[4200], body[128];
-        sqlite3_stmt *st;
-        sqlite3 *db;
+        char body[128];
         json_t *l;
         int64_t id, id2, v;
 
         id = create(f, &f->a1, "{\"target\":\"phone\",\"all\":true}", NULL);
         id2 = create(f, &f->a1, "{\"target\":\"desk\",\"paths\":[\"x\"]}", NULL);
         /* Make the first one due, behind the server's back. */
-        snprintf(path, sizeof(path), "%s/meta.db", f->dir);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        sqlite3_busy_timeout(db, 5000);
-        assert_int_equal(sqlite3_exec(db,
-                                      "UPDATE requests SET expires = expires - 100000 WHERE id = 1",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        store_sql(f, "UPDATE requests SET expires = expires - 100000 WHERE id = 1");
         /* Expired on read at once, and it cannot be accepted any more. */
         l = list(f, &f->a2, "?target=me&status=pending");
         assert_int_equal(json_array_size(l), 0);
@@ -505,14 +531,8 @@ static void test_expiry_and_removal(void **state)
         v = version(f, META_COUNTER_REQUESTS);
         api_requests_tick(&f->s, time(NULL));
         assert_int_equal(version(f, META_COUNTER_REQUESTS), v);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(
-            sqlite3_prepare_v2(db, "SELECT status FROM requests WHERE id = 1", -1, &st, NULL),
-            SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), META_REQ_EXPIRED);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        assert_int_equal(store_sql(f, "SELECT status FROM requests WHERE id = 1"),
+                         META_REQ_EXPIRED);
         l = list(f, &f->a1, "?status=expired");
         assert_int_equal(json_array_size(l), 1);
         json_decref(l);

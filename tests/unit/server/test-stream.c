@@ -32,6 +32,7 @@
 
 struct fix {
         char *dir;
+        char *uri; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
         struct server s;
         int stopped;
         char base[64];
@@ -136,7 +137,8 @@ static int setup(void **state)
 
         curl_global_init(CURL_GLOBAL_DEFAULT);
         f->dir = srvtest_tmpdir();
-        assert_int_equal(server_open(&f->s, f->dir, 1), 0);
+        f->uri = srvtest_metadata();
+        assert_int_equal(server_open_stores(&f->s, f->dir, f->uri, NULL, 1), 0);
         f->s.live_keepalive_ms = KEEPALIVE_MS;
         assert_int_equal(server_start(&f->s, "127.0.0.1:0", 2), 0);
         snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", server_port(&f->s));
@@ -153,6 +155,7 @@ static int teardown(void **state)
 
         if (!f->stopped)
                 server_close(&f->s);
+        srvtest_metadata_drop(f->uri);
         srvtest_rmtree(f->dir);
         free(f);
         curl_global_cleanup();
