@@ -264,8 +264,10 @@ int pull_run(struct sync_ctx *s)
         else if (r < 0)
                 return r;
         for (;;) {
-                snprintf(q, sizeof(q), "/api/v1/changes?since=%lld&limit=%d", (long long)since,
-                         PULL_PAGE);
+                /* patch=1: large files edited since come as patches
+                 * against the version the index holds (pull_apply.c) */
+                snprintf(q, sizeof(q), "/api/v1/changes?since=%lld&limit=%d&patch=1",
+                         (long long)since, PULL_PAGE);
                 r = remote_get_json(s->remote, q, &resp);
                 if (r < 0)
                         break;

@@ -9,7 +9,9 @@
  * the index does not know as synced (an edit not uploaded yet, a file
  * created meanwhile) is never overwritten: it is moved aside as a conflict
  * copy, or, against a delete, simply kept (the edit wins and is uploaded by
- * the next pass). Deleted files go to .ferry/trash/, not away.
+ * the next pass). Deleted files go to .ferry/trash/, not away. A file
+ * entry whose chunk list came as a patch is made whole first, from the
+ * index's list of the version the patch is against.
  */
 #include "pull_apply.h"
 
@@ -27,6 +29,7 @@
 #include "localfs.h"
 #include "log.h"
 #include "manifest.h"
+#include "patch.h"
 #include "path.h"
 #include "pull_rules.h"
 #include "rules.h"
@@ -425,6 +428,73 @@ out:
         return r;
 }
 
+/* The entry with "chunks" rebuilt from its "patch" against the index's list
+ * of the path, when the index holds exactly the version patch_base: a new
+ * reference, or NULL (the patch does not fit what is held here). */
+static json_t *rebuild_patched(struct sync_ctx *s, const json_t *entry, const struct rentry *e,
+                               const struct index_entry *ie)
+{
+        struct manifest base = MANIFEST_INIT, m = MANIFEST_INIT;
+        json_t *pb = json_object_get(entry, "patch_base"), *out = NULL, *ch;
+        struct patch_edit *ed = NULL;
+        size_t ned = 0;
+
+        if (!ie || !json_is_integer(pb) || ie->seq != json_integer_value(pb) ||
+            ie->kind != KIND_FILE || index_get_manifest(s->idx, e->path, &base) < 0 ||
+            base.size != ie->size || base.n == 0 ||
+            patch_from_json(json_object_get(entry, "patch"), &ed, &ned) < 0 ||
+            patch_apply(&base, ed, ned, &m) < 0 || m.size != e->size)
+                goto out;
+        ch = manifest_to_json(&m);
+        out = json_copy((json_t *)entry); /* shallow: the values are shared */
+        if (!ch || !out || json_object_set_new(out, "chunks", ch) < 0) {
+                json_decref(out);
+                out = NULL;
+                goto out;
+        }
+        json_object_del(out, "patch");
+        json_object_del(out, "patch_base");
+out:
+        patch_free(ed, ned);
+        manifest_free(&base);
+        manifest_free(&m);
+        return out;
+}
+
+/* An entry whose chunk list came as a patch (docs/api.md, GET
+ * /api/v1/changes with patch=1): rebuilt from the index when it holds the
+ * version the patch is against, else fetched whole from the server; then
+ * applied as any entry. */
+static int apply_patched(struct sync_ctx *s, const json_t *entry, const struct rentry *e,
+                         const struct index_entry *ie, struct dl_job **jobs, size_t *njobs,
+                         size_t *capjobs)
+{
+        json_t *full = rebuild_patched(s, entry, e, ie), *resp = NULL;
+        int r;
+
+        if (full) {
+                r = pull_apply_entry(s, full, jobs, njobs, capjobs);
+                json_decref(full);
+                return r;
+        }
+        log_debug("%s: the patch does not fit the version held here; fetching the whole entry",
+                  e->path);
+        err_clear();
+        r = pull_apply_get_file(s, e->path, &resp);
+        if (r < 0)
+                goto out;
+        if (json_object_get(resp, "patch") || (!json_is_true(json_object_get(resp, "deleted")) &&
+                                               json_is_string(json_object_get(resp, "hash")) &&
+                                               !json_is_array(json_object_get(resp, "chunks")))) {
+                r = err_set(-EPROTO, "the server's entry for %s has no chunk list", e->path);
+                goto out;
+        }
+        r = pull_apply_entry(s, resp, jobs, njobs, capjobs);
+out:
+        json_decref(resp);
+        return r;
+}
+
 int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jobs, size_t *njobs,
                      size_t *capjobs)
 {
@@ -453,6 +523,10 @@ int pull_apply_entry(struct sync_ctx *s, const json_t *entry, struct dl_job **jo
         have_ie = r == 0;
         if (have_ie && ie.seq == e.seq) {
                 r = 0;
+                goto out;
+        }
+        if (!e.deleted && e.kind == KIND_FILE && json_object_get(entry, "patch")) {
+                r = apply_patched(s, entry, &e, have_ie ? &ie : NULL, jobs, njobs, capjobs);
                 goto out;
         }
         if (!e.deleted && e.kind == KIND_FILE &&

@@ -9,7 +9,9 @@
  *
  * A file put whose base version's chunk list is in the index is committed
  * as a patch against it when that is shorter (docs/api.md, "commit"), so a
- * one-chunk edit of a large file does not resend its whole chunk list.
+ * one-chunk edit of a large file does not resend its whole chunk list; a
+ * new file with the content of a file the index knows as synced (a copy)
+ * names that file's version instead of sending any list ("same_as").
  *
  * Transfer records (xferlog.c): the file puts are announced before the
  * first byte goes, each chunk body reports how far its files got, and the
@@ -31,10 +33,15 @@
 #include "localfs.h"
 #include "log.h"
 #include "manifest.h"
+#include "patch.h"
 #include "path.h"
 #include "scan.h"
 #include "transfer.h"
 #include "xferlog.h"
+
+/* Files of fewer chunks go with their list even when they are copies: the
+ * list is a few hundred bytes and needs no lookups. */
+#define PUSH_SAME_AS_MIN_CHUNKS 16
 
 int push_mass_delete_tripped(int64_t deletes, int64_t indexed, int64_t count, int percent)
 {
@@ -89,27 +96,69 @@ static void batch_free(struct batch *b)
  * base cannot be read; the full list is always correct). */
 static json_t *patch_json(struct sync_ctx *s, const struct local_change *c)
 {
-        struct manifest base = MANIFEST_INIT, ins = MANIFEST_INIT;
-        struct transfer_diff d;
+        struct manifest base = MANIFEST_INIT;
+        struct patch_region d;
         json_t *p = NULL;
 
         if (c->base <= 0 || c->manifest.n < 4 || index_get_manifest(s->idx, c->path, &base) < 0)
                 goto out;
-        transfer_diff(&base, &c->manifest, &d);
-        if (d.ins + 2 >= c->manifest.n)
-                goto out;
-        ins.chunks = c->manifest.chunks + d.start; /* a view: not freed */
-        ins.n = d.ins;
-        p = json_pack("[[I, I, o]]", (json_int_t)d.start, (json_int_t)d.del,
-                      manifest_to_json(&ins));
+        patch_diff(&base, &c->manifest, &d);
+        if (patch_worth(&c->manifest, &d))
+                p = patch_to_json(&c->manifest, &d);
 out:
         manifest_free(&base);
         return p;
 }
 
+/* The synced file (not c's own path) that holds the chunk h, when it has
+ * c's content: 1 with *seq (its version) and *path (malloc'd), else 0. */
+static int synced_copy(struct sync_ctx *s, const struct local_change *c, const struct hash *h,
+                       char **path, int64_t *seq)
+{
+        struct index_entry ie = {0};
+        uint64_t off;
+        int r, found = 0;
+
+        if (index_find_chunk(s->idx, h, path, &off) < 0)
+                return 0;
+        r = index_get(s->idx, *path, &ie);
+        if (r == 0) {
+                found = strcmp(*path, c->path) != 0 && ie.kind == KIND_FILE && ie.seq > 0 &&
+                        ie.size == c->size && hash_equal(&ie.hash, &c->manifest.file_hash);
+                *seq = ie.seq;
+                index_entry_free(&ie);
+        }
+        if (!found) {
+                free(*path);
+                *path = NULL;
+        }
+        return found;
+}
+
+/* A put of content another synced file has (a copy): {"path", "seq"} of
+ * that file's version, so that no chunk list goes (docs/api.md, "commit",
+ * same_as). The index finds candidates by the first and the last chunk.
+ * NULL when there is none, or the file is small enough to send whole. */
+static json_t *same_as_json(struct sync_ctx *s, const struct local_change *c)
+{
+        char *path = NULL;
+        int64_t seq = 0;
+        json_t *j;
+
+        if (c->manifest.n < PUSH_SAME_AS_MIN_CHUNKS)
+                return NULL;
+        if (!synced_copy(s, c, &c->manifest.chunks[0].hash, &path, &seq) &&
+            !synced_copy(s, c, &c->manifest.chunks[c->manifest.n - 1].hash, &path, &seq))
+                return NULL;
+        j = json_pack("{s:s, s:I}", "path", path, "seq", (json_int_t)seq);
+        free(path);
+        return j;
+}
+
 /* allow_patch is off on a retry: a put sent as a patch against a version
  * deleted meanwhile goes again with its whole chunk list, which the server
- * accepts on the tombstone (an edit wins over a delete). */
+ * accepts on the tombstone (an edit wins over a delete); so does a
+ * same_as whose version the server no longer has. */
 static json_t *change_json(struct sync_ctx *s, const struct local_change *c, int allow_patch)
 {
         char hex[HASH_HEX_LEN + 1];
@@ -132,9 +181,12 @@ static json_t *change_json(struct sync_ctx *s, const struct local_change *c, int
                         json_object_set_new(j, "mode",
                                             json_integer(localfs_wire_mode(KIND_FILE, c->mode)));
                         json_object_set_new(j, "hash", json_string(hex));
-                        json_t *p = allow_patch ? patch_json(s, c) : NULL;
+                        json_t *sa = allow_patch ? same_as_json(s, c) : NULL;
+                        json_t *p = allow_patch && !sa ? patch_json(s, c) : NULL;
 
-                        if (p)
+                        if (sa)
+                                json_object_set_new(j, "same_as", sa);
+                        else if (p)
                                 json_object_set_new(j, "patch", p);
                         else
                                 json_object_set_new(j, "chunks", manifest_to_json(&c->manifest));
@@ -330,6 +382,9 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
                 } else if (!strcmp(st, "missing_chunks") && may_retry) {
                         int skip = 0;
 
+                        /* an empty list: the server could not use a same_as
+                         * and wants the chunk list itself (the retry sends
+                         * it) */
                         r = transfer_upload_missing(&s->xfer, c, json_object_get(res, "missing"),
                                                     &skip);
                         if (r == 0 && !skip)

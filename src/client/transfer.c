@@ -437,22 +437,6 @@ out:
         return r;
 }
 
-void transfer_diff(const struct manifest *base, const struct manifest *cur, struct transfer_diff *d)
-{
-        size_t p = 0, s = 0, lim = base->n < cur->n ? base->n : cur->n;
-
-        while (p < lim && base->chunks[p].size == cur->chunks[p].size &&
-               hash_equal(&base->chunks[p].hash, &cur->chunks[p].hash))
-                p++;
-        while (s < lim - p &&
-               base->chunks[base->n - 1 - s].size == cur->chunks[cur->n - 1 - s].size &&
-               hash_equal(&base->chunks[base->n - 1 - s].hash, &cur->chunks[cur->n - 1 - s].hash))
-                s++;
-        d->start = p;
-        d->del = base->n - p - s;
-        d->ins = cur->n - p - s;
-}
-
 /* Adds c's chunks to all, leaving out those of its base version and any
  * other chunk the index records for a synced file: the server accepted
  * those versions, so it holds their chunks for this account (should it

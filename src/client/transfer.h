@@ -78,17 +78,6 @@ struct transfer {
         uint64_t chunks_lan, bytes_lan;
 };
 
-/* Where two chunk lists differ, by common prefix and common suffix: cur is
- * base with base[start, start + del) replaced by cur[start, start + ins).
- * One region, which is all an overwrite, insert, append or truncate in one
- * place needs; edits in several places make that region span them. */
-struct transfer_diff {
-        size_t start, del, ins;
-};
-
-void transfer_diff(const struct manifest *base, const struct manifest *cur,
-                   struct transfer_diff *d);
-
 /* Sends the chunks the server lacks for the file puts among changes[0..n)
  * (other changes are ignored). Only chunks that are not in the base
  * version's chunk list (the index's manifest of the path, when the put has

@@ -1,5 +1,7 @@
 /* api_files: the space endpoints of API v1 — commit (through the journal's
- * compare-and-set rules), changes since a seq, the file tree, one entry
+ * compare-and-set rules), changes since a seq (with patch=1, large files
+ * as patches against the version the device holds: delta.h), the file
+ * tree, one entry
  * (or, for a file still being uploaded, a 409 "not_ready" that says where
  * its upload stands).
  *
@@ -14,10 +16,12 @@
 #include <string.h>
 
 #include "api.h"
+#include "delta.h"
 #include "err.h"
 #include "events.h"
 #include "journal.h"
 #include "log.h"
+#include "patch.h"
 #include "path.h"
 #include "server.h"
 #include "transfers.h"
@@ -32,65 +36,51 @@ static const char *const status_names[] = {"ok", "conflict", "missing_chunks", "
 
 static void free_patch(struct journal_change *c)
 {
-        struct journal_edit *p = (struct journal_edit *)c->patch;
-
-        for (size_t k = 0; p && k < c->n_patch; k++)
-                manifest_free(&p[k].ins);
-        free(p);
+        patch_free((struct patch_edit *)c->patch, c->n_patch);
         c->patch = NULL;
         c->n_patch = 0;
 }
 
-/* Parses a put's "patch": [[start, delete_count, [[hex, size], ...]], ...].
- * Its shape is checked here (400 when wrong); whether the indices fit the
- * base version is the journal's call (per-change "invalid"). 0, or -1 with
- * a message in err. */
+/* Parses a put's "patch" (patch.h; 400 when its shape is wrong; whether the
+ * indices fit the base version is the journal's call, per change
+ * "invalid"). 0, or -1 with a message in err. */
 static int parse_patch(json_t *v, size_t i, struct journal_change *c, char *err, size_t cap)
 {
-        struct journal_edit *p;
-        json_t *ed;
-        size_t k;
+        struct patch_edit *p = NULL;
         int r;
 
-        if (!json_is_array(v)) {
-                snprintf(err, cap, "changes[%zu].patch must be an array", i);
-                return -1;
-        }
-        p = calloc(json_array_size(v) ? json_array_size(v) : 1, sizeof(*p));
-        if (!p) {
-                snprintf(err, cap, "out of memory");
+        if ((r = patch_from_json(v, &p, &c->n_patch)) < 0) {
+                snprintf(err, cap, "changes[%zu].%s", i, err_msg(r));
                 return -1;
         }
         c->patch = p;
         c->has_patch = 1;
-        json_array_foreach(v, k, ed)
-        {
-                json_t *st = json_array_get(ed, 0), *del = json_array_get(ed, 1);
+        return 0;
+}
 
-                if (!json_is_array(ed) || json_array_size(ed) != 3 || !json_is_integer(st) ||
-                    json_integer_value(st) < 0 || !json_is_integer(del) ||
-                    json_integer_value(del) < 0) {
-                        snprintf(err, cap,
-                                 "changes[%zu].patch[%zu] must be [start, delete_count, chunks] "
-                                 "with non-negative integers",
-                                 i, k);
-                        return -1;
-                }
-                p[k].start = (uint64_t)json_integer_value(st);
-                p[k].del = (uint64_t)json_integer_value(del);
-                c->n_patch = k + 1;
-                if ((r = manifest_from_json(json_array_get(ed, 2), &p[k].ins)) < 0) {
-                        snprintf(err, cap, "changes[%zu].patch[%zu]: %s", i, k, err_msg(r));
-                        return -1;
-                }
+/* Parses a put's "same_as": {"path": P, "seq": S}. 0, or -1 with a message
+ * in err. */
+static int parse_same(json_t *v, size_t i, struct journal_change *c, char *err, size_t cap)
+{
+        json_t *p = json_object_get(v, "path"), *q = json_object_get(v, "seq");
+
+        if (!json_is_string(p) || path_validate(json_string_value(p)) < 0 || !json_is_integer(q) ||
+            json_integer_value(q) <= 0) {
+                snprintf(err, cap,
+                         "changes[%zu].same_as must be {\"path\": a valid path, "
+                         "\"seq\": an integer > 0}",
+                         i);
+                return -1;
         }
+        c->same_path = json_string_value(p);
+        c->same_seq = json_integer_value(q);
         return 0;
 }
 
 /* Fills c from change i. 0, or -1 with a message in err. */
 static int parse_change(json_t *o, size_t i, struct journal_change *c, char *err, size_t cap)
 {
-        json_t *v, *ed;
+        json_t *v, *ed, *sa;
         const char *op;
         size_t k;
         int r;
@@ -189,13 +179,15 @@ static int parse_change(json_t *o, size_t i, struct journal_change *c, char *err
                 return -1;
         }
         ed = json_object_get(o, "patch");
-        if (ed && !json_is_null(ed)) {
-                if (v && !json_is_null(v)) {
-                        snprintf(err, cap, "changes[%zu] has both chunks and patch", i);
-                        return -1;
-                }
-                return parse_patch(ed, i, c, err, cap);
+        sa = json_object_get(o, "same_as");
+        if ((v && !json_is_null(v)) + (ed && !json_is_null(ed)) + (sa && !json_is_null(sa)) > 1) {
+                snprintf(err, cap, "changes[%zu] has more than one of chunks, patch, same_as", i);
+                return -1;
         }
+        if (ed && !json_is_null(ed))
+                return parse_patch(ed, i, c, err, cap);
+        if (sa && !json_is_null(sa))
+                return parse_same(sa, i, c, err, cap);
         return 0;
 bad_type:
         snprintf(err, cap, "changes[%zu] has a field of the wrong type", i);
@@ -368,7 +360,26 @@ struct list_ctx {
         int with_chunks;
         size_t chunks;      /* chunks in the page so far */
         const char *device; /* changes: the asking device, whose own lists are left out */
+        /* changes with patch=1: the entries delta_page may patch */
+        int patch;
+        size_t *cand, ncand, capcand;
 };
+
+/* Notes the last entry of lc->arr as one delta_page may patch. */
+static int note_candidate(struct list_ctx *lc)
+{
+        if (lc->ncand == lc->capcand) {
+                size_t cap = lc->capcand ? 2 * lc->capcand : 64;
+                size_t *p = realloc(lc->cand, cap * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                lc->cand = p;
+                lc->capcand = cap;
+        }
+        lc->cand[lc->ncand++] = json_array_size(lc->arr) - 1;
+        return 0;
+}
 
 static int list_cb(const struct meta_entry *e, void *userdata)
 {
@@ -392,6 +403,8 @@ static int list_cb(const struct meta_entry *e, void *userdata)
         }
         if (!o || json_array_append_new(lc->arr, o) < 0)
                 return -ENOMEM;
+        if (lc->patch && !omit && !e->deleted && e->kind == KIND_FILE && nch >= DELTA_MIN_CHUNKS)
+                return note_candidate(lc);
         return 0;
 }
 
@@ -399,7 +412,8 @@ void api_changes(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
         const char *sv = http_query(req, "since"), *lv = http_query(req, "limit");
-        struct list_ctx lc = {NULL, 1, 0, req->device.id};
+        const char *pv = http_query(req, "patch");
+        struct list_ctx lc = {NULL, 1, 0, req->device.id, 0, NULL, 0, 0};
         int64_t since = 0, limit = API_CHANGES_DEFAULT, seq;
         int more = 0, r;
 
@@ -413,6 +427,8 @@ void api_changes(void *ctx, struct http_request *req, struct http_reply *rep)
         }
         if (limit > API_CHANGES_MAX)
                 limit = API_CHANGES_MAX;
+        /* nothing to patch against before the first change */
+        lc.patch = pv && !strcmp(pv, "1") && since > 0;
         /* The space's number is read before the entries: a commit landing in
          * between then shows up again next time instead of being skipped. */
         r = s->meta->ops->seq_current(s->meta, req->device.user_id, &seq);
@@ -424,13 +440,17 @@ void api_changes(void *ctx, struct http_request *req, struct http_reply *rep)
                 goto fail;
         }
         r = journal_changes_since(s->meta, req->device.user_id, since, limit, list_cb, &lc, &more);
+        if (r == 0 && lc.ncand > 0)
+                r = delta_page(s->meta, req->device.user_id, since, lc.arr, lc.cand, lc.ncand);
         if (r < 0)
                 goto fail;
+        free(lc.cand);
         http_reply_json(
             rep, 200,
             json_pack("{s:I, s:o, s:b}", "seq", (json_int_t)seq, "entries", lc.arr, "more", more));
         return;
 fail:
+        free(lc.cand);
         json_decref(lc.arr);
         api_internal(rep, "changes", r);
 }
@@ -439,7 +459,7 @@ void api_files(void *ctx, struct http_request *req, struct http_reply *rep)
 {
         struct server *s = ctx;
         const char *prefix = http_query(req, "prefix"), *dv = http_query(req, "deleted");
-        struct list_ctx lc = {NULL, 0, 0, NULL};
+        struct list_ctx lc = {NULL, 0, 0, NULL, 0, NULL, 0, 0};
         int with_deleted = dv && (strcmp(dv, "1") == 0 || strcmp(dv, "true") == 0);
         int64_t seq;
         int r;

@@ -14,7 +14,9 @@
  * or a store failure commits nothing; per-change refusals (conflict, missing
  * chunks, invalid) do not stop the other changes. A put by patch is
  * resolved against the path's current entry first (its base must be that
- * entry) and then checked exactly like a put with a full chunk list.
+ * entry), a put by same_as against the retained version it names (a copy
+ * of another file), and either is then checked exactly like a put with a
+ * full chunk list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,42 +35,6 @@ void journal_result_clear(struct journal_result *r)
         meta_entry_clear(&r->current);
         free(r->missing);
         memset(r, 0, sizeof(*r));
-}
-
-int journal_patch_apply(const struct manifest *base, const struct journal_edit *edits, size_t n,
-                        struct manifest *out)
-{
-        uint64_t at = 0; /* next base chunk to copy */
-        size_t i, k;
-        int r;
-
-        for (i = 0; i < n; i++) {
-                const struct journal_edit *ed = &edits[i];
-
-                if (ed->start < at || ed->start > base->n || ed->del > base->n - ed->start)
-                        return err_set(-EINVAL,
-                                       "patch[%zu]: edit out of range or order (start %llu, "
-                                       "delete %llu, %zu base chunks)",
-                                       i, (unsigned long long)ed->start,
-                                       (unsigned long long)ed->del, base->n);
-                if (out->n + (ed->start - at) + ed->ins.n > MANIFEST_MAX_CHUNKS)
-                        return err_set(-EINVAL, "too many chunks");
-                for (; at < ed->start; at++)
-                        if ((r = manifest_add(out, &base->chunks[at].hash, base->chunks[at].size)) <
-                            0)
-                                return r;
-                for (k = 0; k < ed->ins.n; k++)
-                        if ((r = manifest_add(out, &ed->ins.chunks[k].hash,
-                                              ed->ins.chunks[k].size)) < 0)
-                                return r;
-                at += ed->del;
-        }
-        if (out->n + (base->n - at) > MANIFEST_MAX_CHUNKS)
-                return err_set(-EINVAL, "too many chunks");
-        for (; at < base->n; at++)
-                if ((r = manifest_add(out, &base->chunks[at].hash, base->chunks[at].size)) < 0)
-                        return r;
-        return 0;
 }
 
 static void set_invalid(struct journal_result *res, const char *msg)
@@ -376,13 +342,46 @@ static int resolve_patch(const struct journal_change *c, struct meta_entry *cur,
         }
         if (cur->chunks_len && (r = manifest_from_blob(cur->chunks, cur->chunks_len, &base)) < 0)
                 return r;
-        r = journal_patch_apply(&base, c->patch, c->n_patch, pm);
+        r = patch_apply(&base, c->patch, c->n_patch, pm);
         manifest_free(&base);
         if (r == -EINVAL) {
                 set_invalid(res, err_msg(r));
                 return 0;
         }
         return r < 0 ? r : 1;
+}
+
+/* For a put by same_as: the chunks of the version it names into *pm. 1
+ * when *pm holds them; 0 when res is decided (that version is not a
+ * retained live file with this hash and size: missing_chunks with an
+ * empty list, so that the client sends the list itself); or a negative
+ * store code. */
+static int resolve_same(struct meta *m, int64_t user, const struct journal_change *c,
+                        struct manifest *pm, struct journal_result *res)
+{
+        struct meta_entry v = {0};
+        int r;
+
+        if (path_validate(c->same_path) < 0 || c->same_seq <= 0) {
+                set_invalid(res, "same_as needs a valid path and a seq > 0");
+                return 0;
+        }
+        r = m->ops->version_get(m, user, c->same_path, c->same_seq, &v);
+        if (r == -ENOENT ||
+            (r == 0 && (v.deleted || v.kind != KIND_FILE || !v.has_hash || !c->has_hash ||
+                        !hash_equal(&v.hash, &c->hash) || v.size != c->size))) {
+                res->status = JOURNAL_MISSING_CHUNKS;
+                r = 0;
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        r = v.chunks_len ? manifest_from_blob(v.chunks, v.chunks_len, pm) : 0;
+        if (r == 0)
+                r = 1;
+out:
+        meta_entry_clear(&v);
+        return r;
 }
 
 static int apply_put(struct meta *m, int64_t user, const char *device, int64_t now,
@@ -397,17 +396,16 @@ static int apply_put(struct meta *m, int64_t user, const char *device, int64_t n
         r = lookup(m, user, c->path, &cur);
         if (r < 0)
                 goto out;
-        if (c->has_patch) {
-                /* from here on, the patched list stands in for "chunks" */
+        if (c->has_patch || c->same_path) {
+                /* from here on, the list resolved stands in for "chunks" */
                 pc = *c;
                 memset(&pc.manifest, 0, sizeof(pc.manifest));
                 pc.has_patch = 0;
-                r = resolve_patch(c, &cur, &pc.manifest, res);
-                if (r <= 0) {
-                        manifest_free(&pc.manifest);
-                        goto out;
-                }
-                r = apply_put_full(m, user, device, now, &pc, &cur, res);
+                pc.same_path = NULL;
+                r = c->has_patch ? resolve_patch(c, &cur, &pc.manifest, res)
+                                 : resolve_same(m, user, c, &pc.manifest, res);
+                if (r > 0)
+                        r = apply_put_full(m, user, device, now, &pc, &cur, res);
                 manifest_free(&pc.manifest);
                 goto out;
         }

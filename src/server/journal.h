@@ -17,17 +17,9 @@
 #include "hash.h"
 #include "manifest.h"
 #include "meta.h"
+#include "patch.h"
 
 enum journal_op { JOURNAL_PUT = 0, JOURNAL_DELETE, JOURNAL_RENAME };
-
-/* One edit of a put's patch: delete del chunks of the base manifest from
- * index start (an index into the base list as it was before any edit) and
- * insert ins in their place. See docs/api.md, "commit". */
-struct journal_edit {
-        uint64_t start;
-        uint64_t del;
-        struct manifest ins; /* chunks and size only */
-};
 
 struct journal_change {
         int op;           /* enum journal_op */
@@ -44,10 +36,16 @@ struct journal_change {
         const char *target;       /* symlinks */
         struct manifest manifest; /* files: the chunks (file_hash unused) */
         /* files, instead of manifest: edits against the base version's
-         * chunks (the path's live entry, whose seq must equal base) */
+         * chunks (the path's live entry, whose seq must equal base), see
+         * patch.h */
         int has_patch;
-        const struct journal_edit *patch;
+        const struct patch_edit *patch;
         size_t n_patch;
+        /* files, instead of manifest: the chunks of version same_seq of
+         * same_path, which must be a retained live file with this hash
+         * and size (a copy sends no chunk list) */
+        const char *same_path;
+        int64_t same_seq;
 };
 
 enum journal_status {
@@ -70,11 +68,6 @@ struct journal_result {
 };
 
 void journal_result_clear(struct journal_result *r);
-
-/* Applies edits[0..n) to base into out (empty on entry): 0, or -EINVAL with
- * a message when an edit is out of range or out of order, or -ENOMEM. */
-int journal_patch_apply(const struct manifest *base, const struct journal_edit *edits, size_t n,
-                        struct manifest *out);
 
 /* Applies changes[0..n) for user, made by device (its id), in one
  * transaction. results must hold n items (the caller clears them with

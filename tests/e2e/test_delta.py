@@ -1,6 +1,6 @@
 """Delta sync of a large file: after a 1-byte overwrite and a 1-byte insert
-in the middle, the uploading device sends only the new chunks plus a few
-KiB of metadata. Its chunks/missing query names only chunks that are not in
+in the middle, both devices move only the new chunks plus a few KiB of
+metadata. Its chunks/missing query names only chunks that are not in
 the base version, its commit carries a patch instead of the whole chunk
 list, and the changes feed does not echo its own chunk list back
 ("chunks_omitted"); a copy of a synced file asks chunks/missing nothing.
@@ -12,11 +12,19 @@ bytes_up minus the bytes of the chunks that are really new (known from the
 server's entries before and after) must stay under METADATA_MAX, and so
 must bytes_down. The old protocol sends the file's chunk list twice up and
 gets it once down (~70 KiB each way for 64 MiB of ~900 chunks, ~17 KiB
-for 16 MiB under ASan), so either bound fails without the change."""
+for 16 MiB under ASan), so either bound fails without the change.
+
+The other device gets the edit through the changes feed as a patch against
+the version it holds (patch=1), so its bytes_down minus the new chunks stays
+under the same bound; a copy under a second name is committed as "same_as"
+the synced file's version, so A sends no chunk list at all for it, and when
+that version is not what the index says, the commit falls back to the
+chunk list."""
 
 import json
 import os
 import shutil
+import sqlite3
 
 from harness import ASAN, assert_same, check, file_sha256, json_out, note, scenario, write_big
 
@@ -56,7 +64,14 @@ def edit_step(env, token, a, b, label, edit):
           "the chunk list crossed the wire" % (label, extra_up, new_bytes, METADATA_MAX))
     check(ra["bytes_down"] < METADATA_MAX, "%s: A received %d bytes (max %d): its own chunk "
           "list came back" % (label, ra["bytes_down"], METADATA_MAX))
-    check(rb["bytes_down"] < SIZE // 8, "%s: B received %d bytes" % (label, rb["bytes_down"]))
+    # B holds the previous version: the changes feed sends the new one as
+    # a patch against it, so B gets the new chunks and a few KiB besides
+    listed = len(json.dumps(after, separators=(",", ":")))
+    extra_down = rb["bytes_down"] - new_bytes
+    check(extra_down < METADATA_MAX and extra_down < listed // 4,
+          "%s: B received %d bytes besides the %d of new chunks (max %d; the chunk list is %d "
+          "bytes): the whole chunk list came down" %
+          (label, extra_down, new_bytes, METADATA_MAX, listed))
 
 
 def overwrite_middle(p):
@@ -86,15 +101,34 @@ def delta_small_edits(env):
     assert_same(a, b)
     edit_step(env, token, a, b, "overwrite", overwrite_middle)
     edit_step(env, token, a, b, "insert", insert_middle)
-    # a copy under a second name: no chunk is new, and the chunks/missing
-    # query is skipped for chunks the index knows synced, so only the
-    # commit's chunk list goes up (the old protocol sent it twice)
+    # a copy under a second name: no chunk is new, the chunks/missing query
+    # is skipped for chunks the index knows synced, and the commit names
+    # the synced file's version ("same_as") instead of sending a chunk list
     shutil.copy(a.p("big.bin"), a.p("copy.bin"))
     ra = synced(a)
     listed = len(json.dumps(entry_chunks(env, token, "copy.bin"), separators=(",", ":")))
     note("copy: A up %d, the chunk list is %d bytes" % (ra["bytes_up"], listed))
-    check(ra["bytes_up"] < listed * 5 // 4 + 2048, "copy: A sent %d bytes for a copy "
-          "(chunk list %d bytes)" % (ra["bytes_up"], listed))
+    check(ra["bytes_up"] < METADATA_MAX and ra["bytes_up"] < listed // 4,
+          "copy: A sent %d bytes for a copy (max %d; the chunk list is %d bytes)" %
+          (ra["bytes_up"], METADATA_MAX, listed))
+    check(entry_chunks(env, token, "copy.bin") == entry_chunks(env, token, "big.bin"),
+          "copy: the server's chunk list of the copy differs from the original's")
+    synced(b)
+    assert_same(a, b)
+    # a copy of a version the server no longer has as described (the index
+    # says another seq): the server answers missing_chunks with an empty
+    # list and the client sends the chunk list after all
+    idx = os.path.join(a.dir, ".ferry", "index.db")
+    con = sqlite3.connect(idx)
+    con.execute("UPDATE entries SET seq = seq + 1000 WHERE path = 'big.bin'")
+    con.commit()
+    con.close()
+    shutil.copy(a.p("big.bin"), a.p("copy2.bin"))
+    ra = synced(a)
+    check(ra["bytes_up"] > listed // 2, "copy2: A sent only %d bytes, but the same_as it "
+          "named cannot be right" % ra["bytes_up"])
+    check(entry_chunks(env, token, "copy2.bin") == entry_chunks(env, token, "big.bin"),
+          "copy2: the server's chunk list of the copy differs from the original's")
     synced(b)
     assert_same(a, b)
 

@@ -1,7 +1,7 @@
 /* Unit tests for push: the mass-delete guard's decision, a pure function of
  * the scan's delete count, the number of synced entries and the configured
  * thresholds (trips only past both the count and the percentage); and the
- * common-prefix / common-suffix diff (transfer_diff) that a commit's patch
+ * common-prefix / common-suffix diff (patch_diff) that a commit's patch
  * is made of: for overwrite, insert, append, truncate, delete-all, from an
  * empty base, two edited regions, and repeated chunks, the diff is the
  * expected region and applying it to the base gives the new list. And the
@@ -36,6 +36,7 @@
 #include "fsutil.h"
 #include "ignore.h"
 #include "index.h"
+#include "patch.h"
 #include "push.h"
 #include "rules.h"
 #include "scan.h"
@@ -86,12 +87,12 @@ static void letters(const char *s, struct manifest *m)
 static void check_diff(const char *base, const char *cur, size_t start, size_t del, size_t ins)
 {
         struct manifest b, c, out = MANIFEST_INIT;
-        struct transfer_diff d;
+        struct patch_region d;
         size_t i;
 
         letters(base, &b);
         letters(cur, &c);
-        transfer_diff(&b, &c, &d);
+        patch_diff(&b, &c, &d);
         assert_int_equal(d.start, start);
         assert_int_equal(d.del, del);
         assert_int_equal(d.ins, ins);

@@ -21,6 +21,7 @@
 
 struct fix {
         char *dir;
+        char *uri; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
         struct meta *m;
         int64_t alice, bob;
 };
@@ -28,11 +29,9 @@ struct fix {
 static int setup(void **state)
 {
         struct fix *f = calloc(1, sizeof(*f));
-        char path[4200];
 
         f->dir = srvtest_tmpdir();
-        snprintf(path, sizeof(path), "%s/meta.db", f->dir);
-        assert_int_equal(meta_sqlite_open(path, &f->m), 0);
+        assert_int_equal(srvtest_meta_open(f->dir, &f->uri, &f->m), 0);
         assert_int_equal(f->m->ops->user_add(f->m, "alice", "a@x", "h", 1, &f->alice), 0);
         assert_int_equal(f->m->ops->user_add(f->m, "bob", "b@x", "h", 1, &f->bob), 0);
         *state = f;
@@ -44,6 +43,7 @@ static int teardown(void **state)
         struct fix *f = *state;
 
         meta_close(f->m);
+        srvtest_metadata_drop(f->uri);
         srvtest_rmtree(f->dir);
         free(f);
         return 0;
@@ -700,7 +700,7 @@ static void letters(struct fix *f, const char *s, struct manifest *m)
  * stored chunks are want. Returns the status. */
 static int patch_put(struct fix *f, int64_t base, const char *edits, const char *want)
 {
-        struct journal_edit ed[4] = {0};
+        struct patch_edit ed[4] = {0};
         struct journal_change c = {.op = JOURNAL_PUT,
                                    .path = "p",
                                    .base = base < 0 ? 0 : base,
