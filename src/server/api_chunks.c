@@ -8,7 +8,8 @@
  * Both "missing" (for the chunks it finds present) and an upload touch
  * the account's rows, which keeps them from the GC for its grace period
  * while the client goes on to commit (gc.c). An upload also holds the
- * server's gc_lock shared from storing its chunks until their rows exist,
+ * server's gc_lock shared from storing its chunks until their rows exist
+ * (and with several instances the store-wide GC lock, server_gc_shared()),
  * so that the GC never removes a blob the upload found already stored.
  */
 #include <pthread.h>
@@ -184,7 +185,12 @@ void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *r
         /* Bytes first, made durable all together, then the rows that point
          * at them: a crash in between leaves an unreferenced chunk, never a
          * row without its bytes. */
-        pthread_rwlock_rdlock(&s->gc_lock);
+        r = server_gc_shared(s);
+        if (r < 0) {
+                free(sizes);
+                api_internal(rep, "chunks upload", r);
+                return;
+        }
         r = s->blob->ops->batch_new(s->blob, &bb);
         for (i = 0; i < n && r == 0; i++) {
                 frame_parse(req->body + off, req->body_len - off, &f, &used);
@@ -211,13 +217,13 @@ void api_chunks_upload(void *ctx, struct http_request *req, struct http_reply *r
         r = s->meta->ops->commit(s->meta);
         if (r < 0)
                 goto fail;
-        pthread_rwlock_unlock(&s->gc_lock);
+        server_gc_done(s);
         s->blob->ops->batch_free(s->blob, bb);
         free(sizes);
         http_reply_json(rep, 200, json_pack("{s:i}", "stored", n));
         return;
 fail:
-        pthread_rwlock_unlock(&s->gc_lock);
+        server_gc_done(s);
         if (bb)
                 s->blob->ops->batch_free(s->blob, bb);
         free(sizes);

@@ -15,12 +15,12 @@
  * pulls "since its last applied seq"). The versions coalesce the same
  * way. A removed device's subscriptions are revoked: their streams end.
  *
- * The hub is a small function table, like the metadata store, so that the
- * in-process implementation here (events_local_new: a mutex and per-user
- * lists, right for one ferryd) can be replaced by one that spans several
- * ferryd instances, such as PostgreSQL LISTEN/NOTIFY: its publish would
- * NOTIFY, a listener thread would hand each notification to the local
- * fan-out, and subscribe/latest/device_streams stay local to the instance.
+ * The hub is a small function table, like the metadata store: the
+ * in-process implementation (events_local_new: a mutex and per-user lists,
+ * right for one ferryd), and one that spans several ferryd instances on one
+ * PostgreSQL store (events_pg_new: its publish also NOTIFYs, a listener
+ * thread hands each notification to the local hub, subscribe and latest
+ * stay local to the instance, device_streams counts every instance's).
  *
  * Threads: every operation may be called from any thread. wake is called
  * with the hub's lock held, so it must be quick and must not call back into
@@ -68,6 +68,12 @@ struct events {
 
 /* The in-process hub. 0 or -ENOMEM. */
 int events_local_new(struct events **out);
+
+/* The hub of several ferryd instances on the PostgreSQL store at conninfo
+ * (events_pg.c): the local hub, plus LISTEN/NOTIFY between the instances,
+ * and device_streams counting the device's streams on every instance.
+ * Connects at once: 0, or -EIO with a message, or -ENOMEM. */
+int events_pg_new(const char *conninfo, struct events **out);
 
 /* Registers a subscriber for user's space, made by device (its id). wake(cls)
  * is called after each publish for that user. 0 or -ENOMEM. */

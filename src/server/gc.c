@@ -22,6 +22,16 @@
  *    stored) until its ownership row exists, so a batch never removes a
  *    blob an upload has just stored or counted on: every chunk such an
  *    upload touched is held by an account by the time the batch looks.
+ *
+ * Several ferryd instances on one shared store (PostgreSQL): every
+ * instance's housekeeping thread calls gc_run, but one collector runs at a
+ * time: a run first tries the store-wide lock GC_RUN_LOCK and skips
+ * (-EBUSY) when another instance holds it. And since an upload on another
+ * instance cannot see this one's gc_lock, uploads also hold the store-wide
+ * META_LOCK_GC shared (server_gc_shared) and each batch of stage 2 holds
+ * it exclusive, after gc_lock. Stage 1 needs no lock: it is one metadata
+ * transaction per account, serialised with commits by the store. The
+ * SQLite store grants every lock at once: one process serves it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,6 +44,10 @@
 
 /* Orphan chunks per locked batch: uploads wait for at most one batch. */
 #define GC_BATCH 512
+/* The store-wide lock of a whole run (one collector at a time), beside
+ * META_LOCK_GC, which a run holds only per batch so that uploads wait for
+ * one batch, not for a run. */
+#define GC_RUN_LOCK ((int64_t)META_LOCK_GC + 1)
 #define DAY 86400
 
 /* Stage 1 for one account. */
@@ -72,10 +86,16 @@ static int free_batch(struct server *s, struct hash *after, int from_start, stru
 {
         struct meta *m = s->meta;
         int64_t freed = 0, bytes = 0;
+        int r, locked = 0;
         size_t i;
-        int r;
 
         pthread_rwlock_wrlock(&s->gc_lock);
+        if (s->shared) {
+                r = m->ops->cluster_lock(m, META_LOCK_GC, 0, 0);
+                if (r < 0)
+                        goto unlock;
+                locked = 1;
+        }
         r = m->ops->begin(m);
         if (r < 0)
                 goto unlock;
@@ -99,6 +119,8 @@ static int free_batch(struct server *s, struct hash *after, int from_start, stru
         else
                 r = m->ops->commit(m);
 unlock:
+        if (locked)
+                m->ops->cluster_unlock(m, META_LOCK_GC, 0);
         pthread_rwlock_unlock(&s->gc_lock);
         if (r < 0)
                 return r;
@@ -135,12 +157,18 @@ int gc_run(struct server *s, int64_t now, struct gc_stats *st)
         int r;
 
         memset(st, 0, sizeof(*st));
+        r = s->meta->ops->cluster_lock(s->meta, GC_RUN_LOCK, 0, 1);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return err_set(-EBUSY, "another instance is collecting");
         r = s->meta->ops->user_ids(s->meta, &users, &n);
         for (i = 0; r == 0 && i < n; i++)
                 r = gc_account(s, users[i], now, st);
         free(users);
         if (r == 0)
                 r = free_orphans(s, st);
+        s->meta->ops->cluster_unlock(s->meta, GC_RUN_LOCK, 0);
         if (st->versions_pruned || st->chunks_freed)
                 log_info("gc: %lld versions pruned, %lld chunks freed (%lld bytes)",
                          (long long)st->versions_pruned, (long long)st->chunks_freed,

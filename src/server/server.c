@@ -92,15 +92,21 @@ int server_open_stores(struct server *s, const char *data_dir, const char *metad
         r = auth_init();
         if (r < 0)
                 return r;
-        r = fsutil_mkdirs(data_dir, 1);
-        if (r < 0)
-                return err_set(r, "cannot create %s: %s", data_dir, strerror(-r));
+        if (!data_dir && (!metadata || !blobs))
+                return err_set(-EINVAL, "a data directory is needed for the default stores");
+        if (data_dir) {
+                r = fsutil_mkdirs(data_dir, 1);
+                if (r < 0)
+                        return err_set(r, "cannot create %s: %s", data_dir, strerror(-r));
+        }
         r = meta_open(metadata, data_dir, &s->meta);
         if (r < 0)
                 return r;
+        s->shared = meta_is_shared(metadata);
         r = blob_open(blobs, data_dir, &s->blob);
+        /* Commits on other instances must reach the streams held here. */
         if (r == 0)
-                r = events_local_new(&s->events);
+                r = s->shared ? events_pg_new(metadata, &s->events) : events_local_new(&s->events);
         if (r < 0) {
                 blob_close(s->blob);
                 s->blob = NULL;
@@ -108,6 +114,30 @@ int server_open_stores(struct server *s, const char *data_dir, const char *metad
                 s->meta = NULL;
         }
         return r;
+}
+
+int server_gc_shared(struct server *s)
+{
+        int r;
+
+        pthread_rwlock_rdlock(&s->gc_lock);
+        if (!s->shared)
+                return 0;
+        /* One round trip each way, and only when another instance could be
+         * collecting: the SQLite store has no other instance. */
+        r = s->meta->ops->cluster_lock(s->meta, META_LOCK_GC, 1, 0);
+        if (r < 0) {
+                pthread_rwlock_unlock(&s->gc_lock);
+                return r;
+        }
+        return 0;
+}
+
+void server_gc_done(struct server *s)
+{
+        if (s->shared)
+                s->meta->ops->cluster_unlock(s->meta, META_LOCK_GC, 1);
+        pthread_rwlock_unlock(&s->gc_lock);
 }
 
 /* The http layer's authenticate hook: bearer token -> device. */
@@ -185,7 +215,11 @@ static void *housekeeping(void *arg)
                 if (s->settings.gc_interval > 0 && now >= next_gc) {
                         struct gc_stats st;
                         int r = gc_run(s, now, &st);
-                        if (r < 0)
+                        /* -EBUSY: another instance is collecting; its run
+                         * does this one's work. */
+                        if (r == -EBUSY)
+                                log_debug("gc: %s", err_msg(r));
+                        else if (r < 0)
                                 log_warn("gc: %s", err_msg(r));
                         next_gc = now + s->settings.gc_interval;
                 }

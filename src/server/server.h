@@ -39,6 +39,10 @@ struct server {
         int registration_open;
         struct http *http;
         struct events *events; /* the event streams' hub */
+        /* The metadata store is shared with other ferryd instances
+         * (meta_is_shared): the hub spans them (events_pg_new) and uploads
+         * hold the store-wide GC lock too (see gc_lock). */
+        int shared;
         /* Keep-alive interval of event streams in ms; 0 for the default
          * (tests set it between server_open and server_start). */
         unsigned live_keepalive_ms;
@@ -49,7 +53,9 @@ struct server {
         struct server_settings settings;
         /* Uploads hold it shared from storing a chunk until its ownership
          * row exists; the GC holds it exclusive while it deletes blobs, so
-         * it never removes a blob an upload just stored or found. */
+         * it never removes a blob an upload just stored or found. With a
+         * shared store both also hold the store-wide META_LOCK_GC in the
+         * same mode, after this one (server_gc_shared/server_gc_done). */
         pthread_rwlock_t gc_lock;
         /* The housekeeping thread (transfers_tick every second, gc_run every
          * settings.gc_interval), started by server_start. */
@@ -65,8 +71,8 @@ struct server {
  * server_start). 0 or a negative code with a message. */
 int server_open(struct server *s, const char *data_dir, int registration_open);
 /* The same with the stores named (meta_open, blob_open): metadata NULL for
- * DATA_DIR/meta.db, blobs NULL for DATA_DIR/chunks. data_dir is still
- * created: it holds what is local to the instance. */
+ * DATA_DIR/meta.db, blobs NULL for DATA_DIR/chunks. data_dir is created
+ * when given; it may be NULL when both stores are named. */
 int server_open_stores(struct server *s, const char *data_dir, const char *metadata,
                        const char *blobs, int registration_open);
 /* Starts serving on listen ("ADDR:PORT") with threads workers. */
@@ -86,5 +92,11 @@ int server_check_password(struct server *s, const char *name, const char *passwo
                           size_t password_len, struct meta_user *user);
 
 int64_t server_now(void); /* seconds since the epoch */
+
+/* An upload's side of the GC lock: gc_lock shared, and with a shared store
+ * the store-wide META_LOCK_GC shared (waits while a collector on another
+ * instance deletes). 0 or a negative code (nothing held then). */
+int server_gc_shared(struct server *s);
+void server_gc_done(struct server *s);
 
 #endif

@@ -16,6 +16,15 @@
  * event stream is never silent: its stream ends within seconds of the
  * device going away (the HTTP layer watches parked streams), and then its
  * last connection closes.
+ *
+ * Several instances (a shared store): the device's stream, its uploads and
+ * its last connection may be on different instances. events_device_streams
+ * counts streams on every instance (events_pg.c), so "holds a stream" is
+ * decided cluster-wide; last_seen is in the shared store. Only the HTTP
+ * layer's activity record is per instance: it can only delay a failure,
+ * never cause one. Every instance runs transfers_tick: failing records is
+ * an update of those still open, so two instances doing it at once fail
+ * them once (the second finds nothing to change and bumps nothing).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,13 +243,14 @@ void transfers_tick(struct server *s, int64_t now)
                 r = s->meta->ops->xfer_active_devices(s->meta, active_cb, &l);
         for (i = 0; r == 0 && i < l.n; i++) {
                 struct active *a = &l.a[i];
-                if (events_device_streams(s->events, a->user, a->device) > 0)
-                        continue;
                 last = a->last_seen;
                 heard = s->http ? http_device_activity(s->http, a->device, NULL) : 0;
                 if (heard > last)
                         last = heard;
                 if (now - last <= s->settings.session_timeout)
+                        continue;
+                /* Asked last: with several instances it may be a query. */
+                if (events_device_streams(s->events, a->user, a->device) > 0)
                         continue;
                 transfers_format_time(last, 0, when, sizeof(when));
                 snprintf(reason, sizeof(reason), "device offline: no word since %s", when);

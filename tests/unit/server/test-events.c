@@ -4,7 +4,15 @@
  * unsubscribing stops the wake-ups, per-device stream counts, many
  * subscribers, a smoke test of concurrent publish/subscribe threads,
  * transfers versions (coalesced and ordered like seqs, apart from them),
- * the devices and requests versions beside them, and revoking a removed device's subscriptions. */
+ * the devices and requests versions beside them, and revoking a removed device's subscriptions.
+ *
+ * The hub across instances (events_pg.c), when FERRY_TEST_PG names a
+ * PostgreSQL database (a conninfo URI; the cases skip otherwise): two hubs
+ * on one database stand for two instances. A publish on one wakes the
+ * other's subscriber (and prints the fan-out latency), versions and
+ * revocations travel too, a device's stream on one counts on the other,
+ * and after the listening connections are killed a change committed
+ * meanwhile (no NOTIFY for it) still reaches the subscriber. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +23,13 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "events.h"
+#include "meta.h"
 
 struct counter {
         int wakes;
@@ -313,6 +327,274 @@ static void test_revoke(void **state)
         events_close(ev);
 }
 
+/* --- across instances (events_pg.c) --------------------------------------- */
+
+/* A subscriber woken from another thread (the listener). */
+struct waiter {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int wakes;
+};
+
+static void waiter_init(struct waiter *w)
+{
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        w->wakes = 0;
+}
+
+static void waiter_destroy(struct waiter *w)
+{
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+}
+
+static void on_wake_cond(void *cls)
+{
+        struct waiter *w = cls;
+
+        pthread_mutex_lock(&w->lock);
+        w->wakes++;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+}
+
+static double now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Waits up to ms for the seq seen through sub to reach want. */
+static int64_t wait_seq(struct events *ev, struct events_sub *sub, struct waiter *w, int64_t want,
+                        int ms)
+{
+        double until = now_ms() + ms;
+        int64_t seq;
+        struct timespec ts;
+
+        pthread_mutex_lock(&w->lock);
+        while ((seq = events_latest(ev, sub, NULL)) < want && now_ms() < until) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 5 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        }
+        pthread_mutex_unlock(&w->lock);
+        return seq;
+}
+
+/* Polls cond(ev...) for up to ms. */
+static unsigned wait_streams(struct events *ev, int64_t user, const char *dev, unsigned want,
+                             int ms)
+{
+        double until = now_ms() + ms;
+        unsigned n;
+
+        while ((n = events_device_streams(ev, user, dev)) != want && now_ms() < until)
+                usleep(5000);
+        return n;
+}
+
+static const char *pg_conninfo(void)
+{
+        const char *c = getenv("FERRY_TEST_PG");
+
+        return c && *c ? c : NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+static void test_pg_fanout(void **state)
+{
+        const char *ci = pg_conninfo();
+        struct events *a, *b;
+        struct events_sub *sa, *sb, *sr;
+        struct waiter wa, wb, wr;
+        char dev[META_DEVICE_ID_LEN + 1];
+        double lat[200];
+        int64_t user = 900000 + (getpid() % 10000) * 10, i;
+        int n;
+
+        (void)state;
+        if (!ci)
+                skip();
+        waiter_init(&wa);
+        waiter_init(&wb);
+        waiter_init(&wr);
+        assert_int_equal(events_pg_new(ci, &a), 0);
+        assert_int_equal(events_pg_new(ci, &b), 0);
+        assert_int_equal(events_subscribe(a, user, "dev-a", on_wake_cond, &wa, &sa), 0);
+        assert_int_equal(events_subscribe(b, user, "dev-b", on_wake_cond, &wb, &sb), 0);
+        assert_int_equal(events_subscribe(b, user, "dev-r", on_wake_cond, &wr, &sr), 0);
+
+        /* A commit announced on a reaches b's subscriber, with its device. */
+        events_publish(a, user, 7, "dev-x");
+        assert_int_equal(wait_seq(b, sb, &wb, 7, 3000), 7);
+        assert_int_equal(events_latest(b, sb, dev), 7);
+        assert_string_equal(dev, "dev-x");
+        /* a's own subscriber was woken once, locally (its own NOTIFY is
+         * skipped when it comes back). */
+        assert_int_equal(events_latest(a, sa, NULL), 7);
+        usleep(200000);
+        assert_int_equal(wa.wakes, 1);
+        /* And the other way round; an older seq is ignored. */
+        events_publish(b, user, 9, NULL);
+        assert_int_equal(wait_seq(a, sa, &wa, 9, 3000), 9);
+        events_publish(a, user, 8, "dev-x");
+        usleep(200000);
+        assert_int_equal(events_latest(b, sb, NULL), 9);
+
+        /* Versions and revocations travel too. */
+        events_publish_version(a, user, EVENTS_REQUESTS, 4);
+        for (n = 0; n < 300 && events_latest_version(b, sb, EVENTS_REQUESTS) < 4; n++)
+                usleep(10000);
+        assert_int_equal(events_latest_version(b, sb, EVENTS_REQUESTS), 4);
+        assert_int_equal(events_latest_version(b, sb, EVENTS_TRANSFERS), 0);
+        events_revoke(a, user, "dev-r");
+        for (n = 0; n < 300 && !events_revoked(b, sr); n++)
+                usleep(10000);
+        assert_true(events_revoked(b, sr));
+        assert_false(events_revoked(b, sb));
+
+        /* Fan-out latency: publish on a, woken on b, one at a time. */
+        for (i = 0; i < 200; i++) {
+                double t0 = now_ms();
+                events_publish(a, user, 100 + i, "dev-x");
+                assert_int_equal(wait_seq(b, sb, &wb, 100 + i, 3000), 100 + i);
+                lat[i] = now_ms() - t0;
+        }
+        qsort(lat, 200, sizeof(lat[0]), cmp_double);
+        printf("events_pg fan-out latency over 200 publishes: median %.3f ms, p99 %.3f ms, "
+               "max %.3f ms\n",
+               lat[100], lat[197], lat[199]);
+
+        events_unsubscribe(a, sa);
+        events_unsubscribe(b, sb);
+        events_unsubscribe(b, sr);
+        events_close(a);
+        events_close(b);
+        waiter_destroy(&wa);
+        waiter_destroy(&wb);
+        waiter_destroy(&wr);
+}
+
+static void test_pg_streams_elsewhere(void **state)
+{
+        const char *ci = pg_conninfo();
+        struct events *a, *b;
+        struct events_sub *s1, *s2;
+        struct counter c = {0};
+        int64_t user = 910000 + (getpid() % 10000) * 10;
+
+        (void)state;
+        if (!ci)
+                skip();
+        assert_int_equal(events_pg_new(ci, &a), 0);
+        assert_int_equal(events_pg_new(ci, &b), 0);
+        assert_int_equal(events_device_streams(a, user, "phone"), 0);
+        assert_int_equal(events_subscribe(b, user, "phone", on_wake, &c, &s1), 0);
+        assert_int_equal(events_subscribe(b, user, "phone", on_wake, &c, &s2), 0);
+        /* Two here; one "elsewhere" as a sees it. */
+        assert_int_equal(events_device_streams(b, user, "phone"), 2);
+        assert_int_equal(wait_streams(a, user, "phone", 1, 3000), 1);
+        assert_int_equal(events_device_streams(a, user, "laptop"), 0);
+        events_unsubscribe(b, s1);
+        usleep(100000);
+        assert_int_equal(events_device_streams(a, user, "phone"), 1);
+        events_unsubscribe(b, s2);
+        assert_int_equal(wait_streams(a, user, "phone", 0, 3000), 0);
+        assert_int_equal(events_device_streams(b, user, "phone"), 0);
+        /* An instance that goes away takes its streams' locks with it. */
+        assert_int_equal(events_subscribe(b, user, "tablet", on_wake, &c, &s1), 0);
+        assert_int_equal(wait_streams(a, user, "tablet", 1, 3000), 1);
+        events_unsubscribe(b, s1);
+        events_close(b);
+        assert_int_equal(wait_streams(a, user, "tablet", 0, 3000), 0);
+        events_close(a);
+}
+
+static int run_sql(const char *ci, const char *sql)
+{
+        PGconn *c = PQconnectdb(ci);
+        PGresult *res;
+        int ok;
+
+        if (PQstatus(c) != CONNECTION_OK) {
+                PQfinish(c);
+                return -1;
+        }
+        res = PQexec(c, sql);
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        PQfinish(c);
+        return ok ? 0 : -1;
+}
+
+static void test_pg_reconnect(void **state)
+{
+        const char *ci = pg_conninfo();
+        struct events *a, *b;
+        struct events_sub *sb;
+        struct waiter wb;
+        struct meta *m;
+        char name[64];
+        int64_t user, seq = 0, v = 0;
+        double t0;
+
+        (void)state;
+        if (!ci)
+                skip();
+        /* A real user and space in the store, which the resync reads. */
+        assert_int_equal(meta_pg_open(ci, &m), 0);
+        snprintf(name, sizeof(name), "evt%ld%ld", (long)getpid(), (long)time(NULL) % 100000);
+        assert_int_equal(m->ops->user_add(m, name, "e@example.org", "x", 1, &user), 0);
+        waiter_init(&wb);
+        assert_int_equal(events_pg_new(ci, &a), 0);
+        assert_int_equal(events_pg_new(ci, &b), 0);
+        assert_int_equal(events_subscribe(b, user, "dev-b", on_wake_cond, &wb, &sb), 0);
+        usleep(100000);
+
+        /* Both listening connections are cut; a commit lands meanwhile and
+         * its NOTIFY is lost (none is sent: the store moves behind the
+         * hubs' back). */
+        assert_int_equal(run_sql(ci, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                     " WHERE application_name = 'ferryd-events'"),
+                         0);
+        assert_int_equal(m->ops->begin(m), 0);
+        assert_int_equal(m->ops->seq_next(m, user, &seq), 0);
+        assert_int_equal(m->ops->xfer_version_bump(m, user, &v), 0);
+        assert_int_equal(m->ops->commit(m), 0);
+        assert_true(seq > 0);
+        t0 = now_ms();
+        /* b notices, reconnects, and reads the numbers from the store. */
+        assert_int_equal(wait_seq(b, sb, &wb, seq, 10000), seq);
+        printf("events_pg: a change missed while disconnected arrived after %.0f ms\n",
+               now_ms() - t0);
+        for (int n = 0; n < 500 && events_latest_transfers(b, sb) < v; n++)
+                usleep(10000);
+        assert_int_equal(events_latest_transfers(b, sb), v);
+        /* And announcements flow again, both ways. */
+        events_publish(a, user, seq + 5, "dev-x");
+        assert_int_equal(wait_seq(b, sb, &wb, seq + 5, 10000), seq + 5);
+
+        events_unsubscribe(b, sb);
+        events_close(a);
+        events_close(b);
+        meta_close(m);
+        waiter_destroy(&wb);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -324,6 +606,9 @@ int main(void)
             cmocka_unit_test(test_transfers_versions),
             cmocka_unit_test(test_registry_versions),
             cmocka_unit_test(test_revoke),
+            cmocka_unit_test(test_pg_fanout),
+            cmocka_unit_test(test_pg_streams_elsewhere),
+            cmocka_unit_test(test_pg_reconnect),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
