@@ -13,7 +13,8 @@
  * at once instead of paying a disk flush per chunk: put() stages chunks in
  * a batch, flush() makes all of them durable and visible, and only then may
  * metadata point at them (a chunk is referenced only once it is on disk).
- * A backend whose put() is already durable (S3) makes flush() a no-op.
+ * The S3 backend (blob_s3.c) stages puts too and sends a batch's chunks in
+ * parallel at flush().
  *
  * Chunks leave the store only through the garbage collector (gc.c), which
  * removes those no account holds any more.
