@@ -6,7 +6,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILDTYPE ?= debugoptimized
 
-.PHONY: all deps build run test test-asan bench bench-quick bench-sync bench-watch bench-records check-style clean
+.PHONY: all deps build run test test-asan test-scale bench bench-quick bench-sync bench-watch bench-records check-style clean
 
 all: build
 
@@ -24,6 +24,12 @@ run: build
 
 test: build
 	bash scripts/test.sh $(BUILD)
+
+# Only the scale-out tier (issue 8): PostgreSQL + Ceph RGW started for the
+# run (scripts/services.sh), the e2e suites against 3 ferryd behind HAProxy,
+# and tests/e2e/test_scale.py. `make test` runs it too, after the rest.
+test-scale: build
+	bash scripts/test.sh --scale $(BUILD)
 
 $(BUILD_ASAN)/build.ninja: | deps
 	meson setup $(BUILD_ASAN) --buildtype=$(BUILDTYPE) -Db_sanitize=address,undefined -Db_lundef=false

@@ -47,10 +47,17 @@ class Failure(Exception):
     """An assertion about Ferry's behaviour did not hold."""
 
 
-def scenario(name, server_args=()):
-    """server_args: more ferryd options for this scenario's server."""
+def scenario(name, server_args=(), cluster=None, private_pg=False, private_rgw=False):
+    """server_args: more ferryd options for this scenario's server (every
+    instance's, in cluster mode). cluster="only": runs only in cluster mode
+    (tests/e2e/cluster.py). private_pg / private_rgw: in cluster mode the
+    scenario gets a PostgreSQL / an S3 gateway of its own (it restarts or
+    stops it, and the scenarios running beside it must not notice)."""
     def deco(fn):
         fn.server_args = list(server_args)
+        fn.cluster = cluster
+        fn.private_pg = private_pg
+        fn.private_rgw = private_rgw
         SCENARIOS.append((name, "scenario", fn))
         return fn
     return deco
@@ -196,6 +203,9 @@ class Server:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
     def vm_hwm_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
@@ -232,13 +242,21 @@ class Env:
     """One scenario's world: a temp dir, a running server, its users and
     devices."""
 
-    def __init__(self, name, server_args=()):
+    def __init__(self, name, server_args=(), private_pg=False, private_rgw=False):
         self.name = name
         self.root = tempfile.mkdtemp(prefix="ferry-e2e-%s-" % re.sub(r"\W", "_", name))
         self.home = os.path.join(self.root, "home")
         os.mkdir(self.home)
-        self.server = Server(os.path.join(self.root, "server"),
-                             os.path.join(self.root, "ferryd.log"), args=server_args)
+        import cluster  # noqa: PLC0415 - it imports this module
+        if cluster.enabled():
+            # Three ferryd on one PostgreSQL database and S3 bucket behind
+            # HAProxy, with Server's methods (tests/e2e/cluster.py).
+            self.server = cluster.Cluster(self.root, os.path.join(self.root, "ferryd.log"),
+                                          args=server_args, name=name, private_pg=private_pg,
+                                          private_rgw=private_rgw)
+        else:
+            self.server = Server(os.path.join(self.root, "server"),
+                                 os.path.join(self.root, "ferryd.log"), args=server_args)
         self.devices = []
         self.passwords = {}
         self.watchers = []  # every Watcher started in this scenario
@@ -300,9 +318,15 @@ class Env:
                 watch_problem = watch_problem or str(e)
             except Exception as e:  # noqa: BLE001
                 watch_problem = watch_problem or "stopping %s: %r" % (w.name, e)
-        running = self.server.proc is not None and self.server.proc.poll() is None
+        running = self.server.running()
         rc, killed = self.server.stop()
         log = self.server.log_text()
+        destroy_problem = None
+        if hasattr(self.server, "destroy"):  # cluster mode: drop the database
+            try:
+                self.server.destroy()
+            except Exception as e:  # noqa: BLE001
+                destroy_problem = "cluster teardown: %s" % e
         rep = sanitizer_report(log)
         if KEEP or (failed and os.environ.get("FERRY_E2E_KEEP_FAILED")):
             note("kept %s" % self.root)
@@ -316,6 +340,8 @@ class Env:
             raise Failure("ferryd did not exit within the bound after SIGTERM")
         if running and rc != 0:
             raise Failure("ferryd exited with %s after SIGTERM:\n%s" % (rc, tail(log, 1500)))
+        if destroy_problem:
+            raise Failure(destroy_problem)
         return rc, killed
 
     # HTTP helpers for API checks.
