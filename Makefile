@@ -6,7 +6,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILDTYPE ?= debugoptimized
 
-.PHONY: all deps build run test test-asan test-scale bench bench-quick bench-sync bench-watch bench-records check-style clean
+.PHONY: all deps build run test test-asan test-scale bench bench-quick bench-sync bench-watch bench-records bench-commits bench-blobs check-style clean
 
 all: build
 
@@ -50,6 +50,14 @@ bench-quick: build
 # Issue 5: time from a device's death to its transfer records showing failed.
 bench-records: build
 	python3 bench/records_bench.py --build $(BUILD)
+
+# Issue 8: commits per second and p99 latency, SQLite vs PostgreSQL, one
+# instance vs three behind HAProxy; chunk PUT/GET to a folder vs Ceph RGW.
+bench-commits: build
+	python3 bench/commit_bench.py --build $(BUILD)
+
+bench-blobs: build
+	bash bench/blob_bench.sh $(BUILD)
 
 bench-sync: build
 	python3 bench/sync_bench.py --build $(BUILD)
