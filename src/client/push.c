@@ -440,12 +440,12 @@ out:
 }
 
 /* The poster thread's report after each chunk body (transfer.body_sent). */
-static void on_body_sent(void *ud, const struct transfer_mark *marks, size_t n)
+static void on_body_sent(void *ud, struct remote *rem, const struct transfer_mark *marks, size_t n)
 {
         struct sync_ctx *s = ud;
 
         if (s->xl)
-                xferlog_progress(s->xl, s->remote, marks, n);
+                xferlog_progress(s->xl, rem, marks, n);
 }
 
 static int64_t mono_ns(void)
@@ -594,6 +594,8 @@ int push_run(struct sync_ctx *s)
                         goto out;
                 s->xfer.body_sent = on_body_sent;
         }
+        /* two bodies in flight: ferryd verifies and stores one per core */
+        s->xfer.connections = 2;
         for (size_t from = 0, to; from < sr.n; from = to) {
                 int64_t t0 = mono_ns();
                 uint64_t gbytes = 0;
@@ -624,6 +626,7 @@ out:
         if (r < 0)
                 fail_open_records(s, r);
         s->xfer.body_sent = NULL;
+        s->xfer.connections = 0;
         xferlog_free(s->xl);
         s->xl = NULL;
         free(ptrs);

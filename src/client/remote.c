@@ -20,6 +20,11 @@
  * or not at all. It runs as the bytes move, so the counters are live for
  * the progress line. They are atomics because a transfer's poster thread
  * may run a request while the main thread reads them.
+ *
+ * A clone (remote_clone) is a second connection for a second upload thread:
+ * it counts its bytes in its parent's counters and reports progress through
+ * its parent's function, the calls of both serialised by the parent's
+ * lock, so callers see one remote whatever the number of connections.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -50,6 +55,9 @@ struct remote {
         int64_t bytes_up, bytes_down, requests;
         remote_progress_fn progress;
         void *progress_ud;
+        pthread_mutex_t progress_mu; /* one progress call at a time */
+        struct remote *parent;       /* a clone's: counters and progress */
+        int64_t limit_up, limit_down;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -88,6 +96,8 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 
         (void)h;
         (void)data;
+        if (r->parent)
+                r = r->parent;
         if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
                 count(&r->bytes_up, size);
         else if (type == CURLINFO_HEADER_IN || type == CURLINFO_DATA_IN)
@@ -103,6 +113,7 @@ int remote_new(const char *server_url, const char *token, struct remote **out)
 
         if (r == NULL)
                 return -ENOMEM;
+        pthread_mutex_init(&r->progress_mu, NULL);
         pthread_once(&global_once, global_init);
         if (global_rc != CURLE_OK) {
                 rc = err_set(-EIO, "cannot initialise libcurl: %s", curl_easy_strerror(global_rc));
@@ -163,6 +174,8 @@ void remote_set_limits(struct remote *r, int64_t up, int64_t down)
          * (libcurl's minimum buffer, 1 KiB, allows more below 1 MiB/s). */
         long bufsize = REMOTE_READ_BUFFER;
 
+        r->limit_up = up;
+        r->limit_down = down;
         if (down > 0 && down / 1000 < bufsize)
                 bufsize = down / 1000 < 1024 ? 1024 : (long)(down / 1000);
         curl_easy_setopt(r->curl, CURLOPT_BUFFERSIZE, bufsize);
@@ -180,18 +193,56 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         (void)dlnow;
         (void)ultotal;
         (void)ulnow;
-        remote_stats(r, &now);
-        r->progress(r->progress_ud, &now);
+        if (r->parent)
+                r = r->parent;
+        pthread_mutex_lock(&r->progress_mu);
+        if (r->progress) {
+                remote_stats(r, &now);
+                r->progress(r->progress_ud, &now);
+        }
+        pthread_mutex_unlock(&r->progress_mu);
         return 0;
 }
 
 void remote_set_progress(struct remote *r, remote_progress_fn fn, void *ud)
 {
+        pthread_mutex_lock(&r->progress_mu);
         r->progress = fn;
         r->progress_ud = ud;
+        pthread_mutex_unlock(&r->progress_mu);
         curl_easy_setopt(r->curl, CURLOPT_XFERINFOFUNCTION, fn ? on_xferinfo : NULL);
         curl_easy_setopt(r->curl, CURLOPT_XFERINFODATA, fn ? r : NULL);
         curl_easy_setopt(r->curl, CURLOPT_NOPROGRESS, fn ? 0L : 1L);
+}
+
+int remote_clone(struct remote *r, struct remote **out)
+{
+        struct remote *c = NULL;
+        int rc;
+
+        rc = remote_new(r->base, NULL, &c);
+        if (rc < 0)
+                goto out;
+        if (r->auth && (c->auth = strdup(r->auth)) == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        c->parent = r->parent ? r->parent : r;
+        remote_set_limits(c, r->limit_up, r->limit_down);
+        /* always on: the parent's function may be set later */
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+        *out = c;
+        c = NULL;
+out:
+        remote_free(c);
+        return rc;
+}
+
+int remote_limited(const struct remote *r)
+{
+        return r->limit_up > 0 || r->limit_down > 0;
 }
 
 void remote_free(struct remote *r)
@@ -200,6 +251,7 @@ void remote_free(struct remote *r)
                 return;
         if (r->curl)
                 curl_easy_cleanup(r->curl);
+        pthread_mutex_destroy(&r->progress_mu);
         free(r->base);
         free(r->auth);
         free(r);
@@ -311,7 +363,7 @@ static int do_request(struct remote *r, const char *method, const char *path, co
                 curl_easy_setopt(r->curl, CURLOPT_HTTPGET, 1L);
         }
 
-        count(&r->requests, 1);
+        count(r->parent ? &r->parent->requests : &r->requests, 1);
         cc = curl_easy_perform(r->curl);
         if (cc != CURLE_OK) {
                 if (r->too_large)

@@ -72,6 +72,16 @@ void remote_set_limits(struct remote *r, int64_t up, int64_t down);
 typedef void (*remote_progress_fn)(void *ud, const struct remote_stats *now);
 void remote_set_progress(struct remote *r, remote_progress_fn fn, void *ud);
 
+/* A second connection to r's server with r's token and limits, for a
+ * second thread: its requests count in r's remote_stats and report
+ * progress through r's progress function (never two calls at once). Free
+ * it (remote_free) before r. Returns 0 or a negative code. */
+int remote_clone(struct remote *r, struct remote **out);
+
+/* 1 when r has a bandwidth limit (remote_set_limits): a clone would get the
+ * same limit again, so callers that care keep to one connection. */
+int remote_limited(const struct remote *r);
+
 /* URL-encodes s for a query string; malloc'd, NULL on out of memory. */
 char *remote_escape(const char *s);
 

@@ -1,9 +1,17 @@
 /* transfer: chunk uploads (see transfer.h; downloads are in transfer_dl.c).
  *
- * Memory stays bounded whatever the file sizes: an upload holds two request
- * bodies (~4 MiB each: one being sent, one being filled) and one chunk.
- * This is what lets a 2 GiB file sync with the client well under 100 MiB
- * of RSS.
+ * Memory stays bounded whatever the file sizes: an upload holds at most
+ * three request bodies (~4 MiB each: up to two being sent, one being
+ * filled) and one chunk. This is what lets a 2 GiB file sync with the
+ * client well under 100 MiB of RSS.
+ *
+ * With transfer.connections = 2 a second poster thread posts every other
+ * body on a second connection (remote_clone), so that ferryd verifies and
+ * stores two bodies at once (one per core, and one's fsync overlaps the
+ * other's hashing) while this thread reads and hashes the next. Bodies are
+ * numbered as they are shipped, and body_sent reports them strictly in that
+ * order, each after all before it are through, so a mark never claims bytes
+ * that an earlier, slower body still carries.
  */
 #include "transfer.h"
 
@@ -116,6 +124,7 @@ struct body {
         struct buf b;
         struct transfer_mark *marks;
         size_t n, cap;
+        uint64_t seq; /* its number among the bodies shipped */
 };
 
 /* Records that c's first `done` bytes are on the server once this body is:
@@ -152,137 +161,198 @@ static void body_free(struct body *bd)
         memset(bd, 0, sizeof(*bd));
 }
 
-/* Posts bodies on a second thread, so that reading, hashing and framing the
- * next body overlaps with the server verifying and storing this one (on
- * loopback or a fast link each side is about half of the time). One body
- * is in flight at most, and the remote is used by the poster alone while
- * it runs: requests stay in order on the one connection. */
+#define SENDER_POSTERS 2
+#define SENDER_BODIES (SENDER_POSTERS + 1)
+
+struct sender;
+
+/* A thread posting bodies on one connection, one at a time, so that
+ * reading, hashing and framing the next body overlaps with the server
+ * verifying and storing this one. */
 struct poster {
-        struct transfer *t;
+        struct sender *sd;
+        struct remote *rem; /* the transfer's remote, or a clone (own_rem) */
+        int own_rem;
         pthread_t th;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
         int started;
         struct body *job; /* the body to post; NULL when idle */
         int stop;
-        int result;    /* of the last post */
+        int result;    /* of the last failed post */
         char msg[256]; /* its error message (err_set is per thread) */
+};
+
+/* The bodies and posters of one upload, under one lock: hand-overs come a
+ * few dozen times a second, never contended for long. */
+struct sender {
+        struct transfer *t;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct poster post[SENDER_POSTERS];
+        int nposters; /* 1, or 2 from the second body on */
+        struct body body[SENDER_BODIES];
+        int fill;          /* index of the body being filled */
+        uint64_t shipped;  /* bodies handed to posters */
+        uint64_t reported; /* bodies done with (reported or not), in order */
+        uint64_t failed;   /* the first body that failed (UINT64_MAX: none) */
 };
 
 static void *poster_main(void *arg)
 {
         struct poster *p = arg;
+        struct sender *sd = p->sd;
+        struct transfer *t = sd->t;
 
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&sd->mu);
         for (;;) {
                 struct body *body;
-                int r;
+                int r, report;
 
                 while (!p->job && !p->stop)
-                        pthread_cond_wait(&p->cv, &p->mu);
+                        pthread_cond_wait(&sd->cv, &sd->mu);
                 if (!p->job)
                         break;
                 body = p->job;
-                pthread_mutex_unlock(&p->mu);
-                r = remote_post_frames(p->t->remote, "/api/v1/chunks", &body->b, NULL);
-                /* still this thread's turn on the remote: the main thread
-                 * waits for the job before its next request */
-                if (r == 0 && p->t->body_sent && body->n > 0)
-                        p->t->body_sent(p->t->ud, body->marks, body->n);
-                pthread_mutex_lock(&p->mu);
+                pthread_mutex_unlock(&sd->mu);
+                r = remote_post_frames(p->rem, "/api/v1/chunks", &body->b, NULL);
+                pthread_mutex_lock(&sd->mu);
                 if (r < 0) {
                         snprintf(p->msg, sizeof(p->msg), "%s", err_msg(r));
                         p->result = r;
+                        if (body->seq < sd->failed)
+                                sd->failed = body->seq;
                 } else {
-                        p->t->bytes_sent += body->b.len;
+                        t->bytes_sent += body->b.len;
                 }
+                /* marks go out in shipping order, each once every body
+                 * before it is through */
+                while (sd->reported != body->seq)
+                        pthread_cond_wait(&sd->cv, &sd->mu);
+                /* every body before this one is done: failed is final for
+                 * them, and nothing after a failed body is claimed */
+                report = body->seq < sd->failed && t->body_sent && body->n > 0;
+                pthread_mutex_unlock(&sd->mu);
+                /* this poster's connection is idle until its next job */
+                if (report)
+                        t->body_sent(t->ud, p->rem, body->marks, body->n);
+                pthread_mutex_lock(&sd->mu);
+                sd->reported++;
                 p->job = NULL;
-                pthread_cond_broadcast(&p->cv);
+                pthread_cond_broadcast(&sd->cv);
         }
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&sd->mu);
         return NULL;
 }
 
-/* Waits until no body is in flight; returns the first failed post's code
- * (its message set again on this thread) or 0. */
-static int poster_wait(struct poster *p)
+/* Waits until p has no body in flight; returns its first failed post's
+ * code (its message set again on this thread) or 0. */
+static int poster_wait(struct sender *sd, struct poster *p)
 {
         int r;
 
-        if (!p->started)
-                return 0;
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&sd->mu);
         while (p->job)
-                pthread_cond_wait(&p->cv, &p->mu);
+                pthread_cond_wait(&sd->cv, &sd->mu);
         r = p->result;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&sd->mu);
         return r < 0 ? err_set(r, "%s", p->msg) : 0;
 }
 
-/* Hands body over (the caller must not touch it until poster_wait()). */
-static int poster_submit(struct poster *p, struct body *body)
+static int poster_start(struct poster *p)
 {
-        int r = poster_wait(p);
+        sigset_t all, prev;
+        int r;
 
-        if (r < 0)
-                return r;
-        if (!p->started) {
-                sigset_t all, prev;
-
-                /* signals (SIGINT of `ferry watch`) stay with the main
-                 * thread, which decides what to abandon */
-                sigfillset(&all);
-                pthread_sigmask(SIG_SETMASK, &all, &prev);
-                r = pthread_create(&p->th, NULL, poster_main, p);
-                pthread_sigmask(SIG_SETMASK, &prev, NULL);
-                if (r != 0)
-                        return err_set(-r, "cannot start the upload thread: %s", strerror(r));
-                p->started = 1;
-        }
-        pthread_mutex_lock(&p->mu);
-        p->job = body;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+        /* signals (SIGINT of `ferry watch`) stay with the main thread,
+         * which decides what to abandon */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &prev);
+        r = pthread_create(&p->th, NULL, poster_main, p);
+        pthread_sigmask(SIG_SETMASK, &prev, NULL);
+        if (r != 0)
+                return err_set(-r, "cannot start the upload thread: %s", strerror(r));
+        p->started = 1;
         return 0;
 }
 
-static void poster_stop(struct poster *p)
+/* Opens the second connection when the transfer asks for it and no
+ * bandwidth limit applies (a clone would double it); one connection
+ * still works if that fails. */
+static void sender_add_poster(struct sender *sd)
 {
-        if (!p->started)
+        struct poster *p = &sd->post[1];
+        int r;
+
+        if (sd->t->connections < 2 || remote_limited(sd->t->remote))
                 return;
-        pthread_mutex_lock(&p->mu);
-        p->stop = 1;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        pthread_join(p->th, NULL);
-        p->started = 0;
+        r = remote_clone(sd->t->remote, &p->rem);
+        if (r < 0) {
+                log_debug("upload: one connection only: %s", err_msg(r));
+                err_clear();
+                return;
+        }
+        p->own_rem = 1;
+        sd->nposters = 2;
 }
 
-/* Two bodies: one filled here while the poster sends the other. */
-struct sender {
-        struct poster post;
-        struct body body[2];
-        int fill; /* index of the body being filled */
-};
-
-/* Hands the filled body to the poster (after the previous one is through)
- * and switches to the other one. */
+/* Hands the filled body to the next poster (once that one's previous body
+ * is through) and switches to the next free body. */
 static int sender_ship(struct sender *sd)
 {
         struct body *b = &sd->body[sd->fill];
+        struct poster *p;
         int r;
 
         if (b->b.len == 0)
                 return 0;
-        r = poster_wait(&sd->post);
+        if (sd->shipped == 1)
+                sender_add_poster(sd);
+        p = &sd->post[sd->shipped % (uint64_t)sd->nposters];
+        r = poster_wait(sd, p);
         if (r < 0)
                 return r;
-        r = poster_submit(&sd->post, b);
-        if (r < 0)
+        if (!p->started && (r = poster_start(p)) < 0)
                 return r;
-        sd->fill ^= 1;
+        pthread_mutex_lock(&sd->mu);
+        b->seq = sd->shipped++;
+        p->job = b;
+        pthread_cond_broadcast(&sd->cv);
+        pthread_mutex_unlock(&sd->mu);
+        /* body shipped - SENDER_BODIES + 1 went to the poster just waited
+         * for (or, with one poster, before the body it waited for) */
+        sd->fill = (sd->fill + 1) % SENDER_BODIES;
         body_reset(&sd->body[sd->fill]);
         return 0;
+}
+
+/* Waits for every body in flight; the first failure's code, or 0. */
+static int sender_wait(struct sender *sd)
+{
+        int r = 0;
+
+        for (int i = 0; i < sd->nposters; i++) {
+                int r2 = poster_wait(sd, &sd->post[i]);
+
+                if (r == 0)
+                        r = r2;
+        }
+        return r;
+}
+
+static void sender_stop(struct sender *sd)
+{
+        pthread_mutex_lock(&sd->mu);
+        for (int i = 0; i < SENDER_POSTERS; i++)
+                sd->post[i].stop = 1;
+        pthread_cond_broadcast(&sd->cv);
+        pthread_mutex_unlock(&sd->mu);
+        for (int i = 0; i < SENDER_POSTERS; i++) {
+                struct poster *p = &sd->post[i];
+
+                if (p->started)
+                        pthread_join(p->th, NULL);
+                if (p->own_rem)
+                        remote_free(p->rem);
+        }
 }
 
 /* Appends to body every chunk of c that set lacks and that was not sent yet,
@@ -352,14 +422,18 @@ out:
 static int send_all(struct transfer *t, struct local_change *const *changes, size_t n,
                     struct hset *set, int *skip)
 {
-        struct sender sd = {.post = {.t = t}, .body = {{.b = BUF_INIT}, {.b = BUF_INIT}}};
+        struct sender sd = {.t = t, .nposters = 1, .failed = UINT64_MAX};
         uint8_t *chunk = NULL;
         int r = 0, r2;
 
         if (set->n == 0)
                 return 0;
-        pthread_mutex_init(&sd.post.mu, NULL);
-        pthread_cond_init(&sd.post.cv, NULL);
+        pthread_mutex_init(&sd.mu, NULL);
+        pthread_cond_init(&sd.cv, NULL);
+        for (int i = 0; i < SENDER_POSTERS; i++)
+                sd.post[i] = (struct poster){.sd = &sd, .rem = t->remote};
+        for (int i = 0; i < SENDER_BODIES; i++)
+                sd.body[i].b = (struct buf)BUF_INIT;
         chunk = malloc(CHUNK_MAX);
         if (!chunk) {
                 r = -ENOMEM;
@@ -376,15 +450,15 @@ static int send_all(struct transfer *t, struct local_change *const *changes, siz
 out:
         /* every body must be through (or failed) before the commit that
          * needs its chunks, and before the buffers go */
-        r2 = poster_wait(&sd.post);
+        r2 = sender_wait(&sd);
         if (r == 0)
                 r = r2;
-        poster_stop(&sd.post);
-        pthread_mutex_destroy(&sd.post.mu);
-        pthread_cond_destroy(&sd.post.cv);
+        sender_stop(&sd);
+        pthread_mutex_destroy(&sd.mu);
+        pthread_cond_destroy(&sd.cv);
         free(chunk);
-        body_free(&sd.body[0]);
-        body_free(&sd.body[1]);
+        for (int i = 0; i < SENDER_BODIES; i++)
+                body_free(&sd.body[i]);
         return r;
 }
 

@@ -4,10 +4,11 @@
  * Upload: for the files a scan found changed, ask the server which chunks it
  * lacks (POST /api/v1/chunks/missing), read exactly those from the files and
  * send them in bodies of about 4 MiB (POST /api/v1/chunks), one body in
- * flight on a second thread while the next is read. Every chunk read is
- * hashed again: a file that changed since the scan is skipped this round
- * (the next scan picks it up), so the server never gets bytes that do not
- * match what will be committed.
+ * flight on a second thread while the next is read, or two on two
+ * connections (transfer.connections), so that the server stores two at
+ * once. Every chunk read is hashed again: a file that changed since the
+ * scan is skipped this round (the next scan picks it up), so the server
+ * never gets bytes that do not match what will be committed.
  *
  * Download: assemble file versions from their manifests into temporary files
  * (".ferry-tmp-<random>" in the target's directory), taking chunks this
@@ -15,10 +16,10 @@
  * peer has (the optional peer_fetch hook), and the rest from
  * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
  * Each file is verified against its whole-file hash and given its mode and
- * mtime; files are then fsynced in groups of up to 128 (one after the
- * other, so the disk merges their writes) and only then renamed into place;
- * the touched directories are fsynced once before transfer_download()
- * returns.
+ * mtime (small files on several threads, dlfile.h); files are then made
+ * durable in groups of up to 1,024 (one syncfs() for many, so the disk
+ * merges their writes) and only then renamed into place; the touched
+ * directories are fsynced once before transfer_download() returns.
  */
 #ifndef FERRY_TRANSFER_H
 #define FERRY_TRANSFER_H
@@ -57,12 +58,20 @@ struct transfer {
          * a descriptor or a negative code. */
         int (*open_moved)(void *ud, const char *path);
         /* Optional: called after each chunk body of an upload was accepted,
-         * with the files that body advanced, on the thread that posted it
-         * and before the next body goes, so that it may itself make a
-         * request on remote (nothing else uses it meanwhile). Must not
-         * fail the upload: records are reported, not relied on. */
-        void (*body_sent)(void *ud, const struct transfer_mark *marks, size_t n);
+         * with the files that body advanced, on the thread that posted it,
+         * in the order the bodies were filled, once every body before it
+         * was accepted (never after one failed), and never two calls at
+         * once. It may itself make a request on rem (the connection that
+         * posted the body: nothing else uses it meanwhile; remote or a
+         * clone of it). Must not fail the upload: records are reported,
+         * not relied on. */
+        void (*body_sent)(void *ud, struct remote *rem, const struct transfer_mark *marks,
+                          size_t n);
         void *ud;
+        /* Upload connections at once: 2 posts bodies on remote and on a
+         * clone of it (remote_clone) while the next is read; 0 or 1 keep
+         * to remote. Remote keeps to one when it has a bandwidth limit. */
+        int connections;
         /* Optional: a LAN peer asked before the server (lanclient_fetch with
          * a struct lanclient as peer_ud). Given the distinct hashes[0..n)
          * (n <= TRANSFER_FETCH_BATCH) of a download window that are not on

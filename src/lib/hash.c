@@ -1,10 +1,15 @@
 /* hash: SHA-256 through OpenSSL's EVP interface (see hash.h), so that the
- * CPU's SHA extensions are used where present. Also the hex codec used on
- * the wire and in JSON. */
+ * CPU's SHA extensions are used where present (OpenSSL 3 picks its SHA-NI
+ * code at run time: `openssl speed -evp sha256` gives ~1.35 GB/s on the
+ * benchmark machine, ~0.75 s per GiB, whether the EVP context is reused or
+ * not). Also the background hasher that puts a whole-file hash on a second
+ * core, and the hex codec used on the wire and in JSON. */
 #include "hash.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +64,165 @@ void hash_ctx_free(struct hash_ctx *c)
                 return;
         EVP_MD_CTX_free(c->md);
         free(c);
+}
+
+/* ---- background hasher ---- */
+
+#define BG_QUEUE 32 /* pieces handed over and not hashed yet, at most */
+
+/* A piece: update the running hash with it (out NULL), or hash it alone
+ * into *out. */
+struct bg_job {
+        const void *p;
+        size_t n;
+        struct hash *out;
+};
+
+struct hash_bg {
+        struct hash_ctx *ctx;
+        uint64_t inlined; /* bytes hashed on the caller's thread before a thread */
+        int started;      /* the thread runs */
+        int failed;       /* could not start it: everything inline */
+        pthread_t th;
+        pthread_mutex_t mu;
+        pthread_cond_t cv; /* any change of count or busy */
+        struct bg_job q[BG_QUEUE];
+        size_t head, count;
+        int busy; /* the thread is hashing a piece it took off the queue */
+        int stop;
+};
+
+static void *bg_main(void *arg)
+{
+        struct hash_bg *b = arg;
+
+        pthread_mutex_lock(&b->mu);
+        for (;;) {
+                struct bg_job job;
+
+                while (!b->count && !b->stop)
+                        pthread_cond_wait(&b->cv, &b->mu);
+                if (!b->count)
+                        break;
+                job = b->q[b->head];
+                b->head = (b->head + 1) % BG_QUEUE;
+                b->count--;
+                b->busy = 1;
+                pthread_cond_broadcast(&b->cv);
+                pthread_mutex_unlock(&b->mu);
+                /* only this thread touches ctx while pieces are queued */
+                if (job.out)
+                        hash_buf(job.p, job.n, job.out);
+                else
+                        hash_ctx_update(b->ctx, job.p, job.n);
+                pthread_mutex_lock(&b->mu);
+                b->busy = 0;
+                pthread_cond_broadcast(&b->cv);
+        }
+        pthread_mutex_unlock(&b->mu);
+        return NULL;
+}
+
+struct hash_bg *hash_bg_new(void)
+{
+        struct hash_bg *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return NULL;
+        b->ctx = hash_ctx_new();
+        if (!b->ctx) {
+                free(b);
+                return NULL;
+        }
+        pthread_mutex_init(&b->mu, NULL);
+        pthread_cond_init(&b->cv, NULL);
+        return b;
+}
+
+/* Starts the thread with every signal blocked in it (signals stay with the
+ * caller's thread, which decides what to abandon). 0 or a positive errno. */
+static int bg_start(struct hash_bg *b)
+{
+        sigset_t all, prev;
+        int r;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &prev);
+        r = pthread_create(&b->th, NULL, bg_main, b);
+        pthread_sigmask(SIG_SETMASK, &prev, NULL);
+        return r;
+}
+
+static void bg_push(struct hash_bg *b, const void *p, size_t n, struct hash *out)
+{
+        pthread_mutex_lock(&b->mu);
+        while (b->count == BG_QUEUE)
+                pthread_cond_wait(&b->cv, &b->mu);
+        b->q[(b->head + b->count) % BG_QUEUE] = (struct bg_job){.p = p, .n = n, .out = out};
+        b->count++;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+}
+
+void hash_bg_wait(struct hash_bg *b)
+{
+        if (!b->started)
+                return;
+        pthread_mutex_lock(&b->mu);
+        while (b->count || b->busy)
+                pthread_cond_wait(&b->cv, &b->mu);
+        pthread_mutex_unlock(&b->mu);
+}
+
+void hash_bg_update(struct hash_bg *b, const void *p, size_t n)
+{
+        if (n == 0)
+                return;
+        if (!b->started && !b->failed && b->inlined + n > HASH_BG_INLINE) {
+                if (bg_start(b) == 0)
+                        b->started = 1;
+                else
+                        b->failed = 1;
+        }
+        if (!b->started) {
+                hash_ctx_update(b->ctx, p, n);
+                b->inlined += n;
+                return;
+        }
+        bg_push(b, p, n, NULL);
+}
+
+void hash_bg_oneshot(struct hash_bg *b, const void *p, size_t n, struct hash *out)
+{
+        if (!b->started)
+                hash_buf(p, n, out);
+        else
+                bg_push(b, p, n, out);
+}
+
+void hash_bg_final(struct hash_bg *b, struct hash *out)
+{
+        hash_bg_wait(b);
+        hash_ctx_final(b->ctx, out);
+        b->inlined = 0;
+}
+
+void hash_bg_free(struct hash_bg *b)
+{
+        if (!b)
+                return;
+        if (b->started) {
+                /* the thread empties the queue before it sees stop */
+                pthread_mutex_lock(&b->mu);
+                b->stop = 1;
+                pthread_cond_broadcast(&b->cv);
+                pthread_mutex_unlock(&b->mu);
+                pthread_join(b->th, NULL);
+        }
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        hash_ctx_free(b->ctx);
+        free(b);
 }
 
 void hash_to_hex(const struct hash *h, char *out)

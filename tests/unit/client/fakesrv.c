@@ -14,9 +14,20 @@
 #include <unistd.h>
 
 #define HEAD_MAX 16384
+#define FAKESRV_CONNS 4 /* connections served at once; more are closed */
+
+struct fakesrv;
+
+struct conn {
+        struct fakesrv *s;
+        int fd; /* -1 once closed */
+        pthread_t th;
+};
 
 struct fakesrv {
-        int lfd, cfd, port;
+        int lfd, port;
+        struct conn conns[FAKESRV_CONNS];
+        int nconns;
         char url[64];
         pthread_t thread;
         fakesrv_handler handler;
@@ -125,16 +136,38 @@ out:
         free(head);
 }
 
+static void *conn_main(void *ud)
+{
+        struct conn *c = ud;
+
+        serve(c->s, c->fd);
+        pthread_mutex_lock(&c->s->mu);
+        close(c->fd);
+        c->fd = -1;
+        pthread_mutex_unlock(&c->s->mu);
+        return NULL;
+}
+
 static void *main_loop(void *ud)
 {
         struct fakesrv *s = ud;
         int fd;
 
         while ((fd = accept(s->lfd, NULL, NULL)) >= 0) {
-                s->cfd = fd;
-                serve(s, fd);
-                s->cfd = -1;
-                close(fd);
+                struct conn *c;
+
+                pthread_mutex_lock(&s->mu);
+                c = s->nconns < FAKESRV_CONNS ? &s->conns[s->nconns] : NULL;
+                if (c) {
+                        *c = (struct conn){.s = s, .fd = fd};
+                        if (pthread_create(&c->th, NULL, conn_main, c) == 0)
+                                s->nconns++;
+                        else
+                                c = NULL;
+                }
+                pthread_mutex_unlock(&s->mu);
+                if (!c)
+                        close(fd);
         }
         return NULL;
 }
@@ -149,7 +182,6 @@ int fakesrv_start(fakesrv_handler h, void *ud, struct fakesrv **out)
                 return -1;
         s->handler = h;
         s->ud = ud;
-        s->cfd = -1;
         pthread_mutex_init(&s->mu, NULL);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -183,9 +215,15 @@ void fakesrv_stop(struct fakesrv *s)
         if (!s)
                 return;
         shutdown(s->lfd, SHUT_RDWR);
-        if (s->cfd >= 0)
-                shutdown(s->cfd, SHUT_RDWR);
         pthread_join(s->thread, NULL);
+        /* a failed test may have left its client connected */
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < s->nconns; i++)
+                if (s->conns[i].fd >= 0)
+                        shutdown(s->conns[i].fd, SHUT_RDWR);
+        pthread_mutex_unlock(&s->mu);
+        for (int i = 0; i < s->nconns; i++)
+                pthread_join(s->conns[i].th, NULL);
         close(s->lfd);
         fakesrv_clear(s);
         pthread_mutex_destroy(&s->mu);

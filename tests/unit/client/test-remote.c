@@ -4,8 +4,9 @@
  * connection for many requests), the status-to-code mapping with the
  * server's error text, malformed answers, an unreachable server, URL
  * escaping, and the transfer counters (checked against the bytes the
- * responder really read and wrote), bandwidth limits (timed) and the
- * progress callback. */
+ * responder really read and wrote), bandwidth limits (timed), the
+ * progress callback, and a clone's requests counted and reported through
+ * its parent. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -539,6 +540,41 @@ static void test_progress(void **state)
         remote_free(r);
 }
 
+/* A clone carries the parent's token and limits, counts in the parent's
+ * counters and reports through the parent's progress function. The
+ * responder serves one connection at a time: only the clone connects. */
+static void test_clone(void **state)
+{
+        struct responder *s = *state;
+        struct remote *r = connect_to(s, "feedbeef"), *c = NULL;
+        struct buf out = BUF_INIT;
+        json_t *body = json_object();
+        struct seen v = {.monotonic = 1};
+        double t0, dt;
+
+        assert_false(remote_limited(r));
+        remote_set_limits(r, 0, 2 * 1024 * 1024);
+        assert_true(remote_limited(r));
+        assert_int_equal(remote_clone(r, &c), 0);
+        remote_set_progress(r, on_progress, &v); /* set after the clone: still seen */
+        t0 = now_s();
+        assert_int_equal(remote_post_json_binary(c, "/api/v1/big", body, &out), 0);
+        dt = now_s() - t0;
+        assert_int_equal(out.len, BIG_LEN);
+        assert_string_equal(s->auth, "Bearer feedbeef");
+        if (dt < 0.15) /* 512 KiB at 2 MiB/s: the limit came along */
+                fail_msg("512 KiB at 2 MiB/s took %.2f s", dt);
+        expect_wire(s, r, 1);
+        assert_true(v.calls >= 2);
+        assert_true(v.monotonic);
+        remote_free(c);
+        remote_set_limits(r, 0, 0);
+        assert_false(remote_limited(r));
+        json_decref(body);
+        buf_free(&out);
+        remote_free(r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -550,6 +586,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_stats_exact, setup, teardown),
             cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_clone, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,8 @@
  * cannot be reached does; the download report and the policy have the
  * documented shapes. And the upload side: transfer_upload calls body_sent
  * once after each chunk body reached the server (never while one is on
- * the wire), with marks that end at each file's size. */
+ * the wire), with marks that end at each file's size, also with two
+ * connections (in order, on the connection that posted the body). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -37,6 +38,8 @@ struct world {
         struct remote *rem;
         int refuse; /* answer 501 to transfer record requests */
         int64_t next_id;
+        int fail_post;   /* answer 500 to this chunk body on (1: the first; 0: none) */
+        int chunk_posts; /* chunk bodies so far (atomic: two connections) */
 };
 
 static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
@@ -57,6 +60,11 @@ static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
                     json_object_get(ans, "records"),
                     json_pack("{s:I, s:O, s:s}", "id", (json_int_t)w->next_id++, "path",
                               json_object_get(v, "path"), "status", "pending"));
+        } else if (!strcmp(req->path, "/api/v1/chunks") && w->fail_post &&
+                   __atomic_add_fetch(&w->chunk_posts, 1, __ATOMIC_SEQ_CST) >= w->fail_post) {
+                buf_append_str(out, "{\"error\": \"disk full\", \"code\": \"internal\"}");
+                json_decref(j);
+                return 500;
         } else if (!strcmp(req->path, "/api/v1/chunks/missing")) {
                 ans = json_pack("{s:O}", "missing", json_object_get(j, "hashes"));
         } else {
@@ -366,30 +374,37 @@ static void test_downloads_and_policy(void **state)
 struct seen {
         struct world *w;
         int calls;
-        int overlap; /* a call came before its body was answered */
+        int early; /* a call came before its body reached the server */
+        struct remote *rems[8];
         char paths[64][32];
         uint64_t done[64];
         size_t n;
 };
 
-static void on_body(void *ud, const struct transfer_mark *m, size_t n)
+static void on_body(void *ud, struct remote *rem, const struct transfer_mark *m, size_t n)
 {
         struct seen *s = ud;
 
+        if (s->calls < 8)
+                s->rems[s->calls] = rem;
         s->calls++;
-        if (fakesrv_count_of(s->w->srv, "POST", "/api/v1/chunks") != (size_t)s->calls)
-                s->overlap = 1;
+        if (fakesrv_count_of(s->w->srv, "POST", "/api/v1/chunks") < (size_t)s->calls)
+                s->early = 1;
         for (size_t i = 0; i < n && s->n < 64; i++, s->n++) {
                 snprintf(s->paths[s->n], sizeof(s->paths[s->n]), "%s", m[i].path);
                 s->done[s->n] = m[i].done;
         }
 }
 
-static void test_upload_reports_after_each_body(void **state)
+/* Uploads three files (9 MiB: three bodies) on `connections` connections
+ * and checks the reports: one per body, in order, only forward, each file
+ * ending at its size. With w->fail_post set, checks only that the upload
+ * fails. */
+static void upload_three(struct world *w, int connections, struct seen *seen)
 {
-        struct world *w = *state;
-        struct seen seen = {.w = w};
-        struct transfer t = {.remote = w->rem, .body_sent = on_body, .ud = &seen};
+        int r;
+        struct transfer t = {
+            .remote = w->rem, .body_sent = on_body, .ud = seen, .connections = connections};
         struct local_change c[3] = {{0}}, *ptrs[3];
         uint64_t sizes[3] = {3u << 20, 6u << 20, 1000};
         int skip[3] = {0, 0, 0};
@@ -416,27 +431,86 @@ static void test_upload_reports_after_each_body(void **state)
                 c[i].path = strdup(p + strlen(root) + 1);
                 ptrs[i] = &c[i];
         }
-        assert_int_equal(transfer_upload(&t, ptrs, 3, skip), 0);
+        r = transfer_upload(&t, ptrs, 3, skip);
+        if (w->fail_post) {
+                assert_int_equal(r, -EIO);
+                for (int i = 0; i < 3; i++) {
+                        manifest_free(&c[i].manifest);
+                        free(c[i].path);
+                }
+                goto out;
+        }
+        assert_int_equal(r, 0);
         /* 9 MiB in bodies of about 4 MiB: three bodies, one call each */
         assert_int_equal(fakesrv_count_of(w->srv, "POST", "/api/v1/chunks"), 3);
-        assert_int_equal(seen.calls, 3);
-        assert_false(seen.overlap);
+        assert_int_equal(seen->calls, 3);
+        assert_false(seen->early);
+        assert_int_equal(t.bytes_sent > (9u << 20), 1);
         for (int i = 0; i < 3; i++) {
                 uint64_t last = 0, prev = 0;
 
-                for (size_t k = 0; k < seen.n; k++) {
-                        if (strcmp(seen.paths[k], c[i].path) != 0)
+                for (size_t k = 0; k < seen->n; k++) {
+                        if (strcmp(seen->paths[k], c[i].path) != 0)
                                 continue;
-                        assert_true(seen.done[k] > prev); /* only forward */
-                        prev = last = seen.done[k];
+                        assert_true(seen->done[k] > prev); /* only forward */
+                        prev = last = seen->done[k];
                 }
                 assert_int_equal(last, sizes[i]);
                 manifest_free(&c[i].manifest);
                 free(c[i].path);
         }
+out:
         free(data);
         testutil_rm_rf(root);
         free(root);
+}
+
+static void test_upload_reports_after_each_body(void **state)
+{
+        struct world *w = *state;
+        struct seen seen = {.w = w};
+
+        upload_three(w, 1, &seen);
+        for (int i = 0; i < 3; i++) /* one connection: the transfer's */
+                assert_ptr_equal(seen.rems[i], w->rem);
+}
+
+/* Two connections: bodies alternate between the transfer's remote and a
+ * clone, and the reports still come in order, each on the connection that
+ * posted its body. */
+static void test_upload_two_connections(void **state)
+{
+        struct world *w = *state;
+        struct seen seen = {.w = w};
+        struct remote_stats st;
+
+        upload_three(w, 2, &seen);
+        assert_ptr_equal(seen.rems[0], w->rem);
+        assert_ptr_not_equal(seen.rems[1], w->rem);
+        assert_ptr_equal(seen.rems[2], w->rem);
+        /* the clone's requests count in the transfer's remote */
+        remote_stats(w->rem, &st);
+        assert_true(st.bytes_up > (9 << 20));
+        assert_int_equal(st.requests, (int64_t)fakesrv_count(w->srv));
+}
+
+/* Every body after the first to reach the server fails: the upload
+ * returns the server's error and nothing at or after a failed body is
+ * reported. The first body (on the transfer's remote) almost always
+ * arrives first and is reported; should the clone's body overtake it, the
+ * first fails and nothing is reported. */
+static void test_upload_two_connections_failure(void **state)
+{
+        struct world *w = *state;
+        struct seen seen = {.w = w};
+
+        w->fail_post = 2;
+        upload_three(w, 2, &seen);
+        assert_true(seen.calls <= 1);
+        if (seen.calls == 1)
+                assert_ptr_equal(seen.rems[0], w->rem);
+        for (size_t k = 0; k < seen.n; k++) /* f0 (3 MiB) and the start of f1 */
+                assert_true(seen.done[k] <= (4u << 20));
 }
 
 int main(void)
@@ -448,6 +522,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_refused_and_unreachable, setup, teardown),
             cmocka_unit_test_setup_teardown(test_downloads_and_policy, setup, teardown),
             cmocka_unit_test_setup_teardown(test_upload_reports_after_each_body, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_upload_two_connections, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_upload_two_connections_failure, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

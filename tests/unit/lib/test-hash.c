@@ -1,11 +1,14 @@
 /* Unit tests for hash: SHA-256 known answers, incremental hashing equal to
- * one-shot, context reuse, and the strict hex codec. */
+ * one-shot, context reuse, the background hasher (inline and on its
+ * thread, equal to one-shot, with one-shot pieces in between), and the
+ * strict hex codec. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -53,6 +56,105 @@ static void test_incremental_matches_oneshot(void **state)
         assert_true(hash_equal(&one, &again));
         hash_ctx_free(c);
         hash_ctx_free(NULL);
+}
+
+/* Feeds data[0..len) in pieces of `piece` bytes, reusing one buffer the way
+ * manifest_from_fd does (written over only after hash_bg_wait). */
+static void bg_hash(struct hash_bg *b, const uint8_t *data, size_t len, size_t piece,
+                    uint8_t *scratch, struct hash *out)
+{
+        for (size_t off = 0; off < len; off += piece) {
+                size_t n = len - off < piece ? len - off : piece;
+
+                hash_bg_wait(b);
+                memcpy(scratch, data + off, n);
+                hash_bg_update(b, scratch, n);
+        }
+        hash_bg_final(b, out);
+}
+
+static void test_background_matches_oneshot(void **state)
+{
+        size_t len = 3 * HASH_BG_INLINE + 12345;
+        uint8_t *data = malloc(len), *scratch = malloc(HASH_BG_INLINE);
+        struct hash one, bg;
+        struct hash_bg *b = hash_bg_new();
+
+        (void)state;
+        assert_non_null(data);
+        assert_non_null(scratch);
+        assert_non_null(b);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (uint8_t)(i * 131 + (i >> 11));
+        /* past HASH_BG_INLINE: the thread takes over mid-stream */
+        hash_buf(data, len, &one);
+        bg_hash(b, data, len, 777777, scratch, &bg);
+        assert_true(hash_equal(&one, &bg));
+        /* final starts afresh: a small message, all inline now */
+        bg_hash(b, data, 5000, 1000, scratch, &bg);
+        hash_buf(data, 5000, &one);
+        assert_true(hash_equal(&one, &bg));
+        /* empty message, and pieces of one whole buffer */
+        bg_hash(b, data, 0, 1, scratch, &bg);
+        hash_buf("", 0, &one);
+        assert_true(hash_equal(&one, &bg));
+        bg_hash(b, data, len, HASH_BG_INLINE, scratch, &bg);
+        hash_buf(data, len, &one);
+        assert_true(hash_equal(&one, &bg));
+        hash_bg_free(b);
+        hash_bg_free(NULL);
+        free(data);
+        free(scratch);
+}
+
+/* One-shot pieces between running-hash pieces, inline (before the thread
+ * starts) and on the thread, more than the queue holds: each equals
+ * hash_buf, and the running hash is unaffected by them. */
+static void test_background_oneshots(void **state)
+{
+        size_t len = 2 * HASH_BG_INLINE + 999, piece = 65536, nshots = 100;
+        uint8_t *data = malloc(len);
+        struct hash *shots = calloc(nshots, sizeof(*shots)), one, bg;
+        struct hash_bg *b = hash_bg_new();
+
+        (void)state;
+        assert_non_null(data);
+        assert_non_null(shots);
+        assert_non_null(b);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (uint8_t)(i * 7 + (i >> 9));
+        hash_bg_oneshot(b, data, 1000, &shots[0]); /* no thread yet */
+        hash_buf(data, 1000, &one);
+        assert_true(hash_equal(&one, &shots[0]));
+        hash_bg_update(b, data, len); /* past HASH_BG_INLINE: the thread starts */
+        for (size_t k = 1; k < nshots; k++)
+                hash_bg_oneshot(b, data + k * 1000, piece, &shots[k]);
+        hash_bg_final(b, &bg);
+        hash_buf(data, len, &one);
+        assert_true(hash_equal(&one, &bg));
+        for (size_t k = 1; k < nshots; k++) {
+                hash_buf(data + k * 1000, piece, &one);
+                assert_true(hash_equal(&one, &shots[k]));
+        }
+        hash_bg_free(b);
+        free(shots);
+        free(data);
+}
+
+/* Freed with a piece still pending: the thread finishes it and stops. */
+static void test_background_free_while_busy(void **state)
+{
+        size_t len = 4 * HASH_BG_INLINE;
+        uint8_t *data = calloc(1, len);
+        struct hash_bg *b = hash_bg_new();
+
+        (void)state;
+        assert_non_null(data);
+        assert_non_null(b);
+        hash_bg_update(b, data, HASH_BG_INLINE);
+        hash_bg_update(b, data + HASH_BG_INLINE, len - HASH_BG_INLINE);
+        hash_bg_free(b);
+        free(data);
 }
 
 static void test_hex_roundtrip(void **state)
@@ -128,6 +230,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_known_answers),
             cmocka_unit_test(test_incremental_matches_oneshot),
+            cmocka_unit_test(test_background_matches_oneshot),
+            cmocka_unit_test(test_background_free_while_busy),
+            cmocka_unit_test(test_background_oneshots),
             cmocka_unit_test(test_hex_roundtrip),
             cmocka_unit_test(test_hex_accepts_upper_case),
             cmocka_unit_test(test_hex_rejects_bad_input),

@@ -1,7 +1,7 @@
 /* Unit tests for manifest: one-pass cutting and hashing of real files
- * (empty, small, multi-chunk, from a pipe with short reads, from the current
- * offset), the callback contract, and the JSON and blob codecs with hostile
- * input; plus kind_name/kind_parse. */
+ * (empty, small, multi-chunk, large with hashes on the helper thread, from
+ * a pipe with short reads, from the current offset), the callback contract, and the JSON and blob
+ * codecs with hostile input; plus kind_name/kind_parse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -155,6 +155,27 @@ static void test_from_fd_small_and_large(void **state)
                 close(fd);
                 manifest_free(&m);
         }
+        free(p);
+}
+
+/* Without a callback, past HASH_BG_INLINE: the whole-file hash and every
+ * other chunk hash come from the helper thread, across several moves of
+ * the growing chunk list; the result is the same as hashing inline. */
+static void test_from_fd_large_threaded(void **state)
+{
+        size_t n = 9 * 1024 * 1024 + 333;
+        uint8_t *p = malloc(n);
+        struct manifest m = MANIFEST_INIT;
+        int fd;
+
+        (void)state;
+        fill_random(p, n, 24);
+        fd = make_file(p, n);
+        assert_int_equal(manifest_from_fd(fd, &m, NULL, NULL), 0);
+        assert_true(m.n > 64);
+        check_against_chunker(&m, p, n);
+        close(fd);
+        manifest_free(&m);
         free(p);
 }
 
@@ -431,6 +452,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_from_fd_empty),
             cmocka_unit_test(test_from_fd_small_and_large),
+            cmocka_unit_test(test_from_fd_large_threaded),
             cmocka_unit_test(test_from_fd_current_offset),
             cmocka_unit_test(test_from_fd_pipe),
             cmocka_unit_test(test_from_fd_callback_abort_and_bad_fd),
