@@ -13,6 +13,12 @@
  * it is now downloading, keeps the longest prefix whose chunks all verify,
  * cuts off the rest and fetches only from there on. The bytes kept still go
  * through the whole-file hash before the rename, as always.
+ *
+ * Files whose chunks all lie in one window (the many small files of a
+ * large download) are written by dlfile_write() on several threads, in
+ * groups that fit the pending list; the others one at a time as the
+ * current file. Either way they join the same pending list, in job order,
+ * so renames and index updates keep the order of the jobs.
  */
 #include "transfer.h"
 
@@ -26,6 +32,7 @@
 
 #include "buf.h"
 #include "chunker.h"
+#include "dlfile.h"
 #include "err.h"
 #include "frame.h"
 #include "fsutil.h"
@@ -39,22 +46,6 @@
  * be checked before the window's chunks are chosen), so only files of at
  * least one body are resumable: many small files still share requests. */
 #define RESUME_MIN_BYTES ((uint64_t)TRANSFER_BODY_BYTES)
-
-static int write_full(int fd, const uint8_t *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
 
 /* One chunk of one job inside the current window. */
 struct slot {
@@ -80,15 +71,18 @@ struct cur {
 struct done_file {
         size_t job;
         int fd;
-        struct stat st; /* taken before the rename */
+        struct stat st; /* taken once written, before the rename */
         char *tmp;
         char *final;
         int resumable;
 };
 
 /* Files made durable together: enough to let the disk merge the writes of
- * many small files, few enough to stay far below the descriptor limit. */
-#define PENDING_MAX 128
+ * many small files and to make one syncfs() (see below) worth its flush of
+ * the whole file system. Only the first SYNCFS_MIN files of a group keep
+ * their descriptors open (and one per other file system), so the group
+ * stays far below the descriptor limit. */
+#define PENDING_MAX 1024
 
 /* From this many pending files on, one syncfs() per file system replaces
  * one fsync() per file: every fsync() ends in its own flush of the disk's
@@ -110,12 +104,14 @@ struct dl {
         /* a cached local source file for chunk reuse */
         char *src_path;
         int src_fd;
-        /* directories to fsync before returning */
-        char **dirs;
-        size_t ndirs, capdirs;
+        struct dlfile_dirs dirs; /* to fsync before returning */
         /* verified files waiting to be made durable and renamed together */
         struct done_file *pend;
         size_t npend;
+        /* whole files of the current window for dlfile_write() */
+        struct dlfile_task *tasks;
+        size_t ntasks;
+        int nthreads;
         /* chunks and bytes found already written by an interrupted run */
         uint64_t chunks_resumed, bytes_resumed;
         int peer_off; /* the LAN peer failed once: not asked again */
@@ -142,30 +138,6 @@ static void cur_abandon(struct cur *c, int keep)
 static int resumable_job(const struct dl_job *j)
 {
         return j->m.n > 0 && j->m.size >= RESUME_MIN_BYTES;
-}
-
-/* Opens the resume file tmp, creating it if absent. Only a regular file
- * with no other link is written into (anything else there is removed
- * first): a hard link to it elsewhere must not be changed through it.
- * *size gets its current size. Returns a descriptor or a negative code. */
-static int open_resume_file(const char *tmp, uint64_t *size)
-{
-        struct stat st;
-
-        for (int tries = 0; tries < 2; tries++) {
-                int fd = open(tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-
-                if (fd < 0)
-                        return -errno;
-                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
-                        *size = (uint64_t)st.st_size;
-                        return fd;
-                }
-                close(fd);
-                if (unlink(tmp) < 0)
-                        return -errno;
-        }
-        return -EEXIST;
 }
 
 /* Reads back what an interrupted run wrote into the current (resume) file:
@@ -258,7 +230,7 @@ static int cur_open(struct dl *d, size_t job, size_t *first)
                 if (r < 0)
                         goto out;
                 if (c->tmp) {
-                        c->fd = open_resume_file(c->tmp, &have);
+                        c->fd = dlfile_open_resume(c->tmp, &have);
                         if (c->fd >= 0) {
                                 c->resumable = 1;
                                 r = cur_resume(d, have, first);
@@ -291,44 +263,40 @@ out:
         return r;
 }
 
-static int remember_dir(struct dl *d, const char *final)
-{
-        const char *slash = strrchr(final, '/');
-        char *dir;
-
-        for (size_t i = 0; i < d->ndirs; i++)
-                if (strlen(d->dirs[i]) == (size_t)(slash - final) &&
-                    !strncmp(d->dirs[i], final, (size_t)(slash - final)))
-                        return 0;
-        if (d->ndirs == d->capdirs) {
-                size_t ncap = d->capdirs ? d->capdirs * 2 : 16;
-                char **p = realloc(d->dirs, ncap * sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                d->dirs = p;
-                d->capdirs = ncap;
-        }
-        dir = strndup(final, (size_t)(slash - final));
-        if (!dir)
-                return -ENOMEM;
-        d->dirs[d->ndirs++] = dir;
-        return 0;
-}
-
 /* Forgets the pending files; those not renamed yet are removed, except
  * resumable ones when keep is set (an interruption: they are complete, the
  * next round verifies them and only renames). */
 static void pending_abandon(struct dl *d, int keep)
 {
         for (size_t i = 0; i < d->npend; i++) {
-                close(d->pend[i].fd);
+                if (d->pend[i].fd >= 0)
+                        close(d->pend[i].fd);
                 if (d->pend[i].tmp[0] && !(keep && d->pend[i].resumable)) /* emptied once renamed */
                         unlink(d->pend[i].tmp);
                 free(d->pend[i].tmp);
                 free(d->pend[i].final);
         }
         d->npend = 0;
+}
+
+/* Queues a written file for pending_flush(). From SYNCFS_MIN files on,
+ * the group is made durable by syncfs(), which needs one descriptor per
+ * file system: the others are closed now. */
+static void pending_push(struct dl *d, const struct done_file *f)
+{
+        struct done_file *p = &d->pend[d->npend++];
+        size_t k;
+
+        *p = *f;
+        if (d->npend <= SYNCFS_MIN)
+                return;
+        for (k = 0; k + 1 < d->npend; k++)
+                if (d->pend[k].fd >= 0 && d->pend[k].st.st_dev == p->st.st_dev)
+                        break;
+        if (k + 1 < d->npend) {
+                close(p->fd);
+                p->fd = -1;
+        }
 }
 
 /* Renames one durable file into place and reports it. */
@@ -347,14 +315,17 @@ static int pending_place(struct dl *d, struct done_file *p)
                 return err_set(-errno, "cannot rename %s to %s: %s", p->tmp, p->final,
                                strerror(errno));
         p->tmp[0] = 0;
-        r = remember_dir(d, p->final);
+        r = dlfile_dirs_add(&d->dirs, p->final);
         if (r < 0)
                 return r;
         /* rename() may change the ctime; take the stat after it unless the
          * file was written meanwhile (then the pre-rename stat makes the
          * next scan look at it). Should the name already point to another
-         * file, the inode number recorded is not that file's either. */
-        if (fstat(p->fd, &st2) == 0 && st2.st_size == st.st_size &&
+         * file, the inode number recorded is not that file's either. A
+         * file whose descriptor was closed is looked up by name: the same
+         * inode is the same file. */
+        if ((p->fd >= 0 ? fstat(p->fd, &st2) : lstat(p->final, &st2)) == 0 &&
+            st2.st_ino == st.st_ino && st2.st_dev == st.st_dev && st2.st_size == st.st_size &&
             st2.st_mtim.tv_sec == st.st_mtim.tv_sec && st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
                 st = st2;
         if (d->hooks && d->hooks->done)
@@ -370,13 +341,10 @@ static int pending_sync(struct dl *d)
 {
         size_t i, k;
 
-        for (i = 0; i < d->npend; i++)
-                if (fstat(d->pend[i].fd, &d->pend[i].st) < 0)
-                        return err_set(-errno, "cannot stat %s: %s", d->pend[i].tmp,
-                                       strerror(errno));
         for (i = 0; i < d->npend; i++) {
                 if (d->npend >= SYNCFS_MIN) {
-                        /* once per file system (a subfolder may be a mount) */
+                        /* once per file system (a subfolder may be a mount);
+                         * pending_push() kept a descriptor on each */
                         for (k = 0; k < i && d->pend[k].st.st_dev != d->pend[i].st.st_dev; k++)
                                 ;
                         if (k < i)
@@ -416,7 +384,7 @@ static int cur_finish(struct dl *d)
 {
         struct cur *c = &d->cur;
         struct dl_job *j = &d->jobs[c->job];
-        struct timespec ts[2];
+        struct stat st;
         struct hash h;
         char hex[HASH_HEX_LEN + 1];
         int r;
@@ -427,26 +395,20 @@ static int cur_finish(struct dl *d)
                 r = err_set(-EBADMSG, "downloaded %s does not match its hash %s", j->path, hex);
                 goto out;
         }
-        ts[0].tv_sec = 0;
-        ts[0].tv_nsec = UTIME_NOW;
-        ts[1].tv_sec = (time_t)(j->mtime_ns / 1000000000);
-        ts[1].tv_nsec = (long)(j->mtime_ns % 1000000000);
-        if (ts[1].tv_nsec < 0) {
-                ts[1].tv_sec -= 1;
-                ts[1].tv_nsec += 1000000000;
-        }
-        if (fchmod(c->fd, (j->mode & 0777) ? (j->mode & 0777) : 0644) < 0 ||
-            futimens(c->fd, ts) < 0) {
-                r = err_set(-errno, "cannot write %s: %s", c->tmp, strerror(errno));
+        /* the write-back starts now; pending_flush() waits for it */
+        r = dlfile_finish_fd(c->fd, j->mode, j->mtime_ns);
+        if (r == 0 && fstat(c->fd, &st) < 0)
+                r = -errno;
+        if (r < 0) {
+                r = err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
                 goto out;
         }
-        /* Start the write-back now; pending_flush() waits for it. */
-        (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        d->pend[d->npend++] = (struct done_file){.job = (size_t)c->job,
-                                                 .fd = c->fd,
-                                                 .tmp = c->tmp,
-                                                 .final = c->final,
-                                                 .resumable = c->resumable};
+        pending_push(d, &(struct done_file){.job = (size_t)c->job,
+                                            .fd = c->fd,
+                                            .st = st,
+                                            .tmp = c->tmp,
+                                            .final = c->final,
+                                            .resumable = c->resumable});
         c->fd = -1;
         c->tmp = NULL;
         c->final = NULL;
@@ -466,7 +428,7 @@ static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
                 if (r < 0)
                         return r;
         }
-        r = write_full(c->fd, p, len);
+        r = dlfile_write_full(c->fd, p, len);
         if (r < 0)
                 return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
         hash_ctx_update(c->ctx, p, len);
@@ -644,6 +606,65 @@ out:
         return r;
 }
 
+/* Writes the whole files queued in d->tasks (dlfile_write) and adds them
+ * to the pending list, in order. */
+static int tasks_flush(struct dl *d)
+{
+        int r;
+
+        if (d->ntasks == 0)
+                return 0;
+        r = dlfile_write(d->tasks, d->ntasks, d->nthreads);
+        if (r < 0) {
+                d->ntasks = 0;
+                return r;
+        }
+        for (size_t i = 0; i < d->ntasks; i++)
+                pending_push(d, &(struct done_file){.job = d->tasks[i].tag,
+                                                    .fd = d->tasks[i].fd,
+                                                    .st = d->tasks[i].st,
+                                                    .tmp = d->tasks[i].tmp,
+                                                    .final = d->tasks[i].final});
+        d->ntasks = 0;
+        return d->npend == PENDING_MAX ? pending_flush(d) : 0;
+}
+
+/* Writes the window's slots [0, ns) in order: a file whose chunks are all
+ * in the window (and that is not resumable) is queued for dlfile_write(),
+ * any other goes through the current file. */
+static int write_window(struct dl *d, size_t ns)
+{
+        size_t i = 0, e, k;
+        int r = 0;
+
+        while (i < ns && r == 0) {
+                const struct slot *s = &d->slots[i];
+                const struct dl_job *j = &d->jobs[s->job];
+
+                for (e = i + 1; e < ns && d->slots[e].job == s->job; e++)
+                        ;
+                if (s->chunk == 0 && e - i == j->m.n && !resumable_job(j)) {
+                        d->tasks[d->ntasks++] = (struct dlfile_task){.root = d->t->root,
+                                                                     .path = j->path,
+                                                                     .data = d->win + s->off,
+                                                                     .len = j->m.size,
+                                                                     .want = &j->m.file_hash,
+                                                                     .mode = j->mode,
+                                                                     .mtime_ns = j->mtime_ns,
+                                                                     .tag = s->job};
+                        if (d->npend + d->ntasks == PENDING_MAX)
+                                r = tasks_flush(d);
+                } else {
+                        r = tasks_flush(d);
+                        for (k = i; k < e && r == 0; k++)
+                                r = cur_write(d, s->job, d->win + d->slots[k].off,
+                                              j->m.chunks[d->slots[k].chunk].size);
+                }
+                i = e;
+        }
+        return r < 0 ? r : tasks_flush(d);
+}
+
 /* An empty file has no chunk to trigger its write: create and finish it. */
 static int finish_empty(struct dl *d, size_t job)
 {
@@ -667,7 +688,9 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
         d.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.slots));
         d.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
         d.pend = calloc(PENDING_MAX, sizeof(*d.pend));
-        if (!d.cur.ctx || !d.slots || !d.win || !d.pend) {
+        d.tasks = calloc(PENDING_MAX, sizeof(*d.tasks));
+        d.nthreads = dlfile_threads();
+        if (!d.cur.ctx || !d.slots || !d.win || !d.pend || !d.tasks) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -723,36 +746,19 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 r = peer_window(&d, ns);
                 if (r == 0)
                         r = fetch_window(&d, ns);
+                if (r == 0)
+                        r = write_window(&d, ns);
                 if (r < 0)
                         goto out;
-                for (size_t i = 0; i < ns; i++) {
-                        const struct slot *s = &d.slots[i];
-
-                        r = cur_write(&d, s->job, d.win + s->off,
-                                      jobs[s->job].m.chunks[s->chunk].size);
-                        if (r < 0)
-                                goto out;
-                }
         }
         r = pending_flush(&d);
         if (r < 0)
                 goto out;
         /* The renames are durable only once their directories are synced;
          * the caller records the new seq after this returns. */
-        for (size_t i = 0; i < d.ndirs; i++) {
-                int fd = open(d.dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-                if (fd < 0) {
-                        r = err_set(-errno, "cannot open %s: %s", d.dirs[i], strerror(errno));
-                        goto out;
-                }
-                if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS) {
-                        r = err_set(-errno, "cannot fsync %s: %s", d.dirs[i], strerror(errno));
-                        close(fd);
-                        goto out;
-                }
-                close(fd);
-        }
+        r = dlfile_dirs_sync(&d.dirs);
+        if (r < 0)
+                goto out;
         log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu from the LAN "
                   "(%llu bytes), %llu reused locally, %llu (%llu bytes) resumed",
                   n, (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
@@ -770,13 +776,12 @@ out:
                 pending_abandon(&d, 1);
                 free(d.pend);
         }
+        free(d.tasks);
         hash_ctx_free(d.cur.ctx);
         if (d.src_fd >= 0)
                 close(d.src_fd);
         free(d.src_path);
-        for (size_t i = 0; i < d.ndirs; i++)
-                free(d.dirs[i]);
-        free(d.dirs);
+        dlfile_dirs_free(&d.dirs);
         free(d.slots);
         free(d.win);
         buf_free(&d.fetched);
