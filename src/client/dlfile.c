@@ -36,22 +36,6 @@ struct pool {
         size_t next; /* the next unit to take (atomic) */
 };
 
-int dlfile_write_full(int fd, const uint8_t *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 int dlfile_finish_fd(int fd, uint32_t mode, int64_t mtime_ns)
 {
         struct timespec ts[2];
@@ -109,7 +93,7 @@ static void write_one(struct dlfile_task *t)
                 t->step = STEP_CREATE;
                 return;
         }
-        r = dlfile_write_full(t->fd, t->data, t->len);
+        r = fsutil_write_full(t->fd, t->data, t->len);
         if (r == 0)
                 r = dlfile_finish_fd(t->fd, t->mode, t->mtime_ns);
         if (r == 0 && fstat(t->fd, &t->st) < 0)

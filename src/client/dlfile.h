@@ -42,9 +42,6 @@ struct dlfile_task {
         int step;
 };
 
-/* write(2) of all of p, retried on EINTR. Returns 0 or -errno. */
-int dlfile_write_full(int fd, const uint8_t *p, size_t len);
-
 /* Gives the written file fd its mode (0 means 0644) and mtime and starts
  * its write-back (the caller's fsync/syncfs later mostly waits for I/O
  * already under way). Returns 0 or -errno. */

@@ -428,7 +428,7 @@ static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
                 if (r < 0)
                         return r;
         }
-        r = dlfile_write_full(c->fd, p, len);
+        r = fsutil_write_full(c->fd, p, len);
         if (r < 0)
                 return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
         hash_ctx_update(c->ctx, p, len);

@@ -84,7 +84,7 @@ out:
         return r;
 }
 
-static int write_full(int fd, const uint8_t *p, size_t len)
+int fsutil_write_full(int fd, const uint8_t *p, size_t len)
 {
         while (len > 0) {
                 ssize_t n = write(fd, p, len);
@@ -119,7 +119,7 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
                 goto out;
         }
         /* The mode is what the caller asked for, whatever the umask. */
-        if (fchmod(fd, mode) < 0 || write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+        if (fchmod(fd, mode) < 0 || fsutil_write_full(fd, data, len) < 0 || fsync(fd) < 0) {
                 r = -errno;
                 err_set(r, "cannot write %s: %s", tmp, strerror(-r));
                 goto out;

@@ -11,6 +11,9 @@
 /* mkdir -p with mode 0755 (0700 if private is set). Returns 0 or -errno. */
 int fsutil_mkdirs(const char *path, int private_);
 
+/* Writes all of p[0..len) to fd, retrying short writes and EINTR. 0 or
+ * -errno. */
+int fsutil_write_full(int fd, const uint8_t *p, size_t len);
 /* Writes data to "<path>.<random>.tmp" in the same directory, fsyncs it,
  * renames it over path and fsyncs the directory. Returns 0 or -errno. */
 int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
