@@ -22,6 +22,8 @@
  *   -ECONNREFUSED  the server cannot be reached
  *   -ECANCELED  an operation refused to run for safety (mass delete)
  *   -EPROTO     the peer spoke something we do not understand
+ *   -EHOSTDOWN  a store behind ferryd (PostgreSQL, the S3 bucket) cannot be
+ *               reached for now: the request may be tried again (HTTP 503)
  *   -EIO        storage or other internal failure
  */
 #ifndef FERRY_ERR_H

@@ -101,5 +101,12 @@ int api_parse_hashes(json_t *body, size_t max, struct hash **out, struct http_re
 void api_internal(struct http_reply *rep, const char *what, int code)
 {
         log_error("%s: %s", what, err_msg(code));
+        /* The user learns that it is temporary and whose; the details (an
+         * endpoint, a database message) stay in the server's log. */
+        if (code == -EHOSTDOWN) {
+                http_reply_error(
+                    rep, 503, "%s: the server's storage is unreachable for now; try again", what);
+                return;
+        }
         http_reply_error(rep, 500, "internal error");
 }

@@ -280,11 +280,20 @@ static int req_error(struct s3 *s, const struct s3_req *rq)
                 return err_set(-EIO, "S3 %s %s/%s: response larger than %zu bytes", rq->method,
                                s->bucket, rq->key, rq->max_resp);
         if (rq->cc != CURLE_OK)
-                return err_set(-EIO, "S3 %s %s/%s at %s: %s%s%s (after %d tries)", rq->method,
+                return err_set(-EHOSTDOWN, "S3 %s %s/%s at %s: %s%s%s (after %d tries)", rq->method,
                                s->bucket, rq->key, s->endpoint, curl_easy_strerror(rq->cc),
                                rq->err[0] ? ": " : "", rq->err, rq->tries);
-        if (retryable(rq))
-                return s3_status_error(s, rq, "still failing");
+        if (retryable(rq)) {
+                /* 5xx or 429 after every try: the bucket is there but
+                 * unwell; the request can be tried again later. (The
+                 * message is copied out: err_set() writes where err_msg()
+                 * points.) */
+                char msg[512];
+
+                s3_status_error(s, rq, "still failing");
+                snprintf(msg, sizeof(msg), "%s", err_msg(-EIO));
+                return err_set(-EHOSTDOWN, "%s", msg);
+        }
         return 0;
 }
 

@@ -220,6 +220,8 @@ const char *http_error_code(int status)
                 return "too_large";
         case 415:
                 return "unsupported_media_type";
+        case 503:
+                return "unavailable";
         default:
                 return status >= 500 ? "internal" : "bad_request";
         }

@@ -15,11 +15,12 @@
  *
  * A lost connection: one found broken when taken from the pool is reset.
  * One lost while bound cannot be replaced under the caller: each further
- * operation of the transaction, and its commit, returns -EIO ("connection
- * lost"); the transaction is gone (rolled back by PostgreSQL; only a
- * COMMIT whose answer was lost may have gone through). commit/rollback
- * unbind it, the pool resets it on next use, and the caller retries the
- * whole transaction as after any -EIO. Cluster locks are lost with it.
+ * operation of the transaction, and its commit, returns -EHOSTDOWN
+ * ("connection lost"; the API answers 503, try again); the transaction is
+ * gone (rolled back by PostgreSQL; only a COMMIT whose answer was lost may
+ * have gone through). commit/rollback unbind it, the pool resets it on next
+ * use, and the caller retries the whole transaction. Cluster locks are
+ * lost with it.
  * A failed statement aborts the whole transaction in PostgreSQL (SQLite
  * undoes the statement only): commit() then refuses with -EIO.
  */
@@ -143,8 +144,8 @@ static int conn_connect(struct meta_pg *mp, struct conn *c)
         if (PQstatus(c->pg) == CONNECTION_OK)
                 return 0;
         msg = PQerrorMessage(c->pg);
-        return err_set(-EIO, "metadata store: cannot connect to PostgreSQL: %.*s", msg_len(msg),
-                       msg);
+        return err_set(-EHOSTDOWN, "metadata store: cannot connect to PostgreSQL: %.*s",
+                       msg_len(msg), msg);
 }
 
 static void conn_put(struct meta_pg *mp, struct conn *c)
@@ -190,7 +191,7 @@ static int conn_take(struct meta_pg *mp, struct conn **out, int *pooled)
         if ((b = bind_find(mp))) {
                 pthread_mutex_unlock(&mp->lock);
                 if (PQstatus(b->c->pg) != CONNECTION_OK)
-                        return err_set(-EIO, "metadata store: connection lost%s",
+                        return err_set(-EHOSTDOWN, "metadata store: connection lost%s",
                                        b->in_tx ? "; the transaction is gone" : "");
                 *out = b->c;
                 *pooled = 0;
@@ -306,7 +307,7 @@ static int result_check(struct conn *c, PGresult *pr, const char *what, int64_t 
                 return 0;
         }
         if (PQstatus(c->pg) != CONNECTION_OK)
-                return err_set(-EIO, "metadata store: %s: connection lost: %.*s", what,
+                return err_set(-EHOSTDOWN, "metadata store: %s: connection lost: %.*s", what,
                                msg_len(msg), msg);
         if (state && strcmp(state, "23505") == 0)
                 return err_set(-EEXIST, "%s: already exists", what);

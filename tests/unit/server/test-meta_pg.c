@@ -432,7 +432,7 @@ static void test_cluster_locks(void **state)
         f->m->ops->cluster_unlock(f->m, META_LOCK_GC, 0);
 }
 
-/* A connection lost in a transaction: -EIO to the end of it, nothing of
+/* A connection lost in a transaction: -EHOSTDOWN to the end of it, nothing of
  * it committed, and the next operation runs on a new connection. */
 static void test_connection_lost(void **state)
 {
@@ -449,9 +449,9 @@ static void test_connection_lost(void **state)
         assert_int_equal(
             mpg_query_int(m2, "t", 0, &ok, "SELECT pg_terminate_backend($1::int)", "i", pid), 0);
         assert_int_equal(ok, 1);
-        assert_int_equal(f->m->ops->seq_next(f->m, uid, &seq), -EIO);
-        assert_int_equal(f->m->ops->seq_next(f->m, uid, &seq), -EIO);
-        assert_int_equal(f->m->ops->commit(f->m), -EIO);
+        assert_int_equal(f->m->ops->seq_next(f->m, uid, &seq), -EHOSTDOWN);
+        assert_int_equal(f->m->ops->seq_next(f->m, uid, &seq), -EHOSTDOWN);
+        assert_int_equal(f->m->ops->commit(f->m), -EHOSTDOWN);
         /* the pool reconnects; the space row was unlocked by the abort */
         assert_int_equal(m2->ops->seq_current(m2, uid, &seq), 0);
         assert_int_equal(seq, 0);
