@@ -25,6 +25,7 @@ Every wait is bounded; times are printed as notes.
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -430,3 +431,51 @@ def events_fan_out(env):
     wait_converged([a, b])
     wa.stop()
     wb.stop()
+
+
+# ---- garbage collection on S3 with several collectors -------------------------
+
+@scenario("scale_gc_on_s3_three_collectors", cluster="only",
+          server_args=["--keep-versions", "1", "--gc-interval", "1", "--gc-grace", "0"])
+def gc_on_s3_three_collectors(env):
+    """Every instance runs the GC each second (one at a time, by the
+    database's lock): replaced and deleted files' chunks leave the bucket,
+    nothing a kept version needs does, and no collector trips over another
+    (a chunk deleted twice, an error in a log)."""
+    cl = cluster_of(env)
+    env.register("alice")
+    a = env.device("A")
+    n, size = (4, 384 * KIB) if ASAN else (8, 512 * KIB)
+    for i in range(n):
+        write_big(a.p("g/f%d.bin" % i), size, seed=700 + i)
+    a.sync()
+    first = cl.disk_usage()
+    check(first >= n * size * 0.9, "the bucket holds %d bytes after uploading %d" %
+          (first, n * size))
+    # New content for every file (the old versions are over the limit of
+    # one kept version), then half of them deleted.
+    for i in range(n):
+        write_big(a.p("g/f%d.bin" % i), size, seed=800 + i)
+    a.sync()
+    for i in range(n // 2):
+        a.remove("g/f%d.bin" % i)
+    a.sync()
+    live = (n - n // 2) * size
+    ok = wait_for(lambda: cl.disk_usage() <= live * 1.1, 40 * SLOW, 0.2)
+    usage = cl.disk_usage()
+    check(ok, "the bucket still holds %d bytes, %d expected once the GC freed the replaced and "
+          "deleted versions (first upload %d)" % (usage, live, first))
+    logs = [s.log_text() for s in cl.instances]
+    freed = [sum(int(m) for m in re.findall(r"gc: \d+ versions pruned, (\d+) chunks freed", t))
+             for t in logs]
+    check(sum(freed) > 0, "no instance logged freeing a chunk")
+    bad = [ln for t in logs for ln in t.splitlines()
+           if "gc" in ln and (" error" in ln or " warn" in ln)]
+    check(not bad, "a collector reported trouble: %s" % bad[:3])
+    note("bucket %d -> %d bytes (live %d); chunks freed by f1..f%d: %s" %
+         (first, usage, live, len(freed), freed))
+    # Nothing still needed went: a new device gets every kept file whole.
+    want = a.snapshot()
+    e = env.device("E")
+    e.sync()
+    assert_same(a, e, expect=want)
