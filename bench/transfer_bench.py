@@ -161,6 +161,13 @@ class Bench:
         self.set_server(folder, self.proxy.url if via_proxy else self.rig.url)
         args = [self.rig.ferry, "-vv", "-C", folder, "sync"] + (["--json"] if self.has_json
                                                                 else [])
+        if os.environ.get("FERRY_BENCH_PERF"):
+            # Profiling aid: FERRY_BENCH_PERF=DIR records each sync with
+            # perf (DIR/sync-N.data, numbered in run order); timings then
+            # include perf's overhead.
+            Bench.perf_n = getattr(Bench, "perf_n", 0) + 1
+            args = ["perf", "record", "-g", "-q", "-o", os.path.join(
+                os.environ["FERRY_BENCH_PERF"], "sync-%d.data" % Bench.perf_n)] + args
         out_p = os.path.join(self.rig.tmp, "sync.out")
         err_p = os.path.join(self.rig.tmp, "sync.err")
         p0 = self.proxy.snapshot()

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential meson ninja-build pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
-  libssl-dev libsodium-dev libzstd-dev libcmocka-dev
+  libssl-dev libsodium-dev libzstd-dev libxxhash-dev libcmocka-dev
   sqlite3 curl python3
   iproute2   # ip netns: the LAN tests build real network namespaces
   # Scale-out (docs/deploy.md): the PostgreSQL metadata store and the S3

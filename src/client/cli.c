@@ -35,6 +35,7 @@ const struct cli_command cli_commands[] = {
     {"prune", "remove local files the download rules no longer select", cmd_prune},
     {"backup", "one-shot upload of files or folders as a backup set", cmd_backup},
     {"request-upload", "ask another device to upload its files now", cmd_request_upload},
+    {"hash", "print local files' hashes as the server lists them", cmd_hash},
     {NULL, NULL, NULL},
 };
 

@@ -92,6 +92,7 @@ int cmd_status(const struct cli *g, int argc, char **argv);
 int cmd_watch(const struct cli *g, int argc, char **argv);
 /* cmd_info.c */
 int cmd_ls(const struct cli *g, int argc, char **argv);
+int cmd_hash(const struct cli *g, int argc, char **argv);
 /* cmd_devices.c */
 int cmd_devices(const struct cli *g, int argc, char **argv);
 /* cmd_transfers.c */

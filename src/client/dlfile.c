@@ -71,11 +71,20 @@ static char *temp_name(const char *final)
 static void write_one(struct dlfile_task *t)
 {
         struct hash h;
+        size_t off = 0;
+        int ok = t->m->size == t->len;
         int r;
 
         t->fd = -1;
-        hash_buf(t->data, t->len, &h);
-        if (!hash_equal(&h, t->want)) {
+        for (size_t i = 0; ok && i < t->m->n; off += t->m->chunks[i].size, i++) {
+                hash_buf(t->data + off, t->m->chunks[i].size, &h);
+                ok = hash_equal(&h, &t->m->chunks[i].hash);
+        }
+        if (ok) {
+                manifest_file_hash(t->m, &h);
+                ok = hash_equal(&h, &t->m->file_hash);
+        }
+        if (!ok) {
                 t->r = -EBADMSG;
                 t->step = STEP_HASH;
                 return;
@@ -156,7 +165,7 @@ static int report(const struct dlfile_task *t)
 
         switch (t->step) {
         case STEP_HASH:
-                hash_to_hex(t->want, hex);
+                hash_to_hex(&t->m->file_hash, hex);
                 return err_set(t->r, "downloaded %s does not match its hash %s", t->path, hex);
         case STEP_CREATE:
                 return err_set(t->r, "cannot create %s: %s", t->tmp, strerror(-t->r));

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "hash.h"
+#include "manifest.h"
 
 /* One whole file to write from memory. */
 struct dlfile_task {
@@ -27,8 +27,10 @@ struct dlfile_task {
         const char *path;    /* Ferry path, validated, parents checked */
         const uint8_t *data; /* the whole content */
         size_t len;
-        const struct hash *want; /* whole-file hash the content must have */
-        uint32_t mode;           /* 0 means 0644 */
+        /* what the content must be: each chunk of m is checked against its
+         * bytes, then m's chunk list against m->file_hash */
+        const struct manifest *m;
+        uint32_t mode; /* 0 means 0644 */
         int64_t mtime_ns;
         size_t tag; /* the caller's, untouched */
         /* out, on success: the open temporary file, its name, the target's

@@ -425,15 +425,12 @@ int localfs_stat_matches(const struct index_entry *e, const struct stat *st)
 
 int localfs_hash_file(const char *root, const char *path, struct hash *out)
 {
-        struct hash_ctx *ctx = NULL;
-        uint8_t *buf = NULL;
+        struct manifest m = MANIFEST_INIT;
         char *full = NULL;
         int fd = -1, r = 0;
 
         full = path_join(root, path);
-        buf = malloc(256 * 1024);
-        ctx = hash_ctx_new();
-        if (!full || !buf || !ctx) {
+        if (!full) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -442,25 +439,14 @@ int localfs_hash_file(const char *root, const char *path, struct hash *out)
                 r = err_set(-errno, "cannot open %s: %s", full, strerror(errno));
                 goto out;
         }
-        for (;;) {
-                ssize_t n = read(fd, buf, 256 * 1024);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = err_set(-errno, "cannot read %s: %s", full, strerror(errno));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                hash_ctx_update(ctx, buf, (size_t)n);
-        }
-        hash_ctx_final(ctx, out);
+        /* the file hash is that of the chunk list (manifest.h) */
+        r = manifest_from_fd(fd, &m, NULL, NULL);
+        if (r == 0)
+                *out = m.file_hash;
 out:
         if (fd >= 0)
                 close(fd);
-        hash_ctx_free(ctx);
-        free(buf);
+        manifest_free(&m);
         free(full);
         return r;
 }

@@ -85,7 +85,7 @@ void localfs_entry_stat(struct index_entry *e, const struct stat *st);
  * inode), 0 otherwise. */
 int localfs_stat_matches(const struct index_entry *e, const struct stat *st);
 
-/* Whole-file SHA-256 of root/path (opened without following links). */
+/* The file hash (manifest.h) of root/path, opened without following links. */
 int localfs_hash_file(const char *root, const char *path, struct hash *out);
 
 #endif

@@ -31,6 +31,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "log.h"
+#include "manifest.h"
 #include "path.h"
 
 /* ---- a sorted set of hashes (the chunks the server lacks) ---- */
@@ -369,6 +370,7 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                 const struct chunk_ref *ref = &c->manifest.chunks[i];
                 ssize_t k = hset_find(set, &ref->hash);
                 struct hash h;
+                int same;
 
                 if (k < 0 || set->sent[k])
                         continue;
@@ -392,14 +394,24 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                         *skip = 1;
                         goto out;
                 }
-                hash_buf(chunk, ref->size, &h);
-                if (!hash_equal(&h, &ref->hash)) {
+                /* The bytes must still be those the scan hashed. The scan
+                 * took a fingerprint of them as it read them (a tenth of
+                 * SHA-256's cost); a chunk without one (read some other
+                 * way) is hashed again. ferryd checks the SHA-256 of every
+                 * chunk it takes in any case. */
+                if (ref->has_fp) {
+                        same = manifest_fp(chunk, ref->size) == ref->fp;
+                } else {
+                        hash_buf(chunk, ref->size, &h);
+                        same = hash_equal(&h, &ref->hash);
+                }
+                if (!same) {
                         log_warn("%s changed while it was uploaded; it will be synced next round",
                                  c->path);
                         *skip = 1;
                         goto out;
                 }
-                r = frame_append(&sd->body[sd->fill].b, &h, chunk, ref->size, 1);
+                r = frame_append(&sd->body[sd->fill].b, &ref->hash, chunk, ref->size, 1);
                 if (r == 0 && t->body_sent)
                         r = body_mark(&sd->body[sd->fill], c->path, off + ref->size);
                 if (r < 0)

@@ -15,7 +15,8 @@
  * device already has from local files (verified by hash), then what a LAN
  * peer has (the optional peer_fetch hook), and the rest from
  * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
- * Each file is verified against its whole-file hash and given its mode and
+ * Each chunk is verified against its hash and each file's chunk list
+ * against its file hash (manifest.h); files are given their mode and
  * mtime (small files on several threads, dlfile.h); files are then made
  * durable in groups of up to 1,024 (one syncfs() for many, so the disk
  * merges their writes) and only then renamed into place; the touched

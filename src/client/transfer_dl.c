@@ -11,8 +11,12 @@
  * leaves it there; the sweep at the start of a round spares it. The next
  * download of that path reads it back chunk by chunk against the manifest
  * it is now downloading, keeps the longest prefix whose chunks all verify,
- * cuts off the rest and fetches only from there on. The bytes kept still go
- * through the whole-file hash before the rename, as always.
+ * cuts off the rest and fetches only from there on.
+ *
+ * Verifying: every chunk is checked against its SHA-256 as it enters the
+ * window (frame_decode() for fetched ones, read_local() for local ones),
+ * and a finished file's chunk list against its file hash (manifest.h), so
+ * no pass over a whole file is needed before the rename.
  *
  * Files whose chunks all lie in one window (the many small files of a
  * large download) are written by dlfile_write() on several threads, in
@@ -62,7 +66,6 @@ struct cur {
         int fd;
         char *tmp;
         char *final;
-        struct hash_ctx *ctx;
         uint64_t written;
         int resumable; /* tmp has the path's resume name: keep it when interrupted */
 };
@@ -141,8 +144,8 @@ static int resumable_job(const struct dl_job *j)
 }
 
 /* Reads back what an interrupted run wrote into the current (resume) file:
- * the longest prefix of the manifest's chunks that all verify is kept and
- * fed to the whole-file hash, the rest is cut off. *first gets the index of
+ * the longest prefix of the manifest's chunks that all verify is kept, the
+ * rest is cut off. *first gets the index of
  * the first chunk still to write. Uses the window buffer, which is empty
  * when a resumable file starts. */
 static int cur_resume(struct dl *d, uint64_t have, size_t *first)
@@ -159,7 +162,6 @@ static int cur_resume(struct dl *d, uint64_t have, size_t *first)
                 hash_buf(d->win, m->chunks[k].size, &h);
                 if (!hash_equal(&h, &m->chunks[k].hash))
                         break;
-                hash_ctx_update(c->ctx, d->win, m->chunks[k].size);
                 off += m->chunks[k].size;
                 k++;
         }
@@ -224,7 +226,6 @@ static int cur_open(struct dl *d, size_t job, size_t *first)
         }
         c->job = (ssize_t)job;
         c->written = 0;
-        hash_ctx_final(c->ctx, &(struct hash){{0}}); /* reset for this file */
         if (first && resumable_job(&d->jobs[job])) {
                 r = resume_path(d, job, dir, &c->tmp);
                 if (r < 0)
@@ -389,7 +390,9 @@ static int cur_finish(struct dl *d)
         char hex[HASH_HEX_LEN + 1];
         int r;
 
-        hash_ctx_final(c->ctx, &h);
+        /* every chunk was checked against its hash as it came in (fetched,
+         * local or resumed): what is left is the chunk list itself */
+        manifest_file_hash(&j->m, &h);
         if (c->written != j->m.size || !hash_equal(&h, &j->m.file_hash)) {
                 hash_to_hex(&j->m.file_hash, hex);
                 r = err_set(-EBADMSG, "downloaded %s does not match its hash %s", j->path, hex);
@@ -431,7 +434,6 @@ static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
         r = fsutil_write_full(c->fd, p, len);
         if (r < 0)
                 return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
-        hash_ctx_update(c->ctx, p, len);
         c->written += len;
         if (d->jobs[job].m.n > 0 && c->written == d->jobs[job].m.size)
                 return cur_finish(d);
@@ -648,7 +650,7 @@ static int write_window(struct dl *d, size_t ns)
                                                                      .path = j->path,
                                                                      .data = d->win + s->off,
                                                                      .len = j->m.size,
-                                                                     .want = &j->m.file_hash,
+                                                                     .m = &j->m,
                                                                      .mode = j->mode,
                                                                      .mtime_ns = j->mtime_ns,
                                                                      .tag = s->job};
@@ -684,13 +686,12 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
 
         d.cur.fd = -1;
         d.cur.job = -1;
-        d.cur.ctx = hash_ctx_new();
         d.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.slots));
         d.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
         d.pend = calloc(PENDING_MAX, sizeof(*d.pend));
         d.tasks = calloc(PENDING_MAX, sizeof(*d.tasks));
         d.nthreads = dlfile_threads();
-        if (!d.cur.ctx || !d.slots || !d.win || !d.pend || !d.tasks) {
+        if (!d.slots || !d.win || !d.pend || !d.tasks) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -777,7 +778,6 @@ out:
                 free(d.pend);
         }
         free(d.tasks);
-        hash_ctx_free(d.cur.ctx);
         if (d.src_fd >= 0)
                 close(d.src_fd);
         free(d.src_path);

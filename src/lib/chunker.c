@@ -19,6 +19,7 @@
  */
 #include "chunker.h"
 
+#include <errno.h>
 #include <pthread.h>
 
 #define GEAR_SEED 0x46657272794344ull /* "FerryCD" */
@@ -48,7 +49,11 @@ static void gear_fill(void)
                 gear[i] = splitmix64(&state);
 }
 
-size_t chunker_cut(const uint8_t *buf, size_t len, int eof)
+/* The cut loop for any parameters; inlined into chunker_cut() with the
+ * format's constants, so the default path runs with immediate masks. */
+static inline __attribute__((always_inline)) size_t cut(const uint8_t *buf, size_t len, int eof,
+                                                        size_t min, size_t avg, size_t max,
+                                                        uint64_t mask_s, uint64_t mask_l)
 {
         size_t n, normal, i;
         uint64_t fp = 0;
@@ -56,19 +61,57 @@ size_t chunker_cut(const uint8_t *buf, size_t len, int eof)
         if (len == 0)
                 return 0;
         pthread_once(&gear_once, gear_fill);
-        n = len < CHUNK_MAX ? len : CHUNK_MAX;
-        normal = n < CHUNK_AVG ? n : CHUNK_AVG;
-        for (i = CHUNK_MIN; i < normal; i++) {
+        n = len < max ? len : max;
+        normal = n < avg ? n : avg;
+        for (i = min; i < normal; i++) {
                 fp = (fp << 1) + gear[buf[i]];
-                if (!(fp & MASK_S))
+                if (!(fp & mask_s))
                         return i + 1;
         }
         for (; i < n; i++) {
                 fp = (fp << 1) + gear[buf[i]];
-                if (!(fp & MASK_L))
+                if (!(fp & mask_l))
                         return i + 1;
         }
-        if (n == CHUNK_MAX || eof)
+        if (n == max || eof)
                 return n;
         return 0;
+}
+
+size_t chunker_cut(const uint8_t *buf, size_t len, int eof)
+{
+        return cut(buf, len, eof, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, MASK_S, MASK_L);
+}
+
+/* n bits spread evenly over bits 24..63 (a boundary then depends on a
+ * window of up to 64 bytes, as with the format's masks). */
+static uint64_t spread_mask(int n)
+{
+        uint64_t m = 0;
+
+        for (int i = 0; i < n; i++)
+                m |= 1ull << (63 - (i * 40) / n);
+        return m;
+}
+
+int chunker_params_for(uint32_t avg, struct chunker_params *out)
+{
+        int bits = 0;
+
+        if (avg < 1024 || avg > 16u * 1024 * 1024 || (avg & (avg - 1)))
+                return -EINVAL;
+        while ((1u << bits) < avg)
+                bits++;
+        if (avg == CHUNK_AVG) {
+                *out = (struct chunker_params){CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, MASK_S, MASK_L};
+                return 0;
+        }
+        *out = (struct chunker_params){avg / 4, avg, avg * 4, spread_mask(bits + 2),
+                                       spread_mask(bits - 2)};
+        return 0;
+}
+
+size_t chunker_cut_params(const struct chunker_params *p, const uint8_t *buf, size_t len, int eof)
+{
+        return cut(buf, len, eof, p->min, p->avg, p->max, p->mask_s, p->mask_l);
 }

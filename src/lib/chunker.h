@@ -23,4 +23,16 @@
  * the rest of the buffer (up to CHUNK_MAX) is a chunk. len == 0 returns 0. */
 size_t chunker_cut(const uint8_t *buf, size_t len, int eof);
 
+/* Other settings, for measuring them (bench/chunk_bench.c) and nothing
+ * else: data cut with them shares no chunk with data cut by chunker_cut(). */
+struct chunker_params {
+        size_t min, avg, max;
+        uint64_t mask_s, mask_l; /* before and after avg, as in chunker.c */
+};
+/* Minimum avg/4, maximum 4*avg, masks of log2(avg)+2 and log2(avg)-2 bits;
+ * avg = CHUNK_AVG gives the format's own parameters. avg must be a power of
+ * two from 1 KiB to 16 MiB: 0 or -EINVAL. */
+int chunker_params_for(uint32_t avg, struct chunker_params *out);
+size_t chunker_cut_params(const struct chunker_params *p, const uint8_t *buf, size_t len, int eof);
+
 #endif

@@ -2,8 +2,9 @@
  * CPU's SHA extensions are used where present (OpenSSL 3 picks its SHA-NI
  * code at run time: `openssl speed -evp sha256` gives ~1.35 GB/s on the
  * benchmark machine, ~0.75 s per GiB, whether the EVP context is reused or
- * not). Also the background hasher that puts a whole-file hash on a second
- * core, and the hex codec used on the wire and in JSON. */
+ * not). Also the background hasher that hashes chunks on a second core
+ * while the caller cuts them, and the hex codec used on the wire and in
+ * JSON. */
 #include "hash.h"
 
 #include <errno.h>
@@ -68,10 +69,8 @@ void hash_ctx_free(struct hash_ctx *c)
 
 /* ---- background hasher ---- */
 
-#define BG_QUEUE 32 /* pieces handed over and not hashed yet, at most */
+#define BG_QUEUE 256 /* pieces handed over and not hashed yet, at most */
 
-/* A piece: update the running hash with it (out NULL), or hash it alone
- * into *out. */
 struct bg_job {
         const void *p;
         size_t n;
@@ -79,16 +78,15 @@ struct bg_job {
 };
 
 struct hash_bg {
-        struct hash_ctx *ctx;
         uint64_t inlined; /* bytes hashed on the caller's thread before a thread */
         int started;      /* the thread runs */
         int failed;       /* could not start it: everything inline */
         pthread_t th;
         pthread_mutex_t mu;
-        pthread_cond_t cv; /* any change of count or busy */
+        pthread_cond_t cv; /* any change of count or done */
         struct bg_job q[BG_QUEUE];
         size_t head, count;
-        int busy; /* the thread is hashing a piece it took off the queue */
+        uint64_t pushed, done; /* pieces handed to the thread, and finished */
         int stop;
 };
 
@@ -107,16 +105,11 @@ static void *bg_main(void *arg)
                 job = b->q[b->head];
                 b->head = (b->head + 1) % BG_QUEUE;
                 b->count--;
-                b->busy = 1;
                 pthread_cond_broadcast(&b->cv);
                 pthread_mutex_unlock(&b->mu);
-                /* only this thread touches ctx while pieces are queued */
-                if (job.out)
-                        hash_buf(job.p, job.n, job.out);
-                else
-                        hash_ctx_update(b->ctx, job.p, job.n);
+                hash_buf(job.p, job.n, job.out);
                 pthread_mutex_lock(&b->mu);
-                b->busy = 0;
+                b->done++;
                 pthread_cond_broadcast(&b->cv);
         }
         pthread_mutex_unlock(&b->mu);
@@ -129,11 +122,6 @@ struct hash_bg *hash_bg_new(void)
 
         if (!b)
                 return NULL;
-        b->ctx = hash_ctx_new();
-        if (!b->ctx) {
-                free(b);
-                return NULL;
-        }
         pthread_mutex_init(&b->mu, NULL);
         pthread_cond_init(&b->cv, NULL);
         return b;
@@ -153,31 +141,8 @@ static int bg_start(struct hash_bg *b)
         return r;
 }
 
-static void bg_push(struct hash_bg *b, const void *p, size_t n, struct hash *out)
+void hash_bg_oneshot(struct hash_bg *b, const void *p, size_t n, struct hash *out)
 {
-        pthread_mutex_lock(&b->mu);
-        while (b->count == BG_QUEUE)
-                pthread_cond_wait(&b->cv, &b->mu);
-        b->q[(b->head + b->count) % BG_QUEUE] = (struct bg_job){.p = p, .n = n, .out = out};
-        b->count++;
-        pthread_cond_broadcast(&b->cv);
-        pthread_mutex_unlock(&b->mu);
-}
-
-void hash_bg_wait(struct hash_bg *b)
-{
-        if (!b->started)
-                return;
-        pthread_mutex_lock(&b->mu);
-        while (b->count || b->busy)
-                pthread_cond_wait(&b->cv, &b->mu);
-        pthread_mutex_unlock(&b->mu);
-}
-
-void hash_bg_update(struct hash_bg *b, const void *p, size_t n)
-{
-        if (n == 0)
-                return;
         if (!b->started && !b->failed && b->inlined + n > HASH_BG_INLINE) {
                 if (bg_start(b) == 0)
                         b->started = 1;
@@ -185,26 +150,50 @@ void hash_bg_update(struct hash_bg *b, const void *p, size_t n)
                         b->failed = 1;
         }
         if (!b->started) {
-                hash_ctx_update(b->ctx, p, n);
+                hash_buf(p, n, out);
                 b->inlined += n;
                 return;
         }
-        bg_push(b, p, n, NULL);
+        pthread_mutex_lock(&b->mu);
+        while (b->count == BG_QUEUE)
+                pthread_cond_wait(&b->cv, &b->mu);
+        b->q[(b->head + b->count) % BG_QUEUE] = (struct bg_job){.p = p, .n = n, .out = out};
+        b->count++;
+        b->pushed++;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
 }
 
-void hash_bg_oneshot(struct hash_bg *b, const void *p, size_t n, struct hash *out)
+size_t hash_bg_backlog(struct hash_bg *b)
+{
+        size_t n;
+
+        if (!b->started)
+                return 0;
+        pthread_mutex_lock(&b->mu);
+        n = (size_t)(b->pushed - b->done);
+        pthread_mutex_unlock(&b->mu);
+        return n;
+}
+
+uint64_t hash_bg_mark(struct hash_bg *b)
+{
+        return b->pushed; /* written only by the caller's thread */
+}
+
+void hash_bg_wait_mark(struct hash_bg *b, uint64_t mark)
 {
         if (!b->started)
-                hash_buf(p, n, out);
-        else
-                bg_push(b, p, n, out);
+                return;
+        pthread_mutex_lock(&b->mu);
+        while (b->done < mark)
+                pthread_cond_wait(&b->cv, &b->mu);
+        pthread_mutex_unlock(&b->mu);
 }
 
-void hash_bg_final(struct hash_bg *b, struct hash *out)
+void hash_bg_wait(struct hash_bg *b)
 {
-        hash_bg_wait(b);
-        hash_ctx_final(b->ctx, out);
-        b->inlined = 0;
+        hash_bg_wait_mark(b, b->pushed);
 }
 
 void hash_bg_free(struct hash_bg *b)
@@ -221,7 +210,6 @@ void hash_bg_free(struct hash_bg *b)
         }
         pthread_mutex_destroy(&b->mu);
         pthread_cond_destroy(&b->cv);
-        hash_ctx_free(b->ctx);
         free(b);
 }
 

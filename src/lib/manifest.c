@@ -1,25 +1,26 @@
 /* manifest: the chunk list of a file version and its codecs (see
  * manifest.h). manifest_from_fd() is the one place that reads a file to cut
- * and hash it: a single pass with a fixed 1 MiB buffer, so a 2 GiB file costs
- * the same memory as a 2 KiB one. The whole-file hash of what is read runs
- * on a second thread (hash_bg), with every other chunk's hash, while this
- * one cuts the chunks (gear hash) and hashes the rest: both SHA-256 passes
- * come from one read, on two cores, in about equal shares. The
- * JSON and blob decoders treat their input as hostile: every shape, hash
- * and size is checked. */
+ * and hash it: a single pass with two fixed 4 MiB buffers, so a 2 GiB file
+ * costs the same memory as a 2 KiB one. The chunks' SHA-256 runs mostly on a
+ * second thread (hash_bg) over one buffer while this one reads the next and
+ * cuts it (gear hash), hashing a chunk itself only when the helper falls
+ * behind. The file hash then follows from the chunk hashes. The JSON and
+ * blob decoders treat their input as hostile: every shape, hash and size is
+ * checked. */
 #include "manifest.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "chunker.h"
 #include "err.h"
 
 /* At least 2 * CHUNK_MAX so that after keeping a partial chunk there is
  * always room to read a whole CHUNK_MAX more. */
-#define MANIFEST_READ_BUF (1024u * 1024u)
+#define MANIFEST_READ_BUF (4u * 1024u * 1024u)
 #define BLOB_ENTRY (HASH_LEN + 4)
 
 static const char *const kind_names[] = {"file", "dir", "symlink"};
@@ -55,6 +56,8 @@ int manifest_add(struct manifest *m, const struct hash *h, uint32_t size)
         }
         m->chunks[m->n].hash = *h;
         m->chunks[m->n].size = size;
+        m->chunks[m->n].has_fp = 0;
+        m->chunks[m->n].fp = 0;
         m->n++;
         m->size += size;
         return 0;
@@ -82,32 +85,94 @@ static void manifest_move(struct manifest *m, struct manifest *t)
         t->size = 0;
 }
 
+void manifest_file_hash(const struct manifest *m, struct hash *out)
+{
+        struct hash_ctx *c = hash_ctx_new();
+
+        if (!c) {
+                /* out of memory here is out of memory for OpenSSL too: a
+                 * zero hash matches nothing, so the caller fails safe */
+                memset(out, 0, sizeof(*out));
+                return;
+        }
+        for (size_t i = 0; i < m->n; i++)
+                hash_ctx_update(c, m->chunks[i].hash.b, HASH_LEN);
+        hash_ctx_final(c, out);
+        hash_ctx_free(c);
+}
+
+int manifest_file_hash_of(const void *p, size_t n, struct hash *out)
+{
+        struct manifest m = MANIFEST_INIT;
+        const uint8_t *b = p;
+        int r = 0;
+
+        for (size_t off = 0, cut; off < n; off += cut) {
+                struct hash h;
+
+                cut = chunker_cut(b + off, n - off, 1);
+                hash_buf(b + off, cut, &h);
+                r = manifest_add(&m, &h, (uint32_t)cut);
+                if (r < 0)
+                        goto out;
+        }
+        manifest_file_hash(&m, out);
+out:
+        manifest_free(&m);
+        return r;
+}
+
+uint64_t manifest_fp(const void *p, size_t n)
+{
+        return XXH3_64bits(p, n);
+}
+
+/* Past this many chunks waiting for the helper thread, the reading thread
+ * hashes the next chunk itself: the gear hash costs less than SHA-256, so
+ * the helper would otherwise fall behind and the reader wait. */
+#define BG_BACKLOG_MAX 48
+
+/* One of the two read buffers: while the helper thread still hashes the
+ * chunks of one, the other is filled and cut. */
+struct rbuf {
+        uint8_t *p;
+        uint64_t mark; /* hash_bg mark after the last chunk handed over from p */
+};
+
 int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *userdata)
 {
         struct manifest t = MANIFEST_INIT;
-        struct hash_bg *whole = NULL;
-        uint8_t *buf = NULL;
+        struct hash_bg *bg = NULL;
+        struct rbuf rb[2] = {{0}};
         size_t start = 0, end = 0;
         uint64_t offset = 0;
-        int eof = 0;
+        int cur = 0, eof = 0;
         int r = 0;
 
-        buf = malloc(MANIFEST_READ_BUF);
-        whole = hash_bg_new();
-        if (!buf || !whole) {
+        rb[0].p = malloc(MANIFEST_READ_BUF);
+        rb[1].p = malloc(MANIFEST_READ_BUF);
+        bg = hash_bg_new();
+        if (!rb[0].p || !rb[1].p || !bg) {
                 r = -ENOMEM;
                 goto out;
         }
         for (;;) {
+                uint8_t *buf = rb[cur].p;
+
                 if (!eof && end - start < CHUNK_MAX) {
                         ssize_t got;
 
-                        /* the buffer is about to be written over */
-                        hash_bg_wait(whole);
                         if (MANIFEST_READ_BUF - end < CHUNK_MAX) {
-                                memmove(buf, buf + start, end - start);
+                                /* carry the partial chunk over to the other
+                                 * buffer, once its hashes are done */
+                                int other = cur ^ 1;
+
+                                hash_bg_wait_mark(bg, rb[other].mark);
+                                memcpy(rb[other].p, buf + start, end - start);
                                 end -= start;
                                 start = 0;
+                                cur = other;
+                                buf = rb[cur].p;
                         }
                         got = read(fd, buf + end, MANIFEST_READ_BUF - end);
                         if (got < 0) {
@@ -119,7 +184,6 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                         }
                         if (got == 0)
                                 eof = 1;
-                        hash_bg_update(whole, buf + end, (size_t)got);
                         end += (size_t)got;
                         continue;
                 }
@@ -128,38 +192,43 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                 /* Either CHUNK_MAX bytes are buffered or eof is set, so this
                  * always cuts. */
                 size_t cut = chunker_cut(buf + start, end - start, eof);
-                struct hash h = {{0}};
+                struct chunk_ref *c;
 
                 /* manifest_add may move the chunk list that queued hashes
                  * are written into */
                 if (t.n == t.cap)
-                        hash_bg_wait(whole);
-                r = manifest_add(&t, &h, (uint32_t)cut);
+                        hash_bg_wait(bg);
+                r = manifest_add(&t, &(struct hash){{0}}, (uint32_t)cut);
                 if (r < 0)
                         goto out;
-                /* every other chunk's hash on the helper thread, which
-                 * evens out the work (the gear hash stays here); cb wants
-                 * each hash at once */
-                if (!cb && (t.n & 1) == 0)
-                        hash_bg_oneshot(whole, buf + start, cut, &t.chunks[t.n - 1].hash);
-                else
-                        hash_buf(buf + start, cut, &t.chunks[t.n - 1].hash);
+                c = &t.chunks[t.n - 1];
+                c->fp = manifest_fp(buf + start, cut);
+                c->has_fp = 1;
+                /* cb wants each hash at once */
+                if (!cb && hash_bg_backlog(bg) < BG_BACKLOG_MAX) {
+                        hash_bg_oneshot(bg, buf + start, cut, &c->hash);
+                        rb[cur].mark = hash_bg_mark(bg);
+                } else {
+                        hash_buf(buf + start, cut, &c->hash);
+                }
                 if (cb) {
-                        r = cb(&t.chunks[t.n - 1], offset, buf + start, userdata);
+                        r = cb(c, offset, buf + start, userdata);
                         if (r < 0)
                                 goto out;
                 }
                 offset += cut;
                 start += cut;
         }
-        hash_bg_final(whole, &m->file_hash);
+        hash_bg_wait(bg);
+        manifest_file_hash(&t, &m->file_hash);
         manifest_move(m, &t);
         r = 0;
 out:
-        /* first: the thread may still be writing into buf's hashes and t */
-        hash_bg_free(whole);
+        /* first: the thread may still be writing into t's hashes */
+        hash_bg_free(bg);
         manifest_free(&t);
-        free(buf);
+        free(rb[0].p);
+        free(rb[1].p);
         return r;
 }
 

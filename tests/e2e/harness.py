@@ -483,6 +483,26 @@ class Device:
         return found
 
 
+CHUNK_MIN = 16 * 1024  # src/lib/chunker.h: smaller content is one chunk
+
+
+def ferry_hash(data):
+    """Ferry's file hash of data (docs/api.md: the SHA-256 of the chunks'
+    SHA-256 digests) for content of one chunk at most; larger content needs
+    the chunker: ferry_hash_file()."""
+    assert len(data) < CHUNK_MIN, "ferry_hash: use ferry_hash_file for %d bytes" % len(data)
+    if not data:
+        return hashlib.sha256(b"").hexdigest()
+    return hashlib.sha256(hashlib.sha256(data).digest()).hexdigest()
+
+
+def ferry_hash_file(path):
+    """Ferry's file hash of a local file of any size, from `ferry hash`."""
+    out = subprocess.run([FERRY, "hash", path], stdout=subprocess.PIPE, check=True,
+                         timeout=120).stdout.decode()
+    return out.split()[0]
+
+
 def file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

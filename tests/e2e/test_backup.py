@@ -23,8 +23,8 @@ import stat
 import subprocess
 import time
 
-from harness import (ASAN, FERRY, SLOW, check, file_sha256, json_out, pty_run, run_cmd,
-                     sanitizer_report, scenario, tail, wait_for, write_big)
+from harness import (ASAN, FERRY, SLOW, check, ferry_hash_file, json_out, pty_run,
+                     run_cmd, sanitizer_report, scenario, tail, wait_for, write_big)
 
 KIB = 1 << 10
 BIG = (96 if ASAN else 640) * KIB  # a few chunks
@@ -69,7 +69,7 @@ def tree(top, name):
     out = {name: ("dir",)} if os.path.isdir(top) else {}
     if not os.path.isdir(top):
         st = os.lstat(top)
-        return {name: ("file", file_sha256(top), st.st_size, bool(st.st_mode & 0o100))}
+        return {name: ("file", ferry_hash_file(top), st.st_size, bool(st.st_mode & 0o100))}
     for root, dirs, files in os.walk(top):
         dirs[:] = [x for x in dirs if x != ".ferry"]
         for n in dirs + files:
@@ -83,7 +83,7 @@ def tree(top, name):
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = ("dir",)
             else:
-                out[rel] = ("file", file_sha256(p), st.st_size, bool(st.st_mode & 0o100))
+                out[rel] = ("file", ferry_hash_file(p), st.st_size, bool(st.st_mode & 0o100))
     return out
 
 
@@ -525,12 +525,12 @@ def backup_two_devices_one_set(env):
         return {k: v for k, v in local_tree(os.path.join(out, "shared")).items()
                 if v[0] == "file"}
     got = content()
-    check(got["docs/a.txt"][1] == file_sha256(os.path.join(db, "a.txt")) and
+    check(got["docs/a.txt"][1] == ferry_hash_file(os.path.join(db, "a.txt")) and
           "docs/only-a.txt" in got, "after B: %s" % got)
     write(os.path.join(da, "a.txt"), "from A 2, later\n")
     r = ok(a.run(["backup", "--to", "shared"]), "A again (its base is stale)")
     check("1 modified" in r.out, "A's second backup: %r" % r.out)
-    check(content()["docs/a.txt"][1] == file_sha256(os.path.join(da, "a.txt")), "A's edit lost")
+    check(content()["docs/a.txt"][1] == ferry_hash_file(os.path.join(da, "a.txt")), "A's edit lost")
     os.unlink(os.path.join(db, "a.txt"))
     r = ok(b.run(["backup", "--to", "shared"]), "B deletes (its base is stale)")
     check("1 deleted" in r.out, "B's delete: %r" % r.out)

@@ -12,7 +12,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import assert_same, check, note, scenario, sync_all
+from harness import assert_same, check, ferry_hash, note, scenario, sync_all
 
 
 def sha(b):
@@ -80,7 +80,7 @@ class EvilHandler(BaseHTTPRequestHandler):
 
 def file_entry(seq, path, content):
     return {"path": path, "seq": seq, "deleted": False, "kind": "file", "size": len(content),
-            "mtime_ns": 1763761956000000000, "mode": 420, "hash": sha(content),
+            "mtime_ns": 1763761956000000000, "mode": 420, "hash": ferry_hash(content),
             "chunks": [[sha(content), len(content)]] if content else [], "target": None,
             "device": "ef" * 16}
 

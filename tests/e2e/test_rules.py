@@ -16,8 +16,8 @@ import re
 import struct
 import time
 
-from harness import (ASAN, SLOW, check, json_out, note, pty_run, scenario, sync_all, tail,
-                     wait_for, write_big)
+from harness import (ASAN, SLOW, check, ferry_hash, json_out, note, pty_run, scenario, sync_all,
+                     tail, wait_for, write_big)
 from watch_harness import WATCH_TIMEOUT
 
 KIB = 1 << 10
@@ -71,7 +71,7 @@ def api_put(env, token, path, data):
         check(st == 200, "POST /chunks -> %d %r" % (st, body[:200]))
     cur = server_files(env, token).get(path)
     change = {"op": "put", "path": path, "base": cur["seq"] if cur else 0, "kind": "file",
-              "size": len(data), "mtime_ns": time.time_ns(), "mode": 420, "hash": h.hexdigest(),
+              "size": len(data), "mtime_ns": time.time_ns(), "mode": 420, "hash": ferry_hash(data),
               "chunks": [[h.hexdigest(), len(data)]] if data else []}
     st, body, _ = env.api("POST", "/api/v1/commit", token, {"changes": [change]})
     ok_ = st == 200 and json.loads(body)["results"][0]["status"] == "ok"
@@ -515,14 +515,14 @@ def change_detection(env):
     r = a.sync()
     srv = server_files(env, token_of(a))
     check("new.txt" in srv, "since-last-sync: a new file was not uploaded (%s)" % r.out.strip())
-    check(srv["w.txt"]["hash"] == sha(b"V2 of w.txt, longer\n"),
+    check(srv["w.txt"]["hash"] == ferry_hash(b"V2 of w.txt, longer\n"),
           "since-last-sync: an edit right after the last upload was not uploaded")
     check("z.txt" in srv, "since-last-sync: a delete propagated (documented: it does not)")
     # An edit with an old mtime still has a new ctime.
     time.sleep(0.05)
     a.write("v.txt", "V2 of v.txt\n", mtime_ns=OLD_NS)
     a.sync()
-    check(server_files(env, token_of(a))["v.txt"]["hash"] == sha(b"V2 of v.txt\n"),
+    check(server_files(env, token_of(a))["v.txt"]["hash"] == ferry_hash(b"V2 of v.txt\n"),
           "since-last-sync: an edit with an old mtime (new ctime) was not uploaded")
     b.sync()
     check((b.read("new.txt"), b.read("w.txt"), b.read("v.txt")) == (
@@ -767,7 +767,7 @@ def up_no_delete(env):
     srv = server_files(env, token_of(a))
     check_set({p for p, e in srv.items() if e["kind"] == "file"}, base,
               "server after a held edit, a new held file and a held rename")
-    check(srv["top.txt"]["hash"] == sha(b"top\n"), "the held edit of top.txt went up")
+    check(srv["top.txt"]["hash"] == ferry_hash(b"top\n"), "the held edit of top.txt went up")
     hu = held_paths(a, "up")
     check({"top.txt", "new.txt", "Work/b.md"} <= hu and not hu & {"Work/a.docx", "Work/b.txt"},
           "A `held up`: %s" % sorted(hu))

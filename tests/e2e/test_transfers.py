@@ -14,8 +14,8 @@ import os
 import signal
 import time
 
-from harness import (ASAN, SLOW, check, file_sha256, json_out, note, scenario, wait_for,
-                     write_big)
+from harness import (ASAN, SLOW, check, ferry_hash, file_sha256, json_out, note, scenario,
+                     wait_for, write_big)
 from watch_harness import WATCH_TIMEOUT, status_json, wait_converged
 
 KIB = 1 << 10
@@ -316,7 +316,7 @@ def retry_and_forget(env):
     check(st == 200, "chunk upload: %d %r" % (st, data[:200]))
     st, data, _ = env.api("POST", "/api/v1/commit", token_of(a), {"changes": [
         {"op": "put", "path": "sub/x.txt", "base": 0, "kind": "file", "size": len(content),
-         "mtime_ns": 1763761956000000000, "mode": 420, "hash": h,
+         "mtime_ns": 1763761956000000000, "mode": 420, "hash": ferry_hash(content),
          "chunks": [[h, len(content)]]}]})
     res = json.loads(data)["results"][0] if st == 200 else None
     check(res and res["status"] == "ok", "commit sub/x.txt: %d %r" % (st, data[:300]))

@@ -38,8 +38,8 @@
 
 struct fixture {
         char *root;
-        uint8_t *data; /* NFILES * FILE_BYTES bytes */
-        struct hash want[NFILES];
+        uint8_t *data;                /* NFILES * FILE_BYTES bytes */
+        struct manifest want[NFILES]; /* one chunk each */
         char *paths[NFILES];
         struct dlfile_task tasks[NFILES];
 };
@@ -64,12 +64,17 @@ static int setup(void **state)
         }
         for (size_t i = 0; i < NFILES; i++) {
                 assert_true(asprintf(&fx->paths[i], "d%zu/f%03zu", i * NDIRS / NFILES, i) > 0);
-                hash_buf(fx->data + i * FILE_BYTES, FILE_BYTES, &fx->want[i]);
+                struct hash h;
+
+                hash_buf(fx->data + i * FILE_BYTES, FILE_BYTES, &h);
+                fx->want[i] = (struct manifest)MANIFEST_INIT;
+                assert_int_equal(manifest_add(&fx->want[i], &h, FILE_BYTES), 0);
+                manifest_file_hash(&fx->want[i], &fx->want[i].file_hash);
                 fx->tasks[i] = (struct dlfile_task){.root = fx->root,
                                                     .path = fx->paths[i],
                                                     .data = fx->data + i * FILE_BYTES,
                                                     .len = FILE_BYTES,
-                                                    .want = &fx->want[i],
+                                                    .m = &fx->want[i],
                                                     .mode = i % 3 ? 0644 : 0755,
                                                     .mtime_ns = 1600000000123456789LL + (int64_t)i,
                                                     .tag = i};
@@ -85,6 +90,8 @@ static int teardown(void **state)
         assert_int_equal(testutil_rm_rf(fx->root), 0);
         for (size_t i = 0; i < NFILES; i++)
                 free(fx->paths[i]);
+        for (size_t i = 0; i < NFILES; i++)
+                manifest_free(&fx->want[i]);
         free(fx->data);
         free(fx->root);
         free(fx);
@@ -177,10 +184,8 @@ static void test_write_one_thread(void **state)
 static void test_bad_hash_leaves_nothing(void **state)
 {
         struct fixture *fx = *state;
-        struct hash bad = fx->want[200];
-
-        bad.b[0] ^= 1;
-        fx->tasks[200].want = &bad;
+        /* a byte of the content differs from what the chunk hash says */
+        fx->data[200 * FILE_BYTES + 17] ^= 1;
         err_clear();
         assert_int_equal(dlfile_write(fx->tasks, NFILES, 2), -EBADMSG);
         assert_non_null(strstr(err_msg(-EBADMSG), "d4/f200"));
@@ -197,10 +202,8 @@ static void test_bad_hash_leaves_nothing(void **state)
 static void test_create_failure_reported_in_order(void **state)
 {
         struct fixture *fx = *state;
-        struct hash bad = fx->want[250];
-
-        bad.b[3] ^= 0x80;
-        fx->tasks[250].want = &bad;
+        /* the chunk list does not give the file hash */
+        fx->want[250].file_hash.b[3] ^= 0x80;
         fx->tasks[100].path = "nodir/f100"; /* its folder does not exist */
         err_clear();
         assert_int_equal(dlfile_write(fx->tasks, NFILES, 2), -ENOENT);
@@ -284,8 +287,8 @@ static void download_batch(struct fixture *fx)
         assert_int_equal(write(fd, fx->data, NFILES * FILE_BYTES), NFILES * FILE_BYTES);
         close(fd);
         for (size_t i = 0; i < NFILES; i++)
-                assert_int_equal(manifest_add(&m, &fx->want[i], FILE_BYTES), 0);
-        hash_buf(fx->data, NFILES * FILE_BYTES, &m.file_hash);
+                assert_int_equal(manifest_add(&m, &fx->want[i].chunks[0].hash, FILE_BYTES), 0);
+        manifest_file_hash(&m, &m.file_hash);
         e.path = "src.bin";
         e.kind = KIND_FILE;
         e.size = NFILES * FILE_BYTES;
@@ -297,8 +300,9 @@ static void download_batch(struct fixture *fx)
                 size_t c = i < NFILES ? i : NFILES - 1;
 
                 jobs[i].path = strdup(fx->paths[i < NFILES ? i : 0]);
-                assert_int_equal(manifest_add(&jobs[i].m, &fx->want[c], FILE_BYTES), 0);
-                jobs[i].m.file_hash = fx->want[c];
+                assert_int_equal(manifest_add(&jobs[i].m, &fx->want[c].chunks[0].hash, FILE_BYTES),
+                                 0);
+                jobs[i].m.file_hash = fx->want[c].file_hash;
                 jobs[i].mode = 0644;
                 jobs[i].mtime_ns = 1600000000000000000LL;
                 jobs[i].seq = (int64_t)i + 2;

@@ -32,6 +32,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "index.h"
+#include "manifest.h"
 #include "rules.h"
 #include "sync.h"
 #include "testutil.h"
@@ -63,19 +64,21 @@ static void answer(struct buf *out, json_t *j)
 static void server_put(struct world *w, const char *path, const char *content, int deleted)
 {
         json_t *e;
-        struct hash h;
-        char hex[65];
+        struct hash h, fh;
+        char hex[65], fhex[65];
 
         e = json_pack("{s:s, s:I, s:b, s:s}", "path", path, "seq", (json_int_t)++w->seq, "deleted",
                       deleted, "device", OTHER);
         if (!deleted && content) {
-                hash_buf(content, strlen(content), &h);
+                hash_buf(content, strlen(content), &h); /* the one chunk */
                 hash_to_hex(&h, hex);
+                assert_int_equal(manifest_file_hash_of(content, strlen(content), &fh), 0);
+                hash_to_hex(&fh, fhex);
                 json_object_set_new(e, "kind", json_string("file"));
                 json_object_set_new(e, "size", json_integer((json_int_t)strlen(content)));
                 json_object_set_new(e, "mode", json_integer(420));
                 json_object_set_new(e, "mtime_ns", json_integer(1763761956000000000));
-                json_object_set_new(e, "hash", json_string(hex));
+                json_object_set_new(e, "hash", json_string(fhex));
                 json_object_set_new(e, "chunks",
                                     strlen(content)
                                         ? json_pack("[[s, i]]", hex, (int)strlen(content))

@@ -41,6 +41,11 @@
 #include "sync.h"
 #include "testutil.h"
 
+/* "hello": its one chunk's hash, and its file hash (that of the chunk list,
+ * manifest.h) */
+#define HELLO_HEX "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define HELLO_FILE_HEX "9595c9df90075148eb06860365df33584b75bff782a510c6cd4883a419833d50"
+
 struct fixture {
         struct config cfg;
         struct sync_ctx s;
@@ -234,7 +239,7 @@ static void test_unsynced_local_file_becomes_conflict_copy(void **state)
         struct fixture *fx = *state;
         const char *entry = "{\"path\":\"r.txt\",\"seq\":7,\"deleted\":false,\"kind\":\"file\","
                             "\"size\":5,\"mtime_ns\":1763761956000000000,\"mode\":420,\"hash\":"
-                            "\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\","
+                            "\"" HELLO_FILE_HEX "\","
                             "\"chunks\":[[\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e730"
                             "43362938b9824\",5]]}";
 
@@ -255,7 +260,7 @@ static void test_identical_local_file_is_adopted(void **state)
         /* "hello" */
         const char *entry = "{\"path\":\"same.txt\",\"seq\":8,\"deleted\":false,\"kind\":\"file\","
                             "\"size\":5,\"mtime_ns\":1763761956000000000,\"mode\":420,\"hash\":"
-                            "\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\","
+                            "\"" HELLO_FILE_HEX "\","
                             "\"chunks\":[[\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e730"
                             "43362938b9824\",5]]}";
 
@@ -282,7 +287,7 @@ static void test_own_entry_without_chunks_is_adopted(void **state)
         struct hash h;
         const char *entry = "{\"path\":\"own.txt\",\"seq\":9,\"deleted\":false,\"kind\":\"file\","
                             "\"size\":5,\"mtime_ns\":1763761956000000000,\"mode\":420,\"hash\":"
-                            "\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\","
+                            "\"" HELLO_FILE_HEX "\","
                             "\"chunks_omitted\":true}";
 
         put_file(fx->cfg.root, "own.txt", "hello");
@@ -308,8 +313,6 @@ static void test_own_entry_without_chunks_is_adopted(void **state)
 
 /* ---- the download rules ---- */
 
-#define HELLO_HEX "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-
 /* A file entry of size bytes whose content is "hello" when size is 5 (the
  * others are only ever held, never downloaded). */
 static int apply_file(struct fixture *fx, const char *path, int64_t seq, uint64_t size)
@@ -319,7 +322,7 @@ static int apply_file(struct fixture *fx, const char *path, int64_t seq, uint64_
         snprintf(j, sizeof(j),
                  "{\"path\":\"%s\",\"seq\":%lld,\"deleted\":false,\"kind\":\"file\","
                  "\"size\":%llu,\"mtime_ns\":1763761956000000000,\"mode\":420,"
-                 "\"hash\":\"" HELLO_HEX "\",\"chunks\":[[\"" HELLO_HEX "\",%llu]]}",
+                 "\"hash\":\"" HELLO_FILE_HEX "\",\"chunks\":[[\"" HELLO_HEX "\",%llu]]}",
                  path, (long long)seq, (unsigned long long)size, (unsigned long long)size);
         return apply(fx, j);
 }

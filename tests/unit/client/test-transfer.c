@@ -237,7 +237,7 @@ static struct dl_job *small_jobs(struct fixture *fx, size_t n)
         assert_true(fd >= 0);
         assert_int_equal(pread(fd, buf, c0->size, 0), (ssize_t)c0->size);
         close(fd);
-        hash_buf(buf, c0->size, &h);
+        assert_int_equal(manifest_file_hash_of(buf, c0->size, &h), 0);
         for (size_t i = 0; i < n; i++) {
                 assert_true(asprintf(&jobs[i].path, "f%03zu.bin", i) > 0);
                 jobs[i].mode = 0644;

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,6 +246,45 @@ static void test_known_boundaries(void **state)
         free(p);
 }
 
+/* The measuring parameters: CHUNK_AVG gives the format's own cuts; the
+ * others keep their bounds and average near what was asked; bad averages
+ * are refused. */
+static void test_params(void **state)
+{
+        static const uint32_t avgs[] = {16u << 10, 64u << 10, 256u << 10};
+        size_t len = 24u << 20;
+        uint8_t *p = malloc(len);
+        struct chunker_params cp;
+
+        (void)state;
+        assert_non_null(p);
+        fill_random(p, len, 11);
+        assert_int_equal(chunker_params_for(1000, &cp), -EINVAL);
+        assert_int_equal(chunker_params_for(512, &cp), -EINVAL);
+        assert_int_equal(chunker_params_for(32u << 20, &cp), -EINVAL);
+        for (size_t a = 0; a < 3; a++) {
+                size_t off = 0, n = 0;
+
+                assert_int_equal(chunker_params_for(avgs[a], &cp), 0);
+                assert_int_equal(cp.min, avgs[a] / 4);
+                assert_int_equal(cp.max, (size_t)avgs[a] * 4);
+                while (off < len) {
+                        size_t k = chunker_cut_params(&cp, p + off, len - off, 1);
+
+                        if (avgs[a] == CHUNK_AVG)
+                                assert_int_equal(k, chunker_cut(p + off, len - off, 1));
+                        assert_true(k >= 1 && k <= cp.max);
+                        if (off + k < len)
+                                assert_true(k >= cp.min);
+                        off += k;
+                        n++;
+                }
+                /* normalized chunking keeps the mean within ~25% */
+                assert_true(len / n > avgs[a] * 3 / 4 && len / n < avgs[a] * 5 / 4);
+        }
+        free(p);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -255,6 +295,7 @@ int main(void)
             cmocka_unit_test(test_stable_under_insertion),
             cmocka_unit_test(test_stable_under_deletion),
             cmocka_unit_test(test_known_boundaries),
+            cmocka_unit_test(test_params),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,102 +58,95 @@ static void test_incremental_matches_oneshot(void **state)
         hash_ctx_free(NULL);
 }
 
-/* Feeds data[0..len) in pieces of `piece` bytes, reusing one buffer the way
- * manifest_from_fd does (written over only after hash_bg_wait). */
-static void bg_hash(struct hash_bg *b, const uint8_t *data, size_t len, size_t piece,
-                    uint8_t *scratch, struct hash *out)
-{
-        for (size_t off = 0; off < len; off += piece) {
-                size_t n = len - off < piece ? len - off : piece;
-
-                hash_bg_wait(b);
-                memcpy(scratch, data + off, n);
-                hash_bg_update(b, scratch, n);
-        }
-        hash_bg_final(b, out);
-}
-
-static void test_background_matches_oneshot(void **state)
-{
-        size_t len = 3 * HASH_BG_INLINE + 12345;
-        uint8_t *data = malloc(len), *scratch = malloc(HASH_BG_INLINE);
-        struct hash one, bg;
-        struct hash_bg *b = hash_bg_new();
-
-        (void)state;
-        assert_non_null(data);
-        assert_non_null(scratch);
-        assert_non_null(b);
-        for (size_t i = 0; i < len; i++)
-                data[i] = (uint8_t)(i * 131 + (i >> 11));
-        /* past HASH_BG_INLINE: the thread takes over mid-stream */
-        hash_buf(data, len, &one);
-        bg_hash(b, data, len, 777777, scratch, &bg);
-        assert_true(hash_equal(&one, &bg));
-        /* final starts afresh: a small message, all inline now */
-        bg_hash(b, data, 5000, 1000, scratch, &bg);
-        hash_buf(data, 5000, &one);
-        assert_true(hash_equal(&one, &bg));
-        /* empty message, and pieces of one whole buffer */
-        bg_hash(b, data, 0, 1, scratch, &bg);
-        hash_buf("", 0, &one);
-        assert_true(hash_equal(&one, &bg));
-        bg_hash(b, data, len, HASH_BG_INLINE, scratch, &bg);
-        hash_buf(data, len, &one);
-        assert_true(hash_equal(&one, &bg));
-        hash_bg_free(b);
-        hash_bg_free(NULL);
-        free(data);
-        free(scratch);
-}
-
-/* One-shot pieces between running-hash pieces, inline (before the thread
- * starts) and on the thread, more than the queue holds: each equals
- * hash_buf, and the running hash is unaffected by them. */
+/* One-shot pieces, inline (before the thread starts) and on the thread,
+ * more than the queue holds: each equals hash_buf. */
 static void test_background_oneshots(void **state)
 {
-        size_t len = 2 * HASH_BG_INLINE + 999, piece = 65536, nshots = 100;
-        uint8_t *data = malloc(len);
-        struct hash *shots = calloc(nshots, sizeof(*shots)), one, bg;
+        size_t piece = 65536, nshots = 600; /* ~39 MiB: past HASH_BG_INLINE */
+        uint8_t *data = malloc(nshots * piece);
+        struct hash *shots = calloc(nshots, sizeof(*shots)), one;
         struct hash_bg *b = hash_bg_new();
 
         (void)state;
         assert_non_null(data);
         assert_non_null(shots);
         assert_non_null(b);
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; i < nshots * piece; i++)
                 data[i] = (uint8_t)(i * 7 + (i >> 9));
-        hash_bg_oneshot(b, data, 1000, &shots[0]); /* no thread yet */
+        hash_bg_oneshot(b, data, 1000, &shots[0]); /* no thread yet: done at once */
         hash_buf(data, 1000, &one);
         assert_true(hash_equal(&one, &shots[0]));
-        hash_bg_update(b, data, len); /* past HASH_BG_INLINE: the thread starts */
+        assert_int_equal(hash_bg_backlog(b), 0);
         for (size_t k = 1; k < nshots; k++)
-                hash_bg_oneshot(b, data + k * 1000, piece, &shots[k]);
-        hash_bg_final(b, &bg);
-        hash_buf(data, len, &one);
-        assert_true(hash_equal(&one, &bg));
+                hash_bg_oneshot(b, data + k * piece, piece, &shots[k]);
+        hash_bg_wait(b);
+        assert_int_equal(hash_bg_backlog(b), 0);
         for (size_t k = 1; k < nshots; k++) {
-                hash_buf(data + k * 1000, piece, &one);
+                hash_buf(data + k * piece, piece, &one);
                 assert_true(hash_equal(&one, &shots[k]));
         }
         hash_bg_free(b);
+        hash_bg_free(NULL);
         free(shots);
         free(data);
 }
 
-/* Freed with a piece still pending: the thread finishes it and stops. */
+/* A mark covers the pieces handed over before it, whatever came after:
+ * once hash_bg_wait_mark() returns their results are written and their
+ * bytes may be reused, as manifest_from_fd does with its two buffers. */
+static void test_background_marks(void **state)
+{
+        size_t piece = 256 * 1024, n = 64;
+        uint8_t *a = malloc(n * piece), *b2 = malloc(n * piece);
+        struct hash ra[64], rb[64], one;
+        struct hash_bg *b = hash_bg_new();
+        uint64_t mark;
+
+        (void)state;
+        assert_non_null(a);
+        assert_non_null(b2);
+        assert_non_null(b);
+        for (size_t i = 0; i < n * piece; i++) {
+                a[i] = (uint8_t)(i * 13 + (i >> 7));
+                b2[i] = (uint8_t)(i * 29 + (i >> 5));
+        }
+        for (size_t k = 0; k < n; k++)
+                hash_bg_oneshot(b, a + k * piece, piece, &ra[k]);
+        mark = hash_bg_mark(b);
+        for (size_t k = 0; k < n; k++)
+                hash_bg_oneshot(b, b2 + k * piece, piece, &rb[k]);
+        hash_bg_wait_mark(b, mark);
+        for (size_t k = 0; k < n; k++) {
+                hash_buf(a + k * piece, piece, &one);
+                assert_true(hash_equal(&one, &ra[k]));
+        }
+        memset(a, 0, n * piece); /* reuse: must not change what is pending */
+        hash_bg_wait(b);
+        for (size_t k = 0; k < n; k++) {
+                hash_buf(b2 + k * piece, piece, &one);
+                assert_true(hash_equal(&one, &rb[k]));
+        }
+        hash_bg_free(b);
+        free(a);
+        free(b2);
+}
+
+/* Freed with pieces still pending: the thread finishes them and stops. */
 static void test_background_free_while_busy(void **state)
 {
-        size_t len = 4 * HASH_BG_INLINE;
+        size_t len = 4 * HASH_BG_INLINE, piece = 65536;
         uint8_t *data = calloc(1, len);
+        struct hash *out = calloc(len / piece, sizeof(*out));
         struct hash_bg *b = hash_bg_new();
 
         (void)state;
         assert_non_null(data);
+        assert_non_null(out);
         assert_non_null(b);
-        hash_bg_update(b, data, HASH_BG_INLINE);
-        hash_bg_update(b, data + HASH_BG_INLINE, len - HASH_BG_INLINE);
+        for (size_t k = 0; k < len / piece; k++)
+                hash_bg_oneshot(b, data + k * piece, piece, &out[k]);
         hash_bg_free(b);
+        free(out);
         free(data);
 }
 
@@ -230,7 +223,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_known_answers),
             cmocka_unit_test(test_incremental_matches_oneshot),
-            cmocka_unit_test(test_background_matches_oneshot),
+            cmocka_unit_test(test_background_marks),
             cmocka_unit_test(test_background_free_while_busy),
             cmocka_unit_test(test_background_oneshots),
             cmocka_unit_test(test_hex_roundtrip),

@@ -97,8 +97,10 @@ static int check_cb(const struct chunk_ref *c, uint64_t offset, const uint8_t *d
 static void check_against_chunker(const struct manifest *m, const uint8_t *p, size_t n)
 {
         size_t off = 0, i = 0;
+        uint8_t *digests = malloc(n / CHUNK_MIN * HASH_LEN + 2 * HASH_LEN);
         struct hash whole;
 
+        assert_non_null(digests);
         while (off < n) {
                 size_t k = chunker_cut(p + off, n - off, 1);
                 struct hash h;
@@ -107,13 +109,19 @@ static void check_against_chunker(const struct manifest *m, const uint8_t *p, si
                 hash_buf(p + off, k, &h);
                 assert_int_equal(m->chunks[i].size, k);
                 assert_true(hash_equal(&m->chunks[i].hash, &h));
+                /* the fingerprint is that of the same bytes */
+                assert_int_equal(m->chunks[i].has_fp, 1);
+                assert_true(m->chunks[i].fp == manifest_fp(p + off, k));
+                memcpy(digests + i * HASH_LEN, h.b, HASH_LEN);
                 off += k;
                 i++;
         }
         assert_int_equal(i, m->n);
         assert_int_equal(m->size, n);
-        hash_buf(p, n, &whole);
+        /* the file hash: SHA-256 of the chunk digests end to end */
+        hash_buf(digests, i * HASH_LEN, &whole);
         assert_true(hash_equal(&whole, &m->file_hash));
+        free(digests);
 }
 
 static void test_from_fd_empty(void **state)
@@ -158,9 +166,9 @@ static void test_from_fd_small_and_large(void **state)
         free(p);
 }
 
-/* Without a callback, past HASH_BG_INLINE: the whole-file hash and every
- * other chunk hash come from the helper thread, across several moves of
- * the growing chunk list; the result is the same as hashing inline. */
+/* Without a callback, past HASH_BG_INLINE: most chunk hashes come from the
+ * helper thread, across several moves of the growing chunk list and several
+ * swaps of the two read buffers; the result is the same as hashing inline. */
 static void test_from_fd_large_threaded(void **state)
 {
         size_t n = 9 * 1024 * 1024 + 333;
