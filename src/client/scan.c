@@ -50,6 +50,11 @@
 /* Files modified this close to when their entry was recorded are hashed
  * even when their stat matches: the file system may not have ticked. */
 #define RACY_WINDOW_NS NS_PER_SEC
+/* A changed file at least this large (as last recorded) is re-hashed from
+ * its recorded chunk list (manifest_update_from_fd: only the changed parts
+ * are cut again). Below it the chunker costs a few milliseconds at most,
+ * less than loading the chunk list from the index. */
+#define UPDATE_MIN_SIZE (8u * 1024u * 1024u)
 
 static int64_t ts_ns(const struct timespec *t)
 {
@@ -245,7 +250,8 @@ static int entry_fresh(const struct index_entry *e, const struct stat *st)
         return mtime < e->recorded_ns - RACY_WINDOW_NS;
 }
 
-int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st, struct manifest *m)
+int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st,
+                   const struct manifest *old, struct manifest *m)
 {
         struct stat before, after;
         int attempt, fd, r;
@@ -264,7 +270,7 @@ int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st, 
                         close(fd);
                         return 1;
                 }
-                r = manifest_from_fd(fd, m, NULL, NULL);
+                r = old ? manifest_update_from_fd(fd, old, m) : manifest_from_fd(fd, m, NULL, NULL);
                 if (r == 0 && fstat(fd, &after) < 0)
                         r = -errno;
                 close(fd);
@@ -315,7 +321,8 @@ static int add_held(struct scan *sc, const char *rel, int kind, const struct kno
 static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel, struct known *k,
                      struct stat *st)
 {
-        struct manifest m = MANIFEST_INIT;
+        struct manifest m = MANIFEST_INIT, old = MANIFEST_INIT;
+        const struct manifest *pold = NULL;
         struct local_change *c;
         struct held_seen *h;
         struct refresh *f;
@@ -338,7 +345,11 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel
                     (h && h->size == (uint64_t)st->st_size && h->mtime_ns == ts_ns(&st->st_mtim)))
                         return add_held(sc, rel, KIND_FILE, k, st, why);
         }
-        r = scan_hash_file(dfd, name, rel, st, &m);
+        if (k && k->e.kind == KIND_FILE && k->e.size >= UPDATE_MIN_SIZE &&
+            index_get_manifest(sc->idx, rel, &old) == 0 && old.n > 0)
+                pold = &old;
+        r = scan_hash_file(dfd, name, rel, st, pold, &m);
+        manifest_free(&old);
         if (r != 0)
                 return r < 0 ? r : 0;
         mode = file_mode(st);

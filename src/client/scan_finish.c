@@ -67,7 +67,7 @@ static int hash_held_candidates(struct scan *sc, struct known **gone, size_t ngo
                         return dfd;
                 if (dfd < 0)
                         continue;
-                r = scan_hash_file(dfd, path_basename(c->path), c->path, &st, &c->manifest);
+                r = scan_hash_file(dfd, path_basename(c->path), c->path, &st, NULL, &c->manifest);
                 close(dfd);
                 if (r < 0)
                         return r;

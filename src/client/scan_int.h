@@ -66,10 +66,14 @@ void scan_sort_held(struct scan *sc);
  * gone or no longer a directory, or another negative code. */
 int scan_open_parent(int rfd, const char *path);
 
-/* Hashes dfd/name into m with st its stat. Returns 0, 1 when the file is to
- * be skipped this round (gone, unreadable, or changing under us), or a
- * negative code for failures that must stop the scan. */
-int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st, struct manifest *m);
+/* Hashes dfd/name into m with st its stat: with old (the chunk list of an
+ * earlier version of the file) through manifest_update_from_fd(), which
+ * re-cuts only what changed, else manifest_from_fd(); the result is the
+ * same. Returns 0, 1 when the file is to be skipped this round (gone,
+ * unreadable, or changing under us), or a negative code for failures that
+ * must stop the scan. */
+int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st,
+                   const struct manifest *old, struct manifest *m);
 
 /* The sorted known entry of path, or NULL (not for sc->lookup scans). */
 struct known *scan_find_known(struct scan *sc, const char *path);
