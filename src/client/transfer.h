@@ -12,7 +12,8 @@
  *
  * Download: assemble file versions from their manifests into temporary files
  * (".ferry-tmp-<random>" in the target's directory), taking chunks this
- * device already has from local files (verified by hash), then what a LAN
+ * device already has from local files (verified by hash, or trusted by an
+ * unchanged stat and copied by the kernel, dlcopy.h), then what a LAN
  * peer has (the optional peer_fetch hook), and the rest from
  * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
  * Each chunk is verified against its hash and each file's chunk list
@@ -86,6 +87,7 @@ struct transfer {
          * the frame bytes received from the server and from the LAN peer */
         uint64_t chunks_sent, bytes_sent, chunks_fetched, bytes_fetched, chunks_local;
         uint64_t chunks_lan, bytes_lan;
+        uint64_t bytes_copied; /* of chunks_local, copied by copy_file_range() */
 };
 
 /* Sends the chunks the server lacks for the file puts among changes[0..n)

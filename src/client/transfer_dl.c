@@ -14,9 +14,13 @@
  * cuts off the rest and fetches only from there on.
  *
  * Verifying: every chunk is checked against its SHA-256 as it enters the
- * window (frame_decode() for fetched ones, read_local() for local ones),
+ * window (frame_decode() for fetched ones, dlcopy_read() for local ones),
  * and a finished file's chunk list against its file hash (manifest.h), so
- * no pass over a whole file is needed before the rename.
+ * no pass over a whole file is needed before the rename. Chunks of a
+ * trusted local file (its stat unchanged since indexed, dlcopy.h) are not
+ * hashed: runs of them are copied by the kernel into the current file,
+ * and the file is read back and verified should such a source have changed
+ * before the file is complete.
  *
  * Files whose chunks all lie in one window (the many small files of a
  * large download) are written by dlfile_write() on several threads, in
@@ -36,7 +40,9 @@
 
 #include "buf.h"
 #include "chunker.h"
+#include "dlcopy.h"
 #include "dlfile.h"
+#include "dlwin.h"
 #include "err.h"
 #include "frame.h"
 #include "fsutil.h"
@@ -51,13 +57,11 @@
  * least one body are resumable: many small files still share requests. */
 #define RESUME_MIN_BYTES ((uint64_t)TRANSFER_BODY_BYTES)
 
-/* One chunk of one job inside the current window. */
-struct slot {
-        size_t job;
-        size_t chunk;
-        size_t off; /* in the window buffer */
-        int have;
-};
+/* A run of chunks copied from a trusted local file in one go, and how
+ * much of the current file is written before its write-back is started
+ * (so that the fsync before the rename waits for less). */
+#define COPY_RUN_BYTES (32u * 1024u * 1024u)
+#define SYNC_STEP_BYTES (32u * 1024u * 1024u)
 
 /* The file being written: only one at a time, since slots are written in
  * manifest order. */
@@ -67,7 +71,8 @@ struct cur {
         char *tmp;
         char *final;
         uint64_t written;
-        int resumable; /* tmp has the path's resume name: keep it when interrupted */
+        uint64_t synced; /* write-back started up to here */
+        int resumable;   /* tmp has the path's resume name: keep it when interrupted */
 };
 
 /* A downloaded file, verified and complete, not yet durable or in place. */
@@ -100,13 +105,9 @@ struct dl {
         struct dl_job *jobs;
         size_t n;
         const struct dl_hooks *hooks;
-        struct slot *slots;
-        uint8_t *win;
-        struct buf fetched, chunk;
+        struct dlwin w; /* the window: slots, their bytes, fetch buffers */
         struct cur cur;
-        /* a cached local source file for chunk reuse */
-        char *src_path;
-        int src_fd;
+        struct dlcopy dc;        /* local files chunks are taken from */
         struct dlfile_dirs dirs; /* to fsync before returning */
         /* verified files waiting to be made durable and renamed together */
         struct done_file *pend;
@@ -117,7 +118,6 @@ struct dl {
         int nthreads;
         /* chunks and bytes found already written by an interrupted run */
         uint64_t chunks_resumed, bytes_resumed;
-        int peer_off; /* the LAN peer failed once: not asked again */
 };
 
 /* Closes the current file. Its temporary file is removed unless keep is set
@@ -135,6 +135,7 @@ static void cur_abandon(struct cur *c, int keep)
         c->final = NULL;
         c->job = -1;
         c->written = 0;
+        c->synced = 0;
         c->resumable = 0;
 }
 
@@ -157,9 +158,9 @@ static int cur_resume(struct dl *d, uint64_t have, size_t *first)
         struct hash h;
 
         while (k < m->n && off + m->chunks[k].size <= have) {
-                if (transfer_pread_full(c->fd, d->win, m->chunks[k].size, off) < 0)
+                if (transfer_pread_full(c->fd, d->w.win, m->chunks[k].size, off) < 0)
                         break;
-                hash_buf(d->win, m->chunks[k].size, &h);
+                hash_buf(d->w.win, m->chunks[k].size, &h);
                 if (!hash_equal(&h, &m->chunks[k].hash))
                         break;
                 off += m->chunks[k].size;
@@ -173,6 +174,7 @@ static int cur_resume(struct dl *d, uint64_t have, size_t *first)
                          d->jobs[c->job].path, (unsigned long long)off,
                          (unsigned long long)m->size);
         c->written = off;
+        c->synced = off;
         d->chunks_resumed += k;
         d->bytes_resumed += off;
         *first = k;
@@ -226,6 +228,7 @@ static int cur_open(struct dl *d, size_t job, size_t *first)
         }
         c->job = (ssize_t)job;
         c->written = 0;
+        c->synced = 0;
         if (first && resumable_job(&d->jobs[job])) {
                 r = resume_path(d, job, dir, &c->tmp);
                 if (r < 0)
@@ -251,7 +254,7 @@ static int cur_open(struct dl *d, size_t job, size_t *first)
         if (r < 0)
                 goto out;
         c->tmp = (char *)buf_steal(&tmp, NULL);
-        c->fd = open(c->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        c->fd = open(c->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (c->fd < 0) {
                 r = err_set(-errno, "cannot create %s: %s", c->tmp, strerror(errno));
                 free(c->tmp);
@@ -376,6 +379,8 @@ static int pending_flush(struct dl *d)
                         return r;
         }
         pending_abandon(d, 0); /* closes; every temp file is renamed */
+        /* the renames changed files the index names: look sources up anew */
+        dlcopy_forget(&d->dc);
         return 0;
 }
 
@@ -391,7 +396,21 @@ static int cur_finish(struct dl *d)
         int r;
 
         /* every chunk was checked against its hash as it came in (fetched,
-         * local or resumed): what is left is the chunk list itself */
+         * local or resumed) or came from a trusted local file: if one of
+         * those changed meanwhile, the file is read back and verified;
+         * what is left is the chunk list itself */
+        if (!dlcopy_settle(&d->dc)) {
+                log_info("%s: a local file it was copied from changed meanwhile; verifying it",
+                         j->path);
+                r = dlcopy_verify_fd(&d->dc, c->fd, &j->m);
+                if (r < 0) {
+                        r = err_set(-EBADMSG,
+                                    "downloaded %s does not match its chunks: a local file it "
+                                    "was copied from changed meanwhile; it will be synced again",
+                                    j->path);
+                        goto out;
+                }
+        }
         manifest_file_hash(&j->m, &h);
         if (c->written != j->m.size || !hash_equal(&h, &j->m.file_hash)) {
                 hash_to_hex(&j->m.file_hash, hex);
@@ -421,6 +440,23 @@ out:
         return r;
 }
 
+/* Accounts len bytes just written to the current file: starts the
+ * write-back of every SYNC_STEP_BYTES, finishes the file when complete. */
+static int cur_wrote(struct dl *d, uint64_t len)
+{
+        struct cur *c = &d->cur;
+
+        c->written += len;
+        if (c->written - c->synced >= SYNC_STEP_BYTES) {
+                (void)sync_file_range(c->fd, (off_t)c->synced, (off_t)(c->written - c->synced),
+                                      SYNC_FILE_RANGE_WRITE);
+                c->synced = c->written;
+        }
+        if (d->jobs[c->job].m.n > 0 && c->written == d->jobs[c->job].m.size)
+                return cur_finish(d);
+        return 0;
+}
+
 static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
 {
         struct cur *c = &d->cur;
@@ -434,178 +470,28 @@ static int cur_write(struct dl *d, size_t job, const uint8_t *p, size_t len)
         r = fsutil_write_full(c->fd, p, len);
         if (r < 0)
                 return err_set(r, "cannot write %s: %s", c->tmp, strerror(-r));
-        c->written += len;
-        if (d->jobs[job].m.n > 0 && c->written == d->jobs[job].m.size)
-                return cur_finish(d);
-        return 0;
+        return cur_wrote(d, len);
 }
 
-/* Tries to fill the slot from a local file that the index says holds the
- * chunk. Returns 1 on success, 0 when the network must be used. */
-static int read_local(struct dl *d, const struct chunk_ref *ref, uint8_t *dst)
+/* Copies chunk *chunk of the current file's job, which dlcopy_find() found
+ * at off in a trusted source, with the chunks after it that follow it
+ * there (up to COPY_RUN_BYTES), straight into the current file. *chunk
+ * gets the first chunk not copied. Only when the window is empty: the
+ * writes stay in manifest order. */
+static int copy_run(struct dl *d, size_t *chunk, uint64_t off)
 {
-        struct transfer *t = d->t;
-        uint64_t off = 0;
-        char *path = NULL;
-        struct hash h;
-        int ok = 0;
-
-        if (!t->idx || index_find_chunk(t->idx, &ref->hash, &path, &off) < 0)
-                return 0;
-        if (path_validate(path) < 0)
-                goto out;
-        if (!d->src_path || strcmp(d->src_path, path) != 0) {
-                char *full = path_join(t->root, path);
-
-                if (d->src_fd >= 0)
-                        close(d->src_fd);
-                free(d->src_path);
-                d->src_path = NULL;
-                d->src_fd = full ? open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-                free(full);
-                if (d->src_fd < 0 && t->open_moved)
-                        d->src_fd = t->open_moved(t->ud, path);
-                if (d->src_fd < 0) {
-                        d->src_fd = -1;
-                        goto out;
-                }
-                d->src_path = path;
-                path = NULL;
-        }
-        if (transfer_pread_full(d->src_fd, dst, ref->size, off) < 0)
-                goto out;
-        hash_buf(dst, ref->size, &h);
-        ok = hash_equal(&h, &ref->hash);
-out:
-        free(path);
-        return ok;
-}
-
-/* Fills the slots in [0, ns) not filled yet that the LAN peer (transfer.h)
- * has, each frame verified by frame_decode(); fetch_window() gets the rest
- * from the server. A failing or lying peer is dropped, never fatal. */
-static int peer_window(struct dl *d, size_t ns)
-{
-        struct transfer *t = d->t;
-        struct hash *want = NULL;
-        size_t nw = 0, pos = 0, used;
-        struct frame f;
-        int r = 0;
-
-        if (!t->peer_fetch || d->peer_off)
-                return 0;
-        want = malloc(ns * sizeof(*want));
-        if (!want)
-                return -ENOMEM;
-        for (size_t i = 0; i < ns; i++) {
-                const struct hash *h = &d->jobs[d->slots[i].job].m.chunks[d->slots[i].chunk].hash;
-                size_t k = 0;
-
-                if (d->slots[i].have)
-                        continue;
-                while (k < nw && !hash_equal(&want[k], h))
-                        k++;
-                if (k == nw)
-                        want[nw++] = *h;
-        }
-        buf_reset(&d->fetched);
-        if (nw == 0 || (r = t->peer_fetch(t->peer_ud, want, nw, &d->fetched)) < 0)
-                goto out;
-        t->bytes_lan += d->fetched.len;
-        while (pos < d->fetched.len) {
-                if (frame_parse(d->fetched.data + pos, d->fetched.len - pos, &f, &used) <= 0 ||
-                    frame_decode(&f, &d->chunk) < 0) {
-                        r = err_set(-EBADMSG, "the LAN peer sent a chunk that does not verify");
-                        goto out;
-                }
-                pos += used;
-                for (size_t i = 0; i < ns; i++) {
-                        struct slot *s = &d->slots[i];
-                        const struct chunk_ref *ref = &d->jobs[s->job].m.chunks[s->chunk];
-
-                        if (s->have || !hash_equal(&ref->hash, &f.hash) ||
-                            d->chunk.len != ref->size)
-                                continue;
-                        memcpy(d->win + s->off, d->chunk.data, ref->size);
-                        s->have = 1;
-                        t->chunks_lan++;
-                }
-        }
-out:
-        if (r < 0) {
-                log_info("LAN peer dropped for this download: %s", err_msg(r));
-                d->peer_off = 1;
-        }
-        free(want);
-        return 0;
-}
-
-/* Fetches the slots in [0, ns) that are not filled yet, in one request. */
-static int fetch_window(struct dl *d, size_t ns)
-{
-        json_t *req = json_object(), *arr = json_array();
-        char hex[HASH_HEX_LEN + 1];
-        size_t pos = 0, want = 0;
+        const struct manifest *m = &d->jobs[d->cur.job].m;
+        uint64_t len = m->chunks[*chunk].size;
+        size_t k = *chunk + 1;
         int r;
 
-        if (!req || !arr) {
-                json_decref(arr);
-                r = -ENOMEM;
-                goto out;
-        }
-        json_object_set_new(req, "hashes", arr);
-        for (size_t i = 0; i < ns; i++) {
-                if (d->slots[i].have)
-                        continue;
-                hash_to_hex(&d->jobs[d->slots[i].job].m.chunks[d->slots[i].chunk].hash, hex);
-                if (json_array_append_new(arr, json_string(hex)) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                want++;
-        }
-        if (want == 0) {
-                r = 0;
-                goto out;
-        }
-        r = remote_post_json_binary(d->t->remote, "/api/v1/chunks/fetch", req, &d->fetched);
-        if (r < 0)
-                goto out;
-        d->t->bytes_fetched += d->fetched.len;
-        for (size_t i = 0; i < ns; i++) {
-                struct slot *s = &d->slots[i];
-                const struct chunk_ref *ref = &d->jobs[s->job].m.chunks[s->chunk];
-                struct frame f;
-                size_t used;
-
-                if (s->have)
-                        continue;
-                r = frame_parse(d->fetched.data + pos, d->fetched.len - pos, &f, &used);
-                if (r == 0)
-                        r = err_set(-EPROTO, "the server's chunk answer is truncated");
-                if (r < 0)
-                        goto out;
-                pos += used;
-                if (!hash_equal(&f.hash, &ref->hash)) {
-                        r = err_set(-EPROTO, "the server sent chunks out of order");
-                        goto out;
-                }
-                r = frame_decode(&f, &d->chunk);
-                if (r < 0)
-                        goto out;
-                if (d->chunk.len != ref->size) {
-                        r = err_set(-EBADMSG, "a chunk of %s has the wrong size",
-                                    d->jobs[s->job].path);
-                        goto out;
-                }
-                memcpy(d->win + s->off, d->chunk.data, ref->size);
-                s->have = 1;
-                d->t->chunks_fetched++;
-        }
-        r = 0;
-out:
-        json_decref(req);
-        return r;
+        while (k < m->n && len < COPY_RUN_BYTES && dlcopy_next(&d->dc, &m->chunks[k]))
+                len += m->chunks[k++].size;
+        dlcopy_note(&d->dc);
+        d->t->chunks_local += k - *chunk;
+        *chunk = k;
+        r = dlcopy_copy(&d->dc, off, len, d->cur.fd, d->cur.tmp);
+        return r < 0 ? r : cur_wrote(d, len);
 }
 
 /* Writes the whole files queued in d->tasks (dlfile_write) and adds them
@@ -640,15 +526,15 @@ static int write_window(struct dl *d, size_t ns)
         int r = 0;
 
         while (i < ns && r == 0) {
-                const struct slot *s = &d->slots[i];
+                const struct dlwin_slot *s = &d->w.slots[i];
                 const struct dl_job *j = &d->jobs[s->job];
 
-                for (e = i + 1; e < ns && d->slots[e].job == s->job; e++)
+                for (e = i + 1; e < ns && d->w.slots[e].job == s->job; e++)
                         ;
                 if (s->chunk == 0 && e - i == j->m.n && !resumable_job(j)) {
                         d->tasks[d->ntasks++] = (struct dlfile_task){.root = d->t->root,
                                                                      .path = j->path,
-                                                                     .data = d->win + s->off,
+                                                                     .data = d->w.win + s->off,
                                                                      .len = j->m.size,
                                                                      .m = &j->m,
                                                                      .mode = j->mode,
@@ -659,8 +545,8 @@ static int write_window(struct dl *d, size_t ns)
                 } else {
                         r = tasks_flush(d);
                         for (k = i; k < e && r == 0; k++)
-                                r = cur_write(d, s->job, d->win + d->slots[k].off,
-                                              j->m.chunks[d->slots[k].chunk].size);
+                                r = cur_write(d, s->job, d->w.win + d->w.slots[k].off,
+                                              j->m.chunks[d->w.slots[k].chunk].size);
                 }
                 i = e;
         }
@@ -680,18 +566,19 @@ static int finish_empty(struct dl *d, size_t job)
 int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                       const struct dl_hooks *hooks)
 {
-        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks, .src_fd = -1};
+        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks, .w = {.t = t, .jobs = jobs}};
         size_t job = 0, chunk = 0;
         int r = 0;
 
         d.cur.fd = -1;
         d.cur.job = -1;
-        d.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.slots));
-        d.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
+        dlcopy_init(&d.dc, t->root, t->idx, t->open_moved, t->ud);
+        d.w.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.w.slots));
+        d.w.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
         d.pend = calloc(PENDING_MAX, sizeof(*d.pend));
         d.tasks = calloc(PENDING_MAX, sizeof(*d.tasks));
         d.nthreads = dlfile_threads();
-        if (!d.slots || !d.win || !d.pend || !d.tasks) {
+        if (!d.w.slots || !d.w.win || !d.pend || !d.tasks) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -701,6 +588,8 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 /* Build the next window: consecutive chunks across files. */
                 while (job < n && ns < TRANSFER_FETCH_BATCH && bytes < TRANSFER_BODY_BYTES) {
                         const struct chunk_ref *ref;
+                        uint64_t off = 0;
+                        int found, trust;
 
                         if (jobs[job].m.n == 0) {
                                 /* Finish earlier slots first so the single
@@ -730,11 +619,31 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                                         continue;
                                 }
                         }
+                        /* a trusted local chunk of the current file is
+                         * copied by the kernel when nothing is waiting in
+                         * the window, else read unhashed (dlcopy.h) */
                         ref = &jobs[job].m.chunks[chunk];
-                        d.slots[ns] = (struct slot){.job = job, .chunk = chunk, .off = bytes};
-                        d.slots[ns].have = read_local(&d, ref, d.win + bytes);
-                        if (d.slots[ns].have)
+                        trust = d.cur.job == (ssize_t)job;
+                        found = dlcopy_find(&d.dc, ref, trust, &off);
+                        trust = trust && found == DLCOPY_TRUSTED;
+                        if (trust && ns == 0) {
+                                r = copy_run(&d, &chunk, off);
+                                if (r < 0)
+                                        goto out;
+                                if (chunk == jobs[job].m.n) {
+                                        job++;
+                                        chunk = 0;
+                                }
+                                continue;
+                        }
+                        d.w.slots[ns] =
+                            (struct dlwin_slot){.job = job, .chunk = chunk, .off = bytes};
+                        d.w.slots[ns].have = found != DLCOPY_NONE &&
+                                             dlcopy_read(&d.dc, ref, off, trust, d.w.win + bytes);
+                        if (d.w.slots[ns].have)
                                 t->chunks_local++;
+                        if (d.w.slots[ns].have && trust)
+                                dlcopy_note(&d.dc);
                         bytes += ref->size;
                         ns++;
                         if (++chunk == jobs[job].m.n) {
@@ -744,9 +653,9 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                 }
                 if (ns == 0)
                         break;
-                r = peer_window(&d, ns);
+                r = dlwin_peer(&d.w, ns);
                 if (r == 0)
-                        r = fetch_window(&d, ns);
+                        r = dlwin_fetch(&d.w, ns);
                 if (r == 0)
                         r = write_window(&d, ns);
                 if (r < 0)
@@ -761,11 +670,13 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
         if (r < 0)
                 goto out;
         log_debug("download: %zu files, %llu chunks fetched (%llu bytes), %llu from the LAN "
-                  "(%llu bytes), %llu reused locally, %llu (%llu bytes) resumed",
+                  "(%llu bytes), %llu reused locally (%llu bytes copied in place), %llu (%llu "
+                  "bytes) resumed",
                   n, (unsigned long long)t->chunks_fetched, (unsigned long long)t->bytes_fetched,
                   (unsigned long long)t->chunks_lan, (unsigned long long)t->bytes_lan,
-                  (unsigned long long)t->chunks_local, (unsigned long long)d.chunks_resumed,
-                  (unsigned long long)d.bytes_resumed);
+                  (unsigned long long)t->chunks_local,
+                  (unsigned long long)(t->bytes_copied + d.dc.bytes_copied),
+                  (unsigned long long)d.chunks_resumed, (unsigned long long)d.bytes_resumed);
 out:
         /* on an error: an unfinished resumable file stays for the next
          * round; other unfinished files are removed */
@@ -778,14 +689,13 @@ out:
                 free(d.pend);
         }
         free(d.tasks);
-        if (d.src_fd >= 0)
-                close(d.src_fd);
-        free(d.src_path);
+        t->bytes_copied += d.dc.bytes_copied;
+        dlcopy_free(&d.dc);
         dlfile_dirs_free(&d.dirs);
-        free(d.slots);
-        free(d.win);
-        buf_free(&d.fetched);
-        buf_free(&d.chunk);
+        free(d.w.slots);
+        free(d.w.win);
+        buf_free(&d.w.fetched);
+        buf_free(&d.w.chunk);
         return r;
 }
 
