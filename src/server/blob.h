@@ -17,7 +17,7 @@
  * parallel at flush().
  *
  * Chunks leave the store only through the garbage collector (gc.c), which
- * removes those no account holds any more.
+ * removes those no account holds any more, then lets the backend compact.
  */
 #ifndef FERRY_BLOB_H
 #define FERRY_BLOB_H
@@ -60,6 +60,11 @@ struct blob_ops {
          * the store open. */
         int (*claim)(struct blob *b);
         void (*close)(struct blob *b);
+        /* Optional (NULL when the backend frees space at remove()): gives
+         * back the space of removed chunks, e.g. by rewriting pack files
+         * that are mostly dead, and adds the bytes freed to *freed. The GC
+         * calls it after its pass. 0 or -errno. */
+        int (*compact)(struct blob *b, uint64_t *freed);
 };
 
 struct blob {

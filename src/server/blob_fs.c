@@ -1,34 +1,49 @@
-/* blob_fs: the default chunk store of ferryd, one file per chunk in a local
- * directory: DIR/ab/<64 hex>, where "ab" is the hash's first byte, so that
- * no directory grows past what file systems list quickly.
+/* blob_fs: the default chunk store of ferryd, in a local directory DIR.
+ * Chunks are appended to pack files, found through an SQLite index, so that
+ * storing a chunk costs a write into an open file rather than a new inode
+ * (which, per 64 KiB chunk, cost more than the bytes themselves):
  *
- * File format: one byte, the frame encoding of what follows (0 raw, 1 zstd),
- * then the payload. An explicit byte rather than sniffing the zstd magic,
- * because a raw chunk of a .zst file starts with that magic too. A raw
- * chunk is compressed here (zstd level 1) when that saves at least an
- * eighth (judged first on a 4 KiB sample, see worth_compressing); a chunk
- * the client sent compressed is kept as sent.
+ *   DIR/packs/<16 hex>.pack  the chunks (blob_fs_pack.c)
+ *   DIR/index.db             hash -> (pack, offset, length, enc) (blob_fs_index.c)
+ *   DIR/ab/<64 hex>          chunks stored by earlier versions, one file each
+ *   DIR/.lock                the shared/claimed lock, see claim() below
  *
- * Durability, per batch (see blob.h): put() writes each new chunk to
- * DIR/.tmp/<random> without a flush (only starting its write-back);
- * flush() then fsyncs all of them back to back, which lets the disk and
- * the file system overlap and merge the writes, renames each into place and
- * fsyncs each touched fan-out directory once. A batch of many chunks uses
- * two syncfs() of the store's file system instead (one for the bytes, one
- * for the names): every fsync() ends in its own flush of the disk's write
- * cache, which for small chunks costs more than their writes, while
- * syncfs() writes everything dirty and flushes once. A chunk thus appears under
- * its name only once its bytes are on disk, and metadata points at it only
- * once its name is on disk too; a crash leaves at worst stray files in
- * DIR/.tmp, which blob_fs_open() sweeps once they are old enough that no
- * writer can still own them.
+ * Pack format: the 8 bytes "FERRYPK1", then records, each a 37-byte header
+ * (the chunk's 32-byte hash, the payload length as 4 bytes little-endian,
+ * the frame encoding: 0 raw, 1 zstd) and the payload. The header makes a
+ * pack readable without the index (to check it, or to rebuild the index),
+ * and lets a read check that the record is the one it asked for. The
+ * encoding is explicit rather than sniffed from the zstd magic, because a
+ * raw chunk of a .zst file starts with that magic too. A raw chunk is
+ * compressed here (zstd level 1) when that saves at least an eighth (judged
+ * first on a 4 KiB sample, see worth_compressing); a chunk the client sent
+ * compressed is kept as sent. A pack takes no more records once it reaches
+ * 64 MiB (FERRY_BLOB_PACK_MAX bytes, for tests), so compaction copies
+ * little at a time.
  *
- * Removal (the GC) unlinks the chunk's file without syncing its directory:
- * a crash may bring a removed chunk back, which wastes its space until it
- * is stored again (content-addressed: the same bytes) but never breaks a
- * reference. DIR/.lock carries a shared flock() for as long as the store
- * is open, which claim() turns into an exclusive one: `ferryd gc` on a
- * stopped server gets it, on a running one it does not.
+ * Writes, per batch (see blob.h): put() appends each new chunk to a pack
+ * the batch holds (taken from this process's free list of open, not-full
+ * packs, or new; threads never share one) and starts its write-back. flush()
+ * fdatasyncs the batch's packs, then inserts all of the batch's index rows
+ * in one durable transaction: only then can a get() find them. A crash
+ * before that commit leaves only dead bytes in a pack; a batch freed
+ * without flush() likewise. A chunk already indexed is not written again.
+ *
+ * Removal (the GC) deletes the chunk's index row, without waiting for the
+ * disk: a crash may bring a removed chunk back, which wastes its space until
+ * it is removed again but never breaks a reference. The space comes back
+ * by compaction, which the GC runs after its pass (blob_ops.compact): see
+ * blob_fs_pack.c.
+ *
+ * Stores written before packs: chunk files DIR/ab/<hex> stay where they are
+ * and readable (get, exists and remove look there when the index does not
+ * have the chunk); new chunks go to packs. No migration step is needed, and
+ * the GC empties the old layout as its chunks fall out of use. Stray files
+ * in DIR/.tmp that the old layout's writers left are still swept at open.
+ *
+ * DIR/.lock carries a shared flock() for as long as the store is open,
+ * which claim() turns into an exclusive one: `ferryd gc` on a stopped
+ * server gets it, on a running one it does not.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,12 +53,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#include "blob.h"
+#include "blob_fs_int.h"
 #include "err.h"
 #include "frame.h"
 #include "fsutil.h"
@@ -51,11 +65,14 @@
 
 #define COMPRESS_MIN 512 /* smaller chunks are not worth a try */
 #define PROBE_LEN 4096   /* sample tried first on larger chunks */
+#define TMP_SUBDIR ".tmp"
+#define LOCK_FILE ".lock"
+#define READ_TRIES 4 /* lookups of a chunk compaction keeps moving */
 
 /* 1 if compressing data[0..len) is worth a try. Clients already compress
  * what pays, so raw chunks are mostly incompressible: a 4 KiB sample tells
  * for a fraction of the cost of compressing the whole chunk. */
-static int worth_compressing(const uint8_t *data, size_t len)
+static int worth_compressing(ZSTD_CCtx *cc, const uint8_t *data, size_t len)
 {
         uint8_t z[PROBE_LEN + PROBE_LEN / 8 + 512];
         size_t zlen;
@@ -64,35 +81,16 @@ static int worth_compressing(const uint8_t *data, size_t len)
                 return 0;
         if (len < 2 * PROBE_LEN)
                 return 1;
-        zlen = ZSTD_compress(z, sizeof(z), data, PROBE_LEN, 1);
+        zlen = ZSTD_compressCCtx(cc, z, sizeof(z), data, PROBE_LEN, 1);
         return !ZSTD_isError(zlen) && zlen <= PROBE_LEN - PROBE_LEN / 8;
 }
 
-#define TMP_SUBDIR ".tmp"
-#define LOCK_FILE ".lock"
-#define TMP_STALE_SEC 600 /* a temp file older than this has no writer left */
-
-/* From this many new chunks in a batch on, flush() uses syncfs() (see the
- * top); below it, per-file fsync() spares a small batch from waiting for
- * unrelated dirty data on the same file system. */
-#define SYNCFS_MIN 16
-
-struct blob_fs {
-        struct blob base; /* first: struct blob * is cast back */
-        char *dir;
-        int lock_fd; /* DIR/.lock, flock()ed shared (exclusive once claimed) */
-};
-
-/* A chunk written to a temp file, waiting for flush(). */
-struct pending {
-        struct hash h;
-        char tmp[PATH_MAX];
-};
-
 struct blob_batch {
-        struct pending *p;
+        struct bfs_row *rows; /* of the chunks appended, in pack order */
         size_t n, cap;
-        uint8_t dirs[256]; /* fan-out directories whose entries must be synced */
+        struct bfs_pack **packs; /* taken; the last one is appended to */
+        size_t np, pcap;
+        ZSTD_CCtx *cc; /* reused: a fresh context per chunk costs more than the probe */
 };
 
 static struct blob_fs *bf_of(struct blob *b)
@@ -100,7 +98,7 @@ static struct blob_fs *bf_of(struct blob *b)
         return (struct blob_fs *)b;
 }
 
-static int chunk_path(struct blob_fs *bf, const struct hash *h, char *out, size_t cap)
+static int legacy_path(struct blob_fs *bf, const struct hash *h, char *out, size_t cap)
 {
         char hex[HASH_HEX_LEN + 1];
         int n;
@@ -112,42 +110,28 @@ static int chunk_path(struct blob_fs *bf, const struct hash *h, char *out, size_
         return 0;
 }
 
-static int write_all(int fd, const struct iovec *iov, int n)
-{
-        struct iovec v[2];
-        int i;
-
-        memcpy(v, iov, (size_t)n * sizeof(*v));
-        i = 0;
-        while (i < n) {
-                ssize_t w = writev(fd, &v[i], n - i);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                while (i < n && (size_t)w >= v[i].iov_len) {
-                        w -= (ssize_t)v[i].iov_len;
-                        i++;
-                }
-                if (i < n) {
-                        v[i].iov_base = (uint8_t *)v[i].iov_base + w;
-                        v[i].iov_len -= (size_t)w;
-                }
-        }
-        return 0;
-}
-
-static int bf_exists(struct blob *b, const struct hash *h)
+static int legacy_exists(struct blob_fs *bf, const struct hash *h)
 {
         char path[PATH_MAX];
-        int r = chunk_path(bf_of(b), h, path, sizeof(path));
+        int r;
 
+        if (!bf->legacy)
+                return 0;
+        r = legacy_path(bf, h, path, sizeof(path));
         if (r < 0)
                 return r;
         if (access(path, F_OK) == 0)
                 return 1;
         return errno == ENOENT ? 0 : err_set(-errno, "chunk store: %s: %m", path);
+}
+
+static int bf_exists(struct blob *b, const struct hash *h)
+{
+        struct blob_fs *bf = bf_of(b);
+        struct bfs_loc loc;
+        int r = bfs_index_lookup(bf, h, &loc);
+
+        return r != 0 ? r : legacy_exists(bf, h);
 }
 
 static int bf_batch_new(struct blob *b, struct blob_batch **out)
@@ -157,57 +141,53 @@ static int bf_batch_new(struct blob *b, struct blob_batch **out)
         return *out ? 0 : -ENOMEM;
 }
 
-static void batch_drop(struct blob_batch *bb)
+/* Gives the batch's packs back and forgets its rows. */
+static void batch_reset(struct blob_fs *bf, struct blob_batch *bb, int broken)
 {
-        for (size_t i = 0; i < bb->n; i++)
-                if (bb->p[i].tmp[0])
-                        unlink(bb->p[i].tmp);
+        for (size_t i = 0; i < bb->np; i++)
+                bfs_pack_give(bf, bb->packs[i], broken);
+        bb->np = 0;
         bb->n = 0;
-        memset(bb->dirs, 0, sizeof(bb->dirs));
 }
 
 static void bf_batch_free(struct blob *b, struct blob_batch *bb)
 {
-        (void)b;
         if (!bb)
                 return;
-        batch_drop(bb);
-        free(bb->p);
+        /* what was appended and not flushed stays as dead bytes */
+        batch_reset(bf_of(b), bb, 0);
+        free(bb->rows);
+        free(bb->packs);
+        ZSTD_freeCCtx(bb->cc);
         free(bb);
 }
 
-/* Writes enc + payload to a new temp file, named in *p. */
-static int write_temp(struct blob_fs *bf, uint8_t enc, const uint8_t *payload, size_t len,
-                      struct pending *p)
+/* The pack the batch appends rec bytes to, taking one when needed. */
+static int batch_pack(struct blob_fs *bf, struct blob_batch *bb, uint64_t rec,
+                      struct bfs_pack **out)
 {
-        char rnd[17];
-        struct iovec iov[2];
-        int fd, r;
+        struct bfs_pack *cur = bb->np ? bb->packs[bb->np - 1] : NULL;
+        int r;
 
-        r = fsutil_random_hex(rnd, 8);
+        if (cur && !cur->full && (cur->size + rec <= bf->pack_max || cur->size == BFS_PACK_HDR)) {
+                *out = cur;
+                return 0;
+        }
+        if (cur)
+                cur->full = 1; /* closed once flushed */
+        if (bb->np == bb->pcap) {
+                size_t ncap = bb->pcap ? bb->pcap * 2 : 4;
+                struct bfs_pack **np = realloc(bb->packs, ncap * sizeof(*np));
+
+                if (!np)
+                        return -ENOMEM;
+                bb->packs = np;
+                bb->pcap = ncap;
+        }
+        r = bfs_pack_take(bf, rec, &bb->packs[bb->np]);
         if (r < 0)
                 return r;
-        if (snprintf(p->tmp, sizeof(p->tmp), "%s/" TMP_SUBDIR "/%s", bf->dir, rnd) >=
-            (int)sizeof(p->tmp))
-                return err_set(-ENAMETOOLONG, "chunk store path too long");
-        fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return err_set(-errno, "chunk store: %s: %m", p->tmp);
-        iov[0].iov_base = &enc;
-        iov[0].iov_len = 1;
-        iov[1].iov_base = (void *)payload;
-        iov[1].iov_len = len;
-        r = write_all(fd, iov, 2);
-        /* Start the write-back now, so that flush() mostly waits for I/O
-         * already under way; an error here shows again at fsync. */
-        if (r == 0)
-                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(p->tmp);
-                return err_set(r, "chunk store: writing %s: %s", p->tmp, strerror(-r));
-        }
+        *out = bb->packs[bb->np++];
         return 0;
 }
 
@@ -215,151 +195,81 @@ static int bf_put(struct blob *b, struct blob_batch *bb, const struct hash *h, u
                   const uint8_t *payload, size_t len)
 {
         struct blob_fs *bf = bf_of(b);
+        struct bfs_pack *p;
+        struct bfs_row *row;
         uint8_t *z = NULL;
         int r;
 
-        /* A hash put twice in one batch (clients do not, but may) is written
-         * twice: the second rename replaces the first copy with the same
-         * bytes, cheaper than looking it up in the batch every time. */
-        /* Already stored: its bytes were synced before its rename, but its
-         * name may not be yet (another batch between rename and directory
-         * sync), so flush() syncs its directory too. */
+        /* A hash put twice in one batch (clients do not, but may) is
+         * appended twice: the second row is ignored at flush(), cheaper
+         * than looking it up in the batch every time. Already stored: its
+         * row was committed durably, or its legacy file synced. */
         r = bf_exists(b, h);
-        if (r != 0) {
-                if (r > 0)
-                        bb->dirs[h->b[0]] = 1;
+        if (r != 0)
                 return r < 0 ? r : 0;
-        }
         if (bb->n == bb->cap) {
                 size_t ncap = bb->cap ? bb->cap * 2 : 64;
-                struct pending *np = realloc(bb->p, ncap * sizeof(*np));
+                struct bfs_row *nr = realloc(bb->rows, ncap * sizeof(*nr));
 
-                if (!np)
+                if (!nr)
                         return -ENOMEM;
-                bb->p = np;
+                bb->rows = nr;
                 bb->cap = ncap;
         }
-        if (enc == FRAME_ENC_RAW && worth_compressing(payload, len)) {
+        if (enc == FRAME_ENC_RAW && len >= COMPRESS_MIN && !bb->cc && !(bb->cc = ZSTD_createCCtx()))
+                return -ENOMEM;
+        if (enc == FRAME_ENC_RAW && worth_compressing(bb->cc, payload, len)) {
                 size_t zcap = ZSTD_compressBound(len), zlen;
                 z = malloc(zcap);
                 if (!z)
                         return -ENOMEM;
-                zlen = ZSTD_compress(z, zcap, payload, len, 1);
+                zlen = ZSTD_compressCCtx(bb->cc, z, zcap, payload, len, 1);
                 if (!ZSTD_isError(zlen) && zlen <= len - len / 8) {
                         enc = FRAME_ENC_ZSTD;
                         payload = z;
                         len = zlen;
                 }
         }
-        r = write_temp(bf, enc, payload, len, &bb->p[bb->n]);
+        r = batch_pack(bf, bb, BFS_REC_HDR + (uint64_t)len, &p);
+        row = &bb->rows[bb->n];
+        if (r == 0)
+                r = bfs_pack_append(bf, p, h, enc, payload, len, &row->off);
         if (r == 0) {
-                bb->p[bb->n].h = *h;
+                row->h = *h;
+                row->pack = p->id;
+                row->len = (uint32_t)len;
+                row->enc = enc;
                 bb->n++;
         }
         free(z);
         return r;
 }
 
-static int fsync_path(const char *path, int flags)
-{
-        int fd = open(path, flags | O_CLOEXEC), r = 0;
-
-        if (fd < 0)
-                return err_set(-errno, "chunk store: %s: %m", path);
-        if (fsync(fd) < 0 && !((flags & O_DIRECTORY) && (errno == EINVAL || errno == EROFS)))
-                r = err_set(-errno, "chunk store: fsync %s: %m", path);
-        close(fd);
-        return r;
-}
-
-/* Creates the directory holding the chunk file path, durably. */
-static int make_fanout(const char *path)
-{
-        char dir[PATH_MAX];
-
-        snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return err_set(-errno, "chunk store: mkdir %s: %m", dir);
-        return fsutil_fsync_parent(dir);
-}
-
-/* syncfs() of the file system holding the store. */
-static int syncfs_store(struct blob_fs *bf)
-{
-        int fd = open(bf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-        if (fd < 0)
-                return err_set(-errno, "chunk store: %s: %m", bf->dir);
-        if (syncfs(fd) < 0)
-                r = err_set(-errno, "chunk store: syncfs %s: %m", bf->dir);
-        close(fd);
-        return r;
-}
-
 static int bf_flush(struct blob *b, struct blob_batch *bb)
 {
         struct blob_fs *bf = bf_of(b);
-        char path[PATH_MAX];
-        int many = bb->n >= SYNCFS_MIN;
-        size_t i;
         int r = 0;
 
-        /* 1. the bytes of every new chunk */
-        if (many)
-                r = syncfs_store(bf);
-        for (i = 0; !many && i < bb->n && r == 0; i++)
-                r = fsync_path(bb->p[i].tmp, O_RDONLY);
-        if (r < 0)
-                goto out;
-        /* 2. their names: in place only now that the bytes are on disk */
-        for (i = 0; i < bb->n; i++) {
-                r = chunk_path(bf, &bb->p[i].h, path, sizeof(path));
-                if (r < 0)
-                        goto out;
-                if (rename(bb->p[i].tmp, path) < 0) {
-                        if (errno != ENOENT) {
-                                r = err_set(-errno, "chunk store: rename to %s: %m", path);
-                                goto out;
-                        }
-                        /* the fan-out directory: created on first use */
-                        r = make_fanout(path);
-                        if (r < 0)
-                                goto out;
-                        if (rename(bb->p[i].tmp, path) < 0) {
-                                r = err_set(-errno, "chunk store: rename to %s: %m", path);
-                                goto out;
-                        }
-                }
-                bb->p[i].tmp[0] = 0;
-                bb->dirs[bb->p[i].h.b[0]] = 1;
-        }
-        /* 3. the directories holding those names */
-        if (many) {
-                r = syncfs_store(bf);
-                goto out;
-        }
-        for (i = 0; i < 256; i++) {
-                if (!bb->dirs[i])
+        /* 1. the bytes: a batch holds one pack, two when it filled one, so
+         * an fdatasync each beats a syncfs() of the whole file system */
+        for (size_t i = 0; i < bb->np && r == 0; i++) {
+                struct bfs_pack *p = bb->packs[i];
+
+                if (p->size == p->synced)
                         continue;
-                if (snprintf(path, sizeof(path), "%s/%02x", bf->dir, (unsigned)i) >=
-                    (int)sizeof(path)) {
-                        r = err_set(-ENAMETOOLONG, "chunk store path too long");
-                        goto out;
-                }
-                r = fsync_path(path, O_RDONLY | O_DIRECTORY);
-                if (r < 0)
-                        goto out;
+                if (fdatasync(p->fd) < 0)
+                        r = err_set(-errno, "chunk store: fdatasync %s: %m", p->name);
+                else
+                        p->synced = p->size;
         }
-out:
-        for (i = 0; i < bb->n; i++)
-                if (bb->p[i].tmp[0])
-                        unlink(bb->p[i].tmp);
-        bb->n = 0;
-        memset(bb->dirs, 0, sizeof(bb->dirs));
+        /* 2. the rows, in one durable transaction: visible from now on */
+        if (r == 0)
+                r = bfs_index_commit(bf, bb->rows, bb->n);
+        batch_reset(bf, bb, r < 0);
         return r;
 }
 
-static int bf_get(struct blob *b, const struct hash *h, struct buf *out, uint8_t *enc)
+static int legacy_get(struct blob_fs *bf, const struct hash *h, struct buf *out, uint8_t *enc)
 {
         char path[PATH_MAX];
         struct stat st;
@@ -367,7 +277,9 @@ static int bf_get(struct blob *b, const struct hash *h, struct buf *out, uint8_t
         size_t want;
         int fd, r;
 
-        r = chunk_path(bf_of(b), h, path, sizeof(path));
+        if (!bf->legacy)
+                return -ENOENT;
+        r = legacy_path(bf, h, path, sizeof(path));
         if (r < 0)
                 return r;
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -407,16 +319,61 @@ out:
         return r;
 }
 
+static int bf_get(struct blob *b, const struct hash *h, struct buf *out, uint8_t *enc)
+{
+        struct blob_fs *bf = bf_of(b);
+        struct bfs_loc loc;
+        char hex[HASH_HEX_LEN + 1];
+        int r, i;
+
+        /* Compaction may move the chunk between the lookup and the read:
+         * the read then finds the old pack gone, and a new lookup the copy. */
+        for (i = 0; i < READ_TRIES; i++) {
+                r = bfs_index_lookup(bf, h, &loc);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return legacy_get(bf, h, out, enc);
+                if (loc.enc > FRAME_ENC_ZSTD || loc.len > FRAME_MAX_PAYLOAD)
+                        break;
+                r = bfs_pack_read(bf, h, &loc, out);
+                if (r == 0) {
+                        *enc = loc.enc;
+                        return 0;
+                }
+                if (r != -ESTALE)
+                        return r;
+        }
+        hash_to_hex(h, hex);
+        return err_set(-EIO, "chunk store: the record of %s in %s does not match the index", hex,
+                       loc.name);
+}
+
 static int bf_remove(struct blob *b, const struct hash *h)
 {
+        struct blob_fs *bf = bf_of(b);
         char path[PATH_MAX];
-        int r = chunk_path(bf_of(b), h, path, sizeof(path));
+        int r, found;
 
-        if (r < 0)
+        r = bfs_index_remove(bf, h);
+        if (r < 0 && r != -ENOENT)
                 return r;
-        if (unlink(path) == 0)
-                return 0;
-        return errno == ENOENT ? -ENOENT : err_set(-errno, "chunk store: removing %s: %m", path);
+        found = r == 0;
+        if (bf->legacy) {
+                r = legacy_path(bf, h, path, sizeof(path));
+                if (r < 0)
+                        return r;
+                if (unlink(path) == 0)
+                        found = 1;
+                else if (errno != ENOENT)
+                        return err_set(-errno, "chunk store: removing %s: %m", path);
+        }
+        return found ? 0 : -ENOENT;
+}
+
+static int bf_compact(struct blob *b, uint64_t *freed)
+{
+        return bfs_compact(bf_of(b), freed);
 }
 
 static int bf_claim(struct blob *b)
@@ -436,7 +393,15 @@ static int bf_claim(struct blob *b)
 static void bf_close(struct blob *b)
 {
         struct blob_fs *bf = bf_of(b);
+        struct bfs_pack *p;
 
+        while ((p = bf->free)) {
+                bf->free = p->next;
+                bfs_pack_close(p);
+        }
+        bfs_fd_cache_clear(bf);
+        bfs_index_close(bf);
+        pthread_mutex_destroy(&bf->mu);
         if (bf->lock_fd >= 0)
                 close(bf->lock_fd);
         free(bf->dir);
@@ -453,11 +418,12 @@ static const struct blob_ops fs_ops = {
     .remove = bf_remove,
     .claim = bf_claim,
     .close = bf_close,
+    .compact = bf_compact,
 };
 
-/* Removes the temp files a crashed writer left in tmpdir. Only old ones:
- * a young one may belong to a writer still running (another process on the
- * same data directory). */
+/* Removes the temp files a crashed writer of the per-file layout left in
+ * tmpdir. Only old ones: a young one may belong to a writer still running
+ * (an older ferryd on the same data directory). */
 static void sweep_temps(const char *tmpdir)
 {
         char path[PATH_MAX];
@@ -476,12 +442,27 @@ static void sweep_temps(const char *tmpdir)
                 if (snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name) >= (int)sizeof(path))
                         continue;
                 if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-                    st.st_mtime < now - TMP_STALE_SEC && unlink(path) == 0)
+                    st.st_mtime < now - BFS_STALE_SEC && unlink(path) == 0)
                         n++;
         }
         closedir(d);
         if (n)
                 log_info("chunk store: removed %d stale temporary files from %s", n, tmpdir);
+}
+
+/* 1 if dir has a fan-out directory of the per-file layout. */
+static int has_legacy(const char *dir)
+{
+        struct dirent *de;
+        DIR *d = opendir(dir);
+        int found = 0;
+
+        if (!d)
+                return 0;
+        while (!found && (de = readdir(d)))
+                found = strlen(de->d_name) == 2 && strspn(de->d_name, "0123456789abcdef") == 2;
+        closedir(d);
+        return found;
 }
 
 /* Opens DIR/.lock and takes its shared lock: -EBUSY while a process holds
@@ -508,21 +489,37 @@ static int lock_shared(const char *dir)
         return err_set(-e, "chunk store: locking %s: %s", path, strerror(e));
 }
 
+/* The pack size limit: 64 MiB, or FERRY_BLOB_PACK_MAX bytes (tests). */
+static uint64_t pack_max(void)
+{
+        const char *s = getenv("FERRY_BLOB_PACK_MAX");
+        unsigned long long v;
+        char *end;
+
+        if (!s || !*s)
+                return BFS_PACK_MAX_DEFAULT;
+        v = strtoull(s, &end, 10);
+        if (*end || v < BFS_PACK_HDR + BFS_REC_HDR + 1)
+                return BFS_PACK_MAX_DEFAULT;
+        return v;
+}
+
 int blob_fs_open(const char *dir, struct blob **out)
 {
-        char tmpdir[PATH_MAX];
+        char path[PATH_MAX];
         struct blob_fs *bf;
         int r, fd;
 
-        if (snprintf(tmpdir, sizeof(tmpdir), "%s/" TMP_SUBDIR, dir) >= (int)sizeof(tmpdir))
+        if (snprintf(path, sizeof(path), "%s/" BFS_PACK_DIR, dir) >= (int)sizeof(path))
                 return err_set(-ENAMETOOLONG, "chunk store path too long");
-        r = fsutil_mkdirs(tmpdir, 1);
+        r = fsutil_mkdirs(path, 1);
         if (r < 0)
-                return err_set(r, "chunk store: cannot create %s: %s", tmpdir, strerror(-r));
+                return err_set(r, "chunk store: cannot create %s: %s", path, strerror(-r));
         fd = lock_shared(dir);
         if (fd < 0)
                 return fd;
-        sweep_temps(tmpdir);
+        snprintf(path, sizeof(path), "%s/" TMP_SUBDIR, dir);
+        sweep_temps(path);
         bf = calloc(1, sizeof(*bf));
         if (!bf) {
                 close(fd);
@@ -530,10 +527,14 @@ int blob_fs_open(const char *dir, struct blob **out)
         }
         bf->base.ops = &fs_ops;
         bf->lock_fd = fd;
+        bf->legacy = has_legacy(dir);
+        bf->pack_max = pack_max();
+        pthread_mutex_init(&bf->mu, NULL);
         bf->dir = strdup(dir);
-        if (!bf->dir) {
+        r = bf->dir ? bfs_index_open(bf) : -ENOMEM;
+        if (r < 0) {
                 bf_close(&bf->base);
-                return -ENOMEM;
+                return r;
         }
         *out = &bf->base;
         return 0;

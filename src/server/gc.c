@@ -22,6 +22,9 @@
  *    stored) until its ownership row exists, so a batch never removes a
  *    blob an upload has just stored or counted on: every chunk such an
  *    upload touched is held by an account by the time the batch looks.
+ *    Last, the blob store compacts (blob_ops.compact, when it has one) to
+ *    give back the space of what was removed; that needs no lock, since it
+ *    moves chunks without changing which are stored.
  *
  * Several ferryd instances on one shared store (PostgreSQL): every
  * instance's housekeeping thread calls gc_run, but one collector runs at a
@@ -168,6 +171,15 @@ int gc_run(struct server *s, int64_t now, struct gc_stats *st)
         free(users);
         if (r == 0)
                 r = free_orphans(s, st);
+        /* the space of what was removed, for stores that do not free it at
+         * remove() (folder packs); a failure here loses no data */
+        if (r == 0 && s->blob->ops->compact) {
+                uint64_t compacted = 0;
+                int c = s->blob->ops->compact(s->blob, &compacted);
+
+                if (c < 0)
+                        log_warn("gc: compacting the chunk store: %s", err_msg(c));
+        }
         s->meta->ops->cluster_unlock(s->meta, GC_RUN_LOCK, 0);
         if (st->versions_pruned || st->chunks_freed)
                 log_info("gc: %lld versions pruned, %lld chunks freed (%lld bytes)",

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import sqlite3
 import threading
 import time
 
@@ -53,17 +54,44 @@ def ok(r, what):
 
 
 def chunk_store(env):
-    """(files, bytes) of the server's chunk store (DATA/chunks/ab/<hash>)."""
-    n = size = 0
+    """(chunks, bytes, disk) of the server's chunk store: chunks and the sum
+    of their stored sizes per the index (DATA/chunks/index.db) plus chunk
+    files of the older per-file layout (DATA/chunks/ab/<hash>), and the
+    bytes on disk: pack files (DATA/chunks/packs/*.pack) and those files.
+    Removed chunks leave `bytes` at once; `disk` shrinks when the GC's
+    compaction rewrites the packs they were in."""
+    n = size = disk = 0
     top = os.path.join(env.server.data_dir, "chunks")
+    index = os.path.join(top, "index.db")
+    if os.path.exists(index):
+        db = sqlite3.connect(index, timeout=10)
+        try:
+            rows, total = db.execute("SELECT count(*), coalesce(sum(len), 0) FROM chunks").fetchone()
+        finally:
+            db.close()
+        n += rows
+        size += total
     for root, dirs, files in os.walk(top):
         if root == top:
-            dirs[:] = [d for d in dirs if re.fullmatch(r"[0-9a-f]{2}", d)]
+            dirs[:] = [d for d in dirs if re.fullmatch(r"[0-9a-f]{2}", d) or d == "packs"]
         for name in files:
             if re.fullmatch(r"[0-9a-f]{64}", name):
                 n += 1
                 size += os.lstat(os.path.join(root, name)).st_size
-    return n, size
+                disk += os.lstat(os.path.join(root, name)).st_size
+            elif name.endswith(".pack"):
+                try:
+                    disk += os.lstat(os.path.join(root, name)).st_size
+                except FileNotFoundError:
+                    pass  # compacted meanwhile
+    return n, size, disk
+
+
+def compacted(store):
+    """Whether the packs hold little beyond the live chunks: compaction
+    rewrites a pack once half of it is dead (record headers: 37 bytes)."""
+    n, size, disk = store
+    return disk <= 2 * (size + 37 * n) + 64 * KIB
 
 
 GC_LINE = re.compile(r"gc: (\d+) versions pruned, (\d+) chunks freed \((\d+) bytes\)")
@@ -382,6 +410,7 @@ def history_gc_concurrent_upload(env):
     t.start()
     uploaded = 0
     peak = chunk_store(env)[1]
+    peak_disk = chunk_store(env)[2]
     try:
         for rnd in range(rounds):
             for i in range(nfiles):
@@ -393,7 +422,9 @@ def history_gc_concurrent_upload(env):
                 uploaded += size
             r = a.run(["sync"])
             check(r.rc == 0, "A's sync in round %d while the GC runs: %s" % (rnd, r.describe()))
-            peak = max(peak, chunk_store(env)[1])
+            store = chunk_store(env)
+            peak = max(peak, store[1])
+            peak_disk = max(peak_disk, store[2])
             time.sleep(0.3)
     finally:
         stop.set()
@@ -416,20 +447,22 @@ def history_gc_concurrent_upload(env):
     b.sync()
     assert_same(a, b)
     # The GC freed the chunks of pruned versions: the store holds at most
-    # the kept versions (2 per file, plus the 3 pool contents and slack).
+    # the kept versions (2 per file, plus the 3 pool contents and slack),
+    # and compaction gave the space of the freed ones back on disk.
     live = nfiles * size
-    end = wait_for(lambda: (lambda s: s if s[1] <= 2 * live + 3 * size + 64 * KIB else None)(
-        chunk_store(env)), GC_WAIT, interval=0.2)
+    end = wait_for(lambda: (lambda s: s if s[1] <= 2 * live + 3 * size + 64 * KIB and
+                            compacted(s) else None)(chunk_store(env)), GC_WAIT, interval=0.2)
     pruned, freed, freed_bytes = gc_totals(env)
     check(end, "chunk store did not shrink to the kept versions: %s bytes (kept data %d, "
           "peak %d, uploaded %d); gc %s" % (chunk_store(env), live, peak, uploaded,
                                             gc_totals(env)))
-    check(freed > 0 and freed_bytes > 0 and pruned > 0 and end[1] < peak,
+    check(freed > 0 and freed_bytes > 0 and pruned > 0 and end[1] < peak and
+          end[2] < peak_disk,
           "ferryd did not report freeing chunks: gc %s, store %s, peak %d, uploaded %d" %
           ((pruned, freed, freed_bytes), end, peak, live + uploaded))
-    note("chunk store: peak %d bytes while editing, %d at the end (kept data %d, uploaded "
-         "%d); gc: %d versions pruned, %d chunks freed (%d bytes)" %
-         (peak, end[1], live, live + uploaded, pruned, freed, freed_bytes))
+    note("chunk store: peak %d bytes while editing (%d on disk), %d at the end (%d on disk; "
+         "kept data %d, uploaded %d); gc: %d versions pruned, %d chunks freed (%d bytes)" %
+         (peak, peak_disk, end[1], end[2], live, live + uploaded, pruned, freed, freed_bytes))
     if b_errors:
         note("B's syncs that raced the GC (recovered): %d, e.g. %s" %
              (len(b_errors), tail(b_errors[0], 200)))
