@@ -21,6 +21,8 @@
 /* At least 2 * CHUNK_MAX so that after keeping a partial chunk there is
  * always room to read a whole CHUNK_MAX more. */
 #define MANIFEST_READ_BUF (4u * 1024u * 1024u)
+/* The first buffer, enough for most files whole. */
+#define MANIFEST_SMALL_BUF (64u * 1024u)
 #define BLOB_ENTRY (HASH_LEN + 4)
 
 static const char *const kind_names[] = {"file", "dir", "symlink"};
@@ -144,15 +146,17 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
         struct manifest t = MANIFEST_INIT;
         struct hash_bg *bg = NULL;
         struct rbuf rb[2] = {{0}};
-        size_t start = 0, end = 0;
+        size_t start = 0, end = 0, cap = MANIFEST_SMALL_BUF;
         uint64_t offset = 0;
         int cur = 0, eof = 0;
         int r = 0;
 
-        rb[0].p = malloc(MANIFEST_READ_BUF);
-        rb[1].p = malloc(MANIFEST_READ_BUF);
-        bg = hash_bg_new();
-        if (!rb[0].p || !rb[1].p || !bg) {
+        /* Most files are small: start with one small buffer (from the heap,
+         * no page faults, no thread) and take the two large ones only when
+         * it fills up. Nothing is cut before then (a cut needs CHUNK_MAX
+         * bytes or the end of the file), so the bytes can move. */
+        rb[0].p = malloc(MANIFEST_SMALL_BUF);
+        if (!rb[0].p) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -162,7 +166,20 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                 if (!eof && end - start < CHUNK_MAX) {
                         ssize_t got;
 
-                        if (MANIFEST_READ_BUF - end < CHUNK_MAX) {
+                        if (cap < MANIFEST_READ_BUF && end == cap) {
+                                uint8_t *p = realloc(rb[0].p, MANIFEST_READ_BUF);
+
+                                if (p)
+                                        rb[0].p = p;
+                                rb[1].p = malloc(MANIFEST_READ_BUF);
+                                bg = hash_bg_new();
+                                if (!p || !rb[1].p || !bg) {
+                                        r = -ENOMEM;
+                                        goto out;
+                                }
+                                buf = rb[0].p;
+                                cap = MANIFEST_READ_BUF;
+                        } else if (cap == MANIFEST_READ_BUF && cap - end < CHUNK_MAX) {
                                 /* carry the partial chunk over to the other
                                  * buffer, once its hashes are done */
                                 int other = cur ^ 1;
@@ -174,7 +191,7 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                                 cur = other;
                                 buf = rb[cur].p;
                         }
-                        got = read(fd, buf + end, MANIFEST_READ_BUF - end);
+                        got = read(fd, buf + end, cap - end);
                         if (got < 0) {
                                 if (errno == EINTR)
                                         continue;
@@ -196,7 +213,7 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
 
                 /* manifest_add may move the chunk list that queued hashes
                  * are written into */
-                if (t.n == t.cap)
+                if (t.n == t.cap && bg)
                         hash_bg_wait(bg);
                 r = manifest_add(&t, &(struct hash){{0}}, (uint32_t)cut);
                 if (r < 0)
@@ -205,7 +222,7 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                 c->fp = manifest_fp(buf + start, cut);
                 c->has_fp = 1;
                 /* cb wants each hash at once */
-                if (!cb && hash_bg_backlog(bg) < BG_BACKLOG_MAX) {
+                if (bg && !cb && hash_bg_backlog(bg) < BG_BACKLOG_MAX) {
                         hash_bg_oneshot(bg, buf + start, cut, &c->hash);
                         rb[cur].mark = hash_bg_mark(bg);
                 } else {
@@ -219,7 +236,8 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                 offset += cut;
                 start += cut;
         }
-        hash_bg_wait(bg);
+        if (bg)
+                hash_bg_wait(bg);
         manifest_file_hash(&t, &m->file_hash);
         manifest_move(m, &t);
         r = 0;
