@@ -23,7 +23,7 @@ import stat
 import subprocess
 import time
 
-from harness import (ASAN, FERRY, SLOW, check, ferry_hash_file, json_out, pty_run,
+from harness import (ASAN, FERRY, SLOW, check, ferry_hash_file, file_sha256, json_out, pty_run,
                      run_cmd, sanitizer_report, scenario, tail, wait_for, write_big)
 
 KIB = 1 << 10
@@ -63,13 +63,15 @@ def make_data(top):
     write(os.path.join(top, "notes.txt"), "my notes\n")
 
 
-def tree(top, name):
+def tree(top, name, digest=ferry_hash_file):
     """{path in the set: description} of the local source top as a backup
-    holds it: under name/, without .ferry folders and .DS_Store."""
+    holds it: under name/, without .ferry folders and .DS_Store. Files are
+    named by digest: Ferry's file hash (what server_set() shows) by default,
+    file_sha256 to compare with a device's snapshot()."""
     out = {name: ("dir",)} if os.path.isdir(top) else {}
     if not os.path.isdir(top):
         st = os.lstat(top)
-        return {name: ("file", ferry_hash_file(top), st.st_size, bool(st.st_mode & 0o100))}
+        return {name: ("file", digest(top), st.st_size, bool(st.st_mode & 0o100))}
     for root, dirs, files in os.walk(top):
         dirs[:] = [x for x in dirs if x != ".ferry"]
         for n in dirs + files:
@@ -83,15 +85,15 @@ def tree(top, name):
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = ("dir",)
             else:
-                out[rel] = ("file", ferry_hash_file(p), st.st_size, bool(st.st_mode & 0o100))
+                out[rel] = ("file", digest(p), st.st_size, bool(st.st_mode & 0o100))
     return out
 
 
-def local_tree(top):
+def local_tree(top, digest=ferry_hash_file):
     """tree() of everything in top (a restore target), keyed by path."""
     out = {}
     for n in sorted(os.listdir(top)):
-        out.update(tree(os.path.join(top, n), n))
+        out.update(tree(os.path.join(top, n), n, digest))
     return out
 
 
@@ -400,7 +402,8 @@ def restore_at_earlier_point(env):
     check("as of seq %d, the last change at or before %s" % (s1, t1) in r.out,
           "point: %r" % r.out)
     then = {k: v for k, v in first.items() if k == "docs" or k.startswith("docs/")}
-    check(local_tree(out) == then, "docs as of t1: %s, want %s" % (local_tree(out), then))
+    got = local_tree(out, file_sha256)
+    check(got == then, "docs as of t1: %s, want %s" % (got, then))
     check(seq_now(a) == s_before, "a restore into a directory changed the server")
     # In place, by seq: edits reverted, the delete undone, the later file kept.
     r = ok(b.run(["restore", "--at", str(s1)]), "restore --at SEQ in place")
