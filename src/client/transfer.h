@@ -15,7 +15,9 @@
  * device already has from local files (verified by hash, or trusted by an
  * unchanged stat and copied by the kernel, dlcopy.h), then what a LAN
  * peer has (the optional peer_fetch hook), and the rest from
- * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB.
+ * POST /api/v1/chunks/fetch, in windows of at most 1,024 chunks and ~4 MiB,
+ * the next window's request on a second connection while this one is
+ * verified and written (dlwin.h; one connection with a bandwidth limit).
  * Each chunk is verified against its hash and each file's chunk list
  * against its file hash (manifest.h); files are given their mode and
  * mtime (small files on several threads, dlfile.h); files are then made

@@ -2,8 +2,20 @@
  * from local files or fetched, written in manifest order into temporary
  * files, verified, made durable in groups and renamed into place.
  *
- * Memory stays bounded whatever the file sizes: a download holds one window
- * of chunks (~4 MiB), the fetched frames for it and one decoded chunk.
+ * Memory stays bounded whatever the file sizes: a download holds two
+ * windows of chunks (~4 MiB each), the fetched frames for them and one
+ * decoded chunk.
+ *
+ * Prefetch (dlwin.h): the loop below builds window k+1 (local chunks, the
+ * LAN peer) and sends its request before it receives, verifies and writes
+ * window k, so the server's reading and sending of k+1 (on a fetcher
+ * thread and a second connection) overlaps this thread's hashing and
+ * writing of k. What must happen in order with the writes (finishing an
+ * empty file, opening a resume file, a kernel copy into the current file)
+ * ends the window being built while an earlier one is still unwritten; the
+ * loop writes that one first and then carries on. The writes themselves,
+ * the pending list and resuming are as without prefetch, and an error in
+ * either window abandons both: the one not written yet is dropped.
  *
  * Resuming: a file of at least RESUME_MIN_BYTES assembles into a temporary
  * file named after its path (localfs_resume_name) instead of a random one,
@@ -105,7 +117,8 @@ struct dl {
         struct dl_job *jobs;
         size_t n;
         const struct dl_hooks *hooks;
-        struct dlwin w; /* the window: slots, their bytes, fetch buffers */
+        struct dlwin_pipe pipe; /* the two windows and their fetching */
+        struct dlwin *w;        /* the window being built */
         struct cur cur;
         struct dlcopy dc;        /* local files chunks are taken from */
         struct dlfile_dirs dirs; /* to fsync before returning */
@@ -147,8 +160,9 @@ static int resumable_job(const struct dl_job *j)
 /* Reads back what an interrupted run wrote into the current (resume) file:
  * the longest prefix of the manifest's chunks that all verify is kept, the
  * rest is cut off. *first gets the index of
- * the first chunk still to write. Uses the window buffer, which is empty
- * when a resumable file starts. */
+ * the first chunk still to write. Uses the buffer of the window being
+ * built, which is empty when a resumable file starts (and no other window
+ * is waiting to be written). */
 static int cur_resume(struct dl *d, uint64_t have, size_t *first)
 {
         struct cur *c = &d->cur;
@@ -158,9 +172,9 @@ static int cur_resume(struct dl *d, uint64_t have, size_t *first)
         struct hash h;
 
         while (k < m->n && off + m->chunks[k].size <= have) {
-                if (transfer_pread_full(c->fd, d->w.win, m->chunks[k].size, off) < 0)
+                if (transfer_pread_full(c->fd, d->w->win, m->chunks[k].size, off) < 0)
                         break;
-                hash_buf(d->w.win, m->chunks[k].size, &h);
+                hash_buf(d->w->win, m->chunks[k].size, &h);
                 if (!hash_equal(&h, &m->chunks[k].hash))
                         break;
                 off += m->chunks[k].size;
@@ -517,24 +531,24 @@ static int tasks_flush(struct dl *d)
         return d->npend == PENDING_MAX ? pending_flush(d) : 0;
 }
 
-/* Writes the window's slots [0, ns) in order: a file whose chunks are all
- * in the window (and that is not resumable) is queued for dlfile_write(),
- * any other goes through the current file. */
-static int write_window(struct dl *d, size_t ns)
+/* Writes w's slots in order: a file whose chunks are all in the window
+ * (and that is not resumable) is queued for dlfile_write(), any other goes
+ * through the current file. */
+static int write_window(struct dl *d, const struct dlwin *w)
 {
-        size_t i = 0, e, k;
+        size_t i = 0, e, k, ns = w->ns;
         int r = 0;
 
         while (i < ns && r == 0) {
-                const struct dlwin_slot *s = &d->w.slots[i];
+                const struct dlwin_slot *s = &w->slots[i];
                 const struct dl_job *j = &d->jobs[s->job];
 
-                for (e = i + 1; e < ns && d->w.slots[e].job == s->job; e++)
+                for (e = i + 1; e < ns && w->slots[e].job == s->job; e++)
                         ;
                 if (s->chunk == 0 && e - i == j->m.n && !resumable_job(j)) {
                         d->tasks[d->ntasks++] = (struct dlfile_task){.root = d->t->root,
                                                                      .path = j->path,
-                                                                     .data = d->w.win + s->off,
+                                                                     .data = w->win + s->off,
                                                                      .len = j->m.size,
                                                                      .m = &j->m,
                                                                      .mode = j->mode,
@@ -545,8 +559,8 @@ static int write_window(struct dl *d, size_t ns)
                 } else {
                         r = tasks_flush(d);
                         for (k = i; k < e && r == 0; k++)
-                                r = cur_write(d, s->job, d->w.win + d->w.slots[k].off,
-                                              j->m.chunks[d->w.slots[k].chunk].size);
+                                r = cur_write(d, s->job, w->win + w->slots[k].off,
+                                              j->m.chunks[w->slots[k].chunk].size);
                 }
                 i = e;
         }
@@ -566,26 +580,30 @@ static int finish_empty(struct dl *d, size_t job)
 int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                       const struct dl_hooks *hooks)
 {
-        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks, .w = {.t = t, .jobs = jobs}};
+        struct dl d = {.t = t, .jobs = jobs, .n = n, .hooks = hooks};
+        struct dlwin *prev = NULL; /* sent, not yet received and written */
         size_t job = 0, chunk = 0;
-        int r = 0;
+        int r;
 
         d.cur.fd = -1;
         d.cur.job = -1;
         dlcopy_init(&d.dc, t->root, t->idx, t->open_moved, t->ud);
-        d.w.slots = calloc(TRANSFER_FETCH_BATCH, sizeof(*d.w.slots));
-        d.w.win = malloc(TRANSFER_BODY_BYTES + CHUNK_MAX);
+        r = dlwin_pipe_init(&d.pipe, t, jobs);
         d.pend = calloc(PENDING_MAX, sizeof(*d.pend));
         d.tasks = calloc(PENDING_MAX, sizeof(*d.tasks));
         d.nthreads = dlfile_threads();
-        if (!d.w.slots || !d.w.win || !d.pend || !d.tasks) {
+        if (r < 0 || !d.pend || !d.tasks) {
                 r = -ENOMEM;
                 goto out;
         }
         for (;;) {
+                struct dlwin *w = &d.pipe.w[prev == &d.pipe.w[0]];
                 size_t ns = 0, bytes = 0;
 
-                /* Build the next window: consecutive chunks across files. */
+                /* Build the next window: consecutive chunks across files.
+                 * What must follow the writes of earlier slots waits
+                 * while prev is not written either. */
+                d.w = w;
                 while (job < n && ns < TRANSFER_FETCH_BATCH && bytes < TRANSFER_BODY_BYTES) {
                         const struct chunk_ref *ref;
                         uint64_t off = 0;
@@ -594,7 +612,7 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                         if (jobs[job].m.n == 0) {
                                 /* Finish earlier slots first so the single
                                  * open file stays the one being written. */
-                                if (ns > 0)
+                                if (ns > 0 || prev)
                                         break;
                                 r = finish_empty(&d, job);
                                 if (r < 0)
@@ -605,7 +623,7 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                         if (chunk == 0 && resumable_job(&jobs[job])) {
                                 /* The earlier slots first: the resume file
                                  * becomes the current file now. */
-                                if (ns > 0)
+                                if (ns > 0 || prev)
                                         break;
                                 r = cur_open(&d, job, &chunk);
                                 if (r < 0)
@@ -621,12 +639,14 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                         }
                         /* a trusted local chunk of the current file is
                          * copied by the kernel when nothing is waiting in
-                         * the window, else read unhashed (dlcopy.h) */
+                         * a window, else read unhashed (dlcopy.h) */
                         ref = &jobs[job].m.chunks[chunk];
                         trust = d.cur.job == (ssize_t)job;
                         found = dlcopy_find(&d.dc, ref, trust, &off);
                         trust = trust && found == DLCOPY_TRUSTED;
                         if (trust && ns == 0) {
+                                if (prev)
+                                        break;
                                 r = copy_run(&d, &chunk, off);
                                 if (r < 0)
                                         goto out;
@@ -636,13 +656,13 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                                 }
                                 continue;
                         }
-                        d.w.slots[ns] =
+                        w->slots[ns] =
                             (struct dlwin_slot){.job = job, .chunk = chunk, .off = bytes};
-                        d.w.slots[ns].have = found != DLCOPY_NONE &&
-                                             dlcopy_read(&d.dc, ref, off, trust, d.w.win + bytes);
-                        if (d.w.slots[ns].have)
+                        w->slots[ns].have = found != DLCOPY_NONE &&
+                                            dlcopy_read(&d.dc, ref, off, trust, w->win + bytes);
+                        if (w->slots[ns].have)
                                 t->chunks_local++;
-                        if (d.w.slots[ns].have && trust)
+                        if (w->slots[ns].have && trust)
                                 dlcopy_note(&d.dc);
                         bytes += ref->size;
                         ns++;
@@ -651,15 +671,25 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                                 chunk = 0;
                         }
                 }
-                if (ns == 0)
+                w->ns = ns;
+                if (ns > 0) {
+                        /* the LAN peer here, the rest to the fetcher */
+                        r = dlwin_peer(&d.pipe, w);
+                        if (r == 0)
+                                r = dlwin_send(&d.pipe, w, job < n);
+                        if (r < 0)
+                                goto out;
+                }
+                if (prev) {
+                        r = dlwin_recv(&d.pipe, prev);
+                        if (r == 0)
+                                r = write_window(&d, prev);
+                        if (r < 0)
+                                goto out;
+                }
+                if (ns == 0 && !prev)
                         break;
-                r = dlwin_peer(&d.w, ns);
-                if (r == 0)
-                        r = dlwin_fetch(&d.w, ns);
-                if (r == 0)
-                        r = write_window(&d, ns);
-                if (r < 0)
-                        goto out;
+                prev = ns > 0 ? w : NULL;
         }
         r = pending_flush(&d);
         if (r < 0)
@@ -678,6 +708,8 @@ int transfer_download(struct transfer *t, struct dl_job *jobs, size_t n,
                   (unsigned long long)(t->bytes_copied + d.dc.bytes_copied),
                   (unsigned long long)d.chunks_resumed, (unsigned long long)d.bytes_resumed);
 out:
+        /* a window still in flight is waited for and dropped */
+        dlwin_pipe_free(&d.pipe);
         /* on an error: an unfinished resumable file stays for the next
          * round; other unfinished files are removed */
         cur_abandon(&d.cur, 1);
@@ -692,10 +724,6 @@ out:
         t->bytes_copied += d.dc.bytes_copied;
         dlcopy_free(&d.dc);
         dlfile_dirs_free(&d.dirs);
-        free(d.w.slots);
-        free(d.w.win);
-        buf_free(&d.w.fetched);
-        buf_free(&d.w.chunk);
         return r;
 }
 
