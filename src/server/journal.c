@@ -200,23 +200,58 @@ static int hset_add(struct hset *s, const struct chunk_ref *all, size_t n, uint3
         return 1;
 }
 
+/* The index in all[] of a chunk with hash h in s, or -1. */
+static ssize_t hset_find(const struct hset *s, const struct chunk_ref *all, const struct hash *h)
+{
+        if (!s->slot)
+                return -1;
+        for (size_t i = hkey(h) & s->mask; s->slot[i]; i = (i + 1) & s->mask)
+                if (hash_equal(&all[s->slot[i] - 1].hash, h))
+                        return (ssize_t)s->slot[i] - 1;
+        return -1;
+}
+
 /* Fills res with the distinct chunks of c the account lacks. Returns the
  * number missing, -EBADMSG (res set to invalid) when a held chunk's real
- * size is not the one the change claims, or a negative store code. */
+ * size is not the one the change claims, or a negative store code.
+ *
+ * A chunk of the path's current entry cur is held (the GC keeps every chunk
+ * a current entry names) with the size cur's commit checked, so only the
+ * others are looked up: a one-chunk edit of a 1 GiB file asks the store
+ * about one chunk, not 16,000. Chunks are touched (the GC's grace) only
+ * when some are missing: the client then uploads those and commits again,
+ * and the grace keeps the held ones meanwhile; a commit that goes through
+ * makes its version refer to them, which keeps them by itself. */
 static int find_missing(struct meta *m, int64_t user, int64_t now, const struct journal_change *c,
-                        struct journal_result *res)
+                        const struct meta_entry *cur, struct journal_result *res)
 {
         const struct chunk_ref *ch = c->manifest.chunks;
-        struct hset set = {NULL, 0};
+        struct manifest prev = MANIFEST_INIT;
+        struct hset set = {NULL, 0}, known = {NULL, 0};
         size_t i, cap = 0;
         uint32_t size;
         int r = 0;
 
+        if (cur && is_live(cur) && cur->kind == KIND_FILE && cur->chunks_len &&
+            manifest_from_blob(cur->chunks, cur->chunks_len, &prev) == 0) {
+                for (i = 0; i < prev.n && r >= 0; i++)
+                        r = hset_add(&known, prev.chunks, prev.n, (uint32_t)i);
+                if (r < 0)
+                        goto out;
+        }
         for (i = 0; i < c->manifest.n; i++) {
-                /* In this transaction: a GC dropping the chunk either ran
-                 * before (then it is missing and the client uploads it
-                 * again) or runs after and sees this version refer to it. */
-                r = m->ops->chunk_touch(m, user, &ch[i].hash, now, &size);
+                ssize_t k = hset_find(&known, prev.chunks, &ch[i].hash);
+
+                if (k >= 0) {
+                        r = 1;
+                        size = prev.chunks[k].size;
+                } else {
+                        /* In this transaction: a GC dropping the chunk either
+                         * ran before (then it is missing and the client
+                         * uploads it again) or runs after and sees this
+                         * version refer to it. */
+                        r = m->ops->chunk_held(m, user, &ch[i].hash, &size);
+                }
                 if (r < 0)
                         goto out;
                 if (r == 1 && size != ch[i].size) {
@@ -248,9 +283,19 @@ static int find_missing(struct meta *m, int64_t user, int64_t now, const struct 
                 }
                 res->missing[res->n_missing++] = ch[i].hash;
         }
+        /* The commit waits for the missing ones: keep the rest meanwhile. */
+        for (i = 0; res->n_missing > 0 && i < c->manifest.n; i++) {
+                if (hset_find(&set, ch, &ch[i].hash) >= 0)
+                        continue;
+                r = m->ops->chunk_touch(m, user, &ch[i].hash, now, NULL);
+                if (r < 0)
+                        goto out;
+        }
         r = (int)res->n_missing;
 out:
+        manifest_free(&prev);
         free(set.slot);
+        free(known.slot);
         return r;
 }
 
@@ -286,7 +331,7 @@ static int apply_put_full(struct meta *m, int64_t user, const char *device, int6
                 goto out;
         }
         if (ne.kind == KIND_FILE) {
-                r = find_missing(m, user, now, c, res);
+                r = find_missing(m, user, now, c, cur, res);
                 if (r == -EBADMSG) {
                         free(res->missing);
                         res->missing = NULL;

@@ -463,31 +463,51 @@ static void test_retention_keep_versions(void **state)
         assert_int_equal(pruned, 0);
 }
 
-/* A commit touches the chunks it uses, so a chunk found present and then
- * used is not dropped for the grace period even once unreferenced. */
+/* A commit that waits for missing chunks touches the ones it already has,
+ * so that they outlive the grace while the client uploads the rest, even
+ * with nothing referring to them; a commit that goes through touches
+ * nothing: its version refers to its chunks, which keeps them by itself. */
 static void test_commit_touches_chunks(void **state)
 {
         struct fix *f = *state;
-        int64_t t = (int64_t)time(NULL) + 100000, s1, pruned, dropped;
-        struct journal_change c = file_put(f, f->alice, "a", 0, "used");
-        struct hash used = srvtest_hash("used"), other = srvtest_hash("other");
+        int64_t t = (int64_t)time(NULL) + 100000, s1, dropped;
+        struct journal_change c = file_put(f, f->alice, "a", 0, "have");
+        struct hash have = srvtest_hash("have"), lack = srvtest_hash("lack");
+        struct journal_result res;
+        int64_t seq;
 
-        s1 = commit_at(f, f->alice, DEV_A, &c, t);
-        c = file_put(f, f->alice, "a", s1, "other");
-        commit_at(f, f->alice, DEV_A, &c, t);
-        assert_int_equal(f->m->ops->version_prune(f->m, f->alice, 0, 1, &pruned), 0);
-        assert_int_equal(pruned, 1);
-        /* "used" is referenced by nothing now, but was touched at t */
+        /* "have" is held; "lack" is not: the commit waits for it */
+        assert_int_equal(manifest_add(&c.manifest, &lack, 4), 0);
+        c.size += 4;
+        assert_int_equal(journal_commit_at(f->m, f->alice, DEV_A, &c, 1, &res, &seq, t), 0);
+        assert_int_equal(res.status, JOURNAL_MISSING_CHUNKS);
+        assert_int_equal(res.n_missing, 1);
+        assert_true(hash_equal(&res.missing[0], &lack));
+        journal_result_clear(&res);
+        manifest_free(&c.manifest);
+        /* "have" was touched at t: a GC with the cutoff at t keeps it */
         assert_int_equal(f->m->ops->begin(f->m), 0);
         assert_int_equal(f->m->ops->chunk_refs_drop(f->m, f->alice, t, &dropped), 0);
         assert_int_equal(f->m->ops->commit(f->m), 0);
         assert_int_equal(dropped, 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &have, NULL), 1);
+        /* a commit that goes through at t + 10 touches nothing... */
+        c = file_put(f, f->alice, "b", 0, "used");
+        s1 = commit_at(f, f->alice, DEV_A, &c, t + 10);
+        assert_true(s1 > 0);
+        /* ...and needs not: "used" is referenced, kept whatever the
+         * cutoff, while the unreferenced "have" goes once past t */
         assert_int_equal(f->m->ops->begin(f->m), 0);
-        assert_int_equal(f->m->ops->chunk_refs_drop(f->m, f->alice, t + 1, &dropped), 0);
+        assert_int_equal(f->m->ops->chunk_refs_drop(f->m, f->alice, t + 100, &dropped), 0);
         assert_int_equal(f->m->ops->commit(f->m), 0);
         assert_int_equal(dropped, 1);
-        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &used, NULL), 0);
-        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &other, NULL), 1);
+        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &have, NULL), 0);
+        assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &(struct hash){{0}}, NULL), 0);
+        {
+                struct hash used = srvtest_hash("used");
+
+                assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &used, NULL), 1);
+        }
 }
 
 /* What snapshot_list gave, in order. */

@@ -644,6 +644,10 @@ static int f_chunk_touch(struct meta *m, int64_t u, const struct hash *h, int64_
 {
         return real_of(m)->ops->chunk_touch(real_of(m), u, h, t, s);
 }
+static int f_chunk_held(struct meta *m, int64_t u, const struct hash *h, uint32_t *s)
+{
+        return real_of(m)->ops->chunk_held(real_of(m), u, h, s);
+}
 static int f_version_add(struct meta *m, int64_t u, const struct meta_entry *e)
 {
         return real_of(m)->ops->version_add(real_of(m), u, e);
@@ -667,6 +671,7 @@ static void test_all_or_nothing(void **state)
         failing_ops.seq_next = f_seq_next;
         failing_ops.seq_current = f_seq_current;
         failing_ops.chunk_touch = f_chunk_touch;
+        failing_ops.chunk_held = f_chunk_held;
         failing_ops.version_add = f_version_add;
         fm.base.ops = &failing_ops;
         fm.real = f->m;
@@ -680,6 +685,79 @@ static void test_all_or_nothing(void **state)
         assert_int_equal(journal_get(f->m, f->alice, "one", &e), -ENOENT);
         assert_int_equal(f->m->ops->version_get(f->m, f->alice, "one", 1, &e), -ENOENT);
         assert_int_equal(space_seq(f, f->alice), 0);
+}
+
+/* Counts the store's chunk lookups of a commit. */
+static int held_calls, touch_calls;
+static int c_chunk_held(struct meta *m, int64_t u, const struct hash *h, uint32_t *s)
+{
+        held_calls++;
+        return real_of(m)->ops->chunk_held(real_of(m), u, h, s);
+}
+static int c_chunk_touch(struct meta *m, int64_t u, const struct hash *h, int64_t t, uint32_t *s)
+{
+        touch_calls++;
+        return real_of(m)->ops->chunk_touch(real_of(m), u, h, t, s);
+}
+
+/* A new version of a file asks the store only about the chunks its current
+ * version does not have (those are held: the GC keeps a current entry's
+ * chunks), and touches none when nothing is missing. */
+static void test_commit_looks_up_new_chunks_only(void **state)
+{
+        struct fix *f = *state;
+        struct failing fm;
+        struct journal_change c = {
+            .op = JOURNAL_PUT, .path = "big", .kind = KIND_FILE, .has_hash = 1, .mode = 0644};
+        struct journal_result r;
+        int64_t seq;
+        char name[16];
+
+        failing_ops = *f->m->ops;
+        failing_ops.begin = f_begin;
+        failing_ops.commit = f_commit;
+        failing_ops.rollback = f_rollback;
+        failing_ops.entry_get = f_entry_get;
+        failing_ops.seq_next = f_seq_next;
+        failing_ops.seq_current = f_seq_current;
+        failing_ops.version_add = f_version_add;
+        failing_ops.chunk_held = c_chunk_held;
+        failing_ops.chunk_touch = c_chunk_touch;
+        fm.base.ops = &failing_ops;
+        fm.real = f->m;
+        fm.puts = -1000; /* f_entry_put never fails here */
+        failing_ops.entry_put = f_entry_put;
+        for (int i = 0; i < 50; i++) {
+                struct hash h;
+
+                snprintf(name, sizeof(name), "c%d", i);
+                h = srvtest_hash(name);
+                assert_int_equal(manifest_add(&c.manifest, &h, 10), 0);
+                assert_int_equal(f->m->ops->chunk_add(f->m, f->alice, &h, 10), 0);
+        }
+        c.size = 500;
+        c.hash = srvtest_hash("v1");
+        held_calls = touch_calls = 0;
+        assert_int_equal(journal_commit(&fm.base, f->alice, DEV_A, &c, 1, &r, &seq), 0);
+        assert_int_equal(r.status, JOURNAL_OK);
+        assert_int_equal(held_calls, 50); /* a new path: every chunk */
+        assert_int_equal(touch_calls, 0);
+        c.base = r.seq;
+        journal_result_clear(&r);
+        /* one chunk replaced by one the account holds, one by one it lacks */
+        c.manifest.chunks[10].hash = srvtest_hash("new");
+        assert_int_equal(f->m->ops->chunk_add(f->m, f->alice, &c.manifest.chunks[10].hash, 10), 0);
+        c.manifest.chunks[20].hash = srvtest_hash("lacking");
+        c.hash = srvtest_hash("v2");
+        held_calls = touch_calls = 0;
+        assert_int_equal(journal_commit(&fm.base, f->alice, DEV_A, &c, 1, &r, &seq), 0);
+        assert_int_equal(r.status, JOURNAL_MISSING_CHUNKS);
+        assert_int_equal(r.n_missing, 1);
+        assert_int_equal(held_calls, 2);
+        /* waiting for the missing one: the 49 held are touched */
+        assert_int_equal(touch_calls, 49);
+        journal_result_clear(&r);
+        manifest_free(&c.manifest);
 }
 
 /* Chunks named by letters ("ab": two chunks of 10 bytes); held by alice
@@ -792,6 +870,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_user_isolation, setup, teardown),
             cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_patch, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_commit_looks_up_new_chunks_only, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
