@@ -38,6 +38,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -50,7 +51,7 @@ from watchrig import ROOT, Rig, machine, proc_cpu_s, tail  # noqa: E402
 
 KIB, MIB = 1024, 1024 * 1024
 FIGURES = ("small-files", "large-file", "delta-overwrite", "delta-insert", "no-op", "memory",
-           "dedup")
+           "dedup", "sha")
 
 
 class CountingProxy:
@@ -489,6 +490,23 @@ def bench_noop(build, has_json, t, files, runs=3):
         b.close()
 
 
+def bench_sha(build, t):
+    """bench/hash_bench: whether SHA-256 runs on the CPU's SHA extensions
+    (issue 4: hashing through OpenSSL must get them)."""
+    exe = os.path.join(os.path.abspath(build), "bench", "hash_bench")
+    r = subprocess.run([exe, "-m", "256"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = r.stdout.decode(errors="replace")
+    cpu = re.search(r"CPU SHA extensions \(cpuid\): (\w+)", out)
+    gbs = re.search(r"SHA-256 \(OpenSSL EVP, hash_buf\): ([\d.]+) GB/s", out)
+    gear = re.search(r"gear hash \(chunker_cut\): ([\d.]+) GB/s", out)
+    if not cpu or not gbs:
+        raise RuntimeError("hash_bench printed: %s" % out)
+    t.add("sha: SHA-256 on the CPU's SHA extensions", "%s GB/s" % gbs.group(1),
+          "SHA-NI in use", r.returncode == 0,
+          "CPU has them: %s; one thread, 64 KiB pieces; gear hash %s GB/s" %
+          (cpu.group(1), gear.group(1) if gear else "?"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -514,6 +532,8 @@ def main():
         bench_large(args.build, has_json, t, large, want)
     if "no-op" in want:
         bench_noop(args.build, has_json, t, noop_n)
+    if "sha" in want:
+        bench_sha(args.build, t)
     print("Ferry transfer suite (issue 4), %s, %s UTC, %s; byte counts from %s; %.0f s" % (
         "QUICK sizes" if args.quick else "full sizes", datetime.datetime.now(
             datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"), machine(),
