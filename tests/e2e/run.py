@@ -57,6 +57,7 @@ import test_rules  # noqa: E402,F401
 import test_lan  # noqa: E402,F401
 import test_pushpull  # noqa: E402,F401
 import test_scale  # noqa: E402,F401
+import test_engine  # noqa: E402,F401
 import cluster  # noqa: E402
 
 # The suites that run once more in cluster mode (foundation, real-time and
