@@ -94,6 +94,29 @@ void buf_free(struct buf *b)
         b->cap = 0;
 }
 
+int buf_grow_array(void *arr, size_t *cap, size_t need, size_t elem)
+{
+        void **p = arr;
+        size_t ncap = *cap ? *cap : 16;
+        void *np;
+
+        if (need <= *cap)
+                return 0;
+        while (ncap < need) {
+                if (ncap > SIZE_MAX / 2)
+                        return -ENOMEM;
+                ncap *= 2;
+        }
+        if (ncap > SIZE_MAX / elem)
+                return -ENOMEM;
+        np = realloc(*p, ncap * elem);
+        if (!np)
+                return -ENOMEM;
+        *p = np;
+        *cap = ncap;
+        return 0;
+}
+
 uint8_t *buf_steal(struct buf *b, size_t *len)
 {
         uint8_t *p = b->data;

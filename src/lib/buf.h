@@ -27,6 +27,11 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b); /* len = 0, keeps the memory */
 void buf_free(struct buf *b);
+
+/* For arrays of any element type: makes room in *arr (capacity *cap
+ * elements of elem bytes) for at least need elements, doubling from 16.
+ * 0, or -ENOMEM with *arr and *cap unchanged. */
+int buf_grow_array(void *arr, size_t *cap, size_t need, size_t elem);
 /* Hands the data to the caller (who frees it) and resets b. */
 uint8_t *buf_steal(struct buf *b, size_t *len);
 

@@ -175,15 +175,9 @@ static int batch_pack(struct blob_fs *bf, struct blob_batch *bb, uint64_t rec,
         }
         if (cur)
                 cur->full = 1; /* closed once flushed */
-        if (bb->np == bb->pcap) {
-                size_t ncap = bb->pcap ? bb->pcap * 2 : 4;
-                struct bfs_pack **np = realloc(bb->packs, ncap * sizeof(*np));
-
-                if (!np)
-                        return -ENOMEM;
-                bb->packs = np;
-                bb->pcap = ncap;
-        }
+        r = buf_grow_array(&bb->packs, &bb->pcap, bb->np + 1, sizeof(*bb->packs));
+        if (r < 0)
+                return r;
         r = bfs_pack_take(bf, rec, &bb->packs[bb->np]);
         if (r < 0)
                 return r;
@@ -207,15 +201,9 @@ static int bf_put(struct blob *b, struct blob_batch *bb, const struct hash *h, u
         r = bf_exists(b, h);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (bb->n == bb->cap) {
-                size_t ncap = bb->cap ? bb->cap * 2 : 64;
-                struct bfs_row *nr = realloc(bb->rows, ncap * sizeof(*nr));
-
-                if (!nr)
-                        return -ENOMEM;
-                bb->rows = nr;
-                bb->cap = ncap;
-        }
+        r = buf_grow_array(&bb->rows, &bb->cap, bb->n + 1, sizeof(*bb->rows));
+        if (r < 0)
+                return r;
         if (enc == FRAME_ENC_RAW && len >= COMPRESS_MIN && !bb->cc && !(bb->cc = ZSTD_createCCtx()))
                 return -ENOMEM;
         if (enc == FRAME_ENC_RAW && worth_compressing(bb->cc, payload, len)) {

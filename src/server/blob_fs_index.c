@@ -368,17 +368,9 @@ int bfs_index_packs(struct blob_fs *bf, struct bfs_packrow **out, size_t *n)
         rd = reader_get(&bf->ix);
         r = prep(rd->db, "SELECT id, name, live FROM packs ORDER BY id", &s);
         while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-                if (*n == cap) {
-                        struct bfs_packrow *nv;
-
-                        cap = cap ? cap * 2 : 16;
-                        nv = realloc(v, cap * sizeof(*v));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                }
+                r = buf_grow_array(&v, &cap, *n + 1, sizeof(*v));
+                if (r < 0)
+                        break;
                 v[*n].id = sqlite3_column_int64(s, 0);
                 copy_name(v[*n].name, sqlite3_column_text(s, 1));
                 v[*n].live = (uint64_t)sqlite3_column_int64(s, 2);
@@ -413,17 +405,9 @@ int bfs_index_pack_rows(struct blob_fs *bf, int64_t id, struct bfs_row **out, si
         while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
                 if (sqlite3_column_bytes(s, 0) != HASH_LEN)
                         continue;
-                if (*n == cap) {
-                        struct bfs_row *nv;
-
-                        cap = cap ? cap * 2 : 64;
-                        nv = realloc(v, cap * sizeof(*v));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                }
+                r = buf_grow_array(&v, &cap, *n + 1, sizeof(*v));
+                if (r < 0)
+                        break;
                 memcpy(v[*n].h.b, sqlite3_column_blob(s, 0), HASH_LEN);
                 v[*n].pack = id;
                 v[*n].off = (uint64_t)sqlite3_column_int64(s, 1);

@@ -115,6 +115,32 @@ static void test_reserve(void **state)
         buf_free(&b);
 }
 
+/* An array grows by doubling from 16, keeps what it held, and an
+ * impossible size is refused with the array untouched. */
+static void test_grow_array(void **state)
+{
+        uint64_t *v = NULL;
+        size_t cap = 0;
+
+        (void)state;
+        assert_int_equal(buf_grow_array(&v, &cap, 1, sizeof(*v)), 0);
+        assert_int_equal(cap, 16);
+        for (size_t i = 0; i < 1000; i++) {
+                assert_int_equal(buf_grow_array(&v, &cap, i + 1, sizeof(*v)), 0);
+                assert_true(cap >= i + 1);
+                v[i] = i * 7;
+        }
+        assert_int_equal(cap, 1024);
+        for (size_t i = 0; i < 1000; i++)
+                assert_true(v[i] == i * 7);
+        assert_int_equal(buf_grow_array(&v, &cap, 10, sizeof(*v)), 0); /* no shrink */
+        assert_int_equal(cap, 1024);
+        assert_int_equal(buf_grow_array(&v, &cap, SIZE_MAX / 4, sizeof(*v)), -ENOMEM);
+        assert_int_equal(cap, 1024);
+        assert_true(v[999] == 999 * 7);
+        free(v);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -124,6 +150,7 @@ int main(void)
             cmocka_unit_test(test_consume_and_reset),
             cmocka_unit_test(test_steal),
             cmocka_unit_test(test_reserve),
+            cmocka_unit_test(test_grow_array),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
