@@ -60,7 +60,8 @@ int64_t xferlog_id(const struct xferlog *xl, const char *path);
 /* Reports the bytes done that marks (one chunk body's files) advanced, in
  * one request, together with what earlier bodies advanced and no report
  * carried yet; unless the last report is less than XFERLOG_PROGRESS_MIN_MS
- * old (the first one always goes). Safe on the thread that posted the body
+ * old (the first one always goes). A file whose bytes have all been sent is
+ * left to its commit (complete), not reported. Safe on the thread that posted the body
  * (transfer.body_sent) while nothing else uses rem. Failures are logged,
  * never returned. */
 void xferlog_progress(struct xferlog *xl, struct remote *rem, const struct transfer_mark *marks,

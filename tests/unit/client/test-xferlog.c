@@ -226,7 +226,8 @@ static void test_progress_and_finish(void **state)
 {
         struct world *w = *state;
         struct local_change **ptrs, *c = changes_of(5, &ptrs);
-        struct transfer_mark m[3] = {{"f1", 10}, {"unknown", 5}, {"f2", 20}};
+        /* f1 is 10 bytes, f2 20 (changes_of) */
+        struct transfer_mark m[3] = {{"f1", 5}, {"unknown", 5}, {"f2", 15}};
         struct xferlog *xl = NULL;
         json_t *b, *recs, *it;
         size_t i;
@@ -243,7 +244,7 @@ static void test_progress_and_finish(void **state)
         assert_int_equal(json_integer_value(json_object_get(json_array_get(recs, 0), "id")),
                          xferlog_id(xl, "f1"));
         assert_int_equal(json_integer_value(json_object_get(json_array_get(recs, 1), "bytes_done")),
-                         20);
+                         15);
         json_decref(b);
         /* nothing advanced: no request */
         xferlog_set_progress_gap(xl, 0);
@@ -251,13 +252,13 @@ static void test_progress_and_finish(void **state)
         assert_int_equal(fakesrv_count(w->srv), 1);
         /* sooner than the gap: kept for the next report, which has both */
         xferlog_set_progress_gap(xl, 60000);
-        m[0].done = 11;
+        m[0].done = 6;
         xferlog_progress(xl, w->rem, m, 1);
-        m[2].done = 21;
+        m[2].done = 16;
         xferlog_progress(xl, w->rem, m + 2, 1);
         assert_int_equal(fakesrv_count(w->srv), 1);
         xferlog_set_progress_gap(xl, 0);
-        m[2].done = 22;
+        m[2].done = 17;
         xferlog_progress(xl, w->rem, m + 2, 1);
         assert_int_equal(fakesrv_count(w->srv), 2);
         b = body_of(w, 1);
@@ -268,9 +269,13 @@ static void test_progress_and_finish(void **state)
                 int64_t id = json_integer_value(json_object_get(it, "id"));
 
                 assert_int_equal(json_integer_value(json_object_get(it, "bytes_done")),
-                                 id == xferlog_id(xl, "f1") ? 11 : 22);
+                                 id == xferlog_id(xl, "f1") ? 6 : 17);
         }
         json_decref(b);
+        /* all of f2 sent: left to its commit, no report */
+        m[2].done = 20;
+        xferlog_progress(xl, w->rem, m + 2, 1);
+        assert_int_equal(fakesrv_count(w->srv), 2);
 
         xferlog_committed(xl, "f0");
         xferlog_drop(xl, "f1", NULL);
