@@ -25,6 +25,8 @@
 #define BFS_FD_CACHE 64
 #define BFS_STALE_SEC 600 /* a file older than this has no writer left */
 #define BFS_PREALLOC (8ull << 20)
+/* Appends start their write-back in spans of this much (bfs_pack_append). */
+#define BFS_KICK (1ull << 20)
 
 /* A pack this process appends to: in a batch, or idle in the free list. */
 struct bfs_pack {
@@ -33,8 +35,9 @@ struct bfs_pack {
         int fd;        /* O_RDWR, flock()ed exclusive while we may append */
         uint64_t size; /* where the next record goes */
         uint64_t synced;
-        uint64_t alloc; /* preallocated up to here (past size: beyond EOF) */
-        int full;       /* closed for appends: closed for good when given back */
+        uint64_t kicked; /* write-back started up to here */
+        uint64_t alloc;  /* preallocated up to here (past size: beyond EOF) */
+        int full;        /* closed for appends: closed for good when given back */
         struct bfs_pack *next;
 };
 

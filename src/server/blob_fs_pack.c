@@ -216,12 +216,17 @@ int bfs_pack_append(struct blob_fs *bf, struct bfs_pack *p, const struct hash *h
         if (r < 0)
                 return err_set(r, "chunk store: writing %s/" BFS_PACK_DIR "/%s: %s", bf->dir,
                                p->name, strerror(-r));
-        /* Start the write-back now, so that flush() mostly waits for I/O
-         * already under way; an error here shows again at fdatasync. */
-        (void)sync_file_range(p->fd, (off_t)p->size, (off_t)(sizeof(hdr) + len),
-                              SYNC_FILE_RANGE_WRITE);
         *off = p->size;
         p->size += sizeof(hdr) + len;
+        /* Start the write-back of every BFS_KICK bytes, so that flush()
+         * mostly waits for I/O already under way; per record, small chunks
+         * (records straddle pages) would have pages written twice and one
+         * request each. An error here shows again at fdatasync. */
+        if (p->size - p->kicked >= BFS_KICK) {
+                (void)sync_file_range(p->fd, (off_t)p->kicked, (off_t)(p->size - p->kicked),
+                                      SYNC_FILE_RANGE_WRITE);
+                p->kicked = p->size;
+        }
         if (p->size + BFS_REC_HDR >= bf->pack_max)
                 p->full = 1;
         return 0;
