@@ -2,7 +2,8 @@
  * SQLite store): a version for every put, delete and both ends of a
  * rename, with commit times and device names; restore as a new commit
  * (unchanged, tombstone, unknown version, restore to another path); the
- * trash; the two retention rules; that commits touch their chunks; and
+ * trash; the two retention rules; that a commit waiting for missing chunks
+ * touches the ones it has (and one that goes through touches none); and
  * the space as of a seq or a time (snapshot_list), which pruning limits;
  * paths compared bytewise. */
 #include <setjmp.h>
