@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
 #include "err.h"
 #include "localfs.h"
 #include "log.h"
@@ -200,6 +201,16 @@ static json_t *change_json(struct sync_ctx *s, const struct local_change *c, int
 }
 
 /* Records an accepted change in the index. */
+/* Keeps seq, which a commit of this device got, for pull_run (sync.h). */
+static int note_own_seq(struct sync_ctx *s, int64_t seq)
+{
+        int r = buf_grow_array(&s->own_seqs, &s->cap_own, s->n_own + 1, sizeof(*s->own_seqs));
+
+        if (r == 0)
+                s->own_seqs[s->n_own++] = seq;
+        return r;
+}
+
 static int apply_ok(struct sync_ctx *s, const struct local_change *c, int64_t seq)
 {
         struct manifest m = MANIFEST_INIT;
@@ -337,6 +348,8 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
         r = remote_post_json(s->remote, "/api/v1/commit", req, &resp);
         if (r < 0)
                 goto out;
+        if (json_integer_value(json_object_get(resp, "seq")) > s->own_top)
+                s->own_top = json_integer_value(json_object_get(resp, "seq"));
         results = json_object_get(resp, "results");
         if (!json_is_array(results) || json_array_size(results) != n) {
                 r = err_set(-EPROTO, "the server's commit answer does not have one result per "
@@ -368,6 +381,8 @@ static int commit_batch(struct sync_ctx *s, const struct local_change *const *ch
                                 goto out;
                         }
                         r = apply_ok(s, c, json_integer_value(seq));
+                        if (r == 0)
+                                r = note_own_seq(s, json_integer_value(seq));
                 } else if (!strcmp(st, "conflict")) {
                         json_t *cur = json_object_get(res, "current");
 

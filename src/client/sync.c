@@ -543,6 +543,7 @@ out:
         free(s.moved_from);
         free(s.moved_to);
         json_decref(s.pending);
+        free(s.own_seqs);
         json_decref(s.dl_failed);
         json_decref(s.dl_done);
         localfs_unlock(lock);

@@ -148,6 +148,13 @@ struct sync_ctx {
         struct rules *rules;
         struct ignore *ignore;
         struct sync_stats stats;
+        /* The seqs this pass's commits got (own_seqs, recorded in the index
+         * by push) and the space's seq after the last of them (own_top):
+         * when they are all the seqs past last_seq, pull has nothing to
+         * fetch back (pull.c). */
+        int64_t *own_seqs;
+        size_t n_own, cap_own;
+        int64_t own_top;
 };
 
 /* Runs one round on the folder of cfg. Returns 0 when the folder and the

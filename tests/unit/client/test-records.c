@@ -39,6 +39,7 @@ struct world {
         int64_t seq;
         json_t *entries; /* what /changes lists */
         int old_server;  /* 404 for transfer records and downloads */
+        int interleave;  /* another device commits just before each commit */
 };
 
 static void answer(struct buf *out, json_t *j)
@@ -55,6 +56,13 @@ static void commit(struct world *w, const json_t *req, struct buf *out)
         json_t *results = json_array(), *c;
         size_t i;
 
+        if (w->interleave) {
+                w->seq++;
+                json_array_append_new(w->entries,
+                                      json_pack("{s:s, s:I, s:b, s:s, s:s}", "path", "theirs",
+                                                "seq", (json_int_t)w->seq, "deleted", 0, "kind",
+                                                "dir", "device", OTHER));
+        }
         json_array_foreach(json_object_get(req, "changes"), i, c)
         {
                 json_t *e = json_deep_copy(c);
@@ -69,7 +77,7 @@ static void commit(struct world *w, const json_t *req, struct buf *out)
                 json_array_append_new(
                     results, json_pack("{s:s, s:I}", "status", "ok", "seq", (json_int_t)w->seq));
         }
-        answer(out, json_pack("{s:o}", "results", results));
+        answer(out, json_pack("{s:I, s:o}", "seq", (json_int_t)w->seq, "results", results));
 }
 
 /* The other device's half-uploaded batch, and one of this device's. */
@@ -352,10 +360,62 @@ static void test_refused_entry_reported_failed(void **state)
         json_decref(b);
 }
 
+/* The since= of the first GET /changes, or -1. */
+static long long changes_since(struct world *w)
+{
+        for (size_t i = 0; i < fakesrv_count(w->srv); i++) {
+                struct fakesrv_request r;
+                const char *q;
+                long long since = -1;
+
+                fakesrv_get(w->srv, i, &r);
+                q = strstr(r.path, "since=");
+                if (!strncmp(r.path, "/api/v1/changes", 15) && q)
+                        since = atoll(q + 6);
+                free(r.body);
+                if (since >= 0)
+                        return since;
+        }
+        return -1;
+}
+
+/* After its commits the device does not read its own entries back when
+ * they are all that happened since its last pull; when another device
+ * committed in between, it reads from its last pull on, and gets that. */
+static void test_own_commits_not_fetched_back(void **state)
+{
+        struct world *w = *state;
+        char p[1200];
+        int64_t before;
+
+        round_ok(w, NULL);
+        before = w->seq;
+        for (int i = 0; i < 3; i++) {
+                snprintf(p, sizeof(p), "%s/own%d.txt", w->root, i);
+                assert_int_equal(fsutil_write_atomic(p, "mine\n", 5, 0644), 0);
+        }
+        fakesrv_clear(w->srv);
+        round_ok(w, NULL);
+        assert_int_equal(w->seq, before + 3);
+        assert_int_equal(changes_since(w), w->seq); /* past its own three */
+        /* another device's commit lands between: read back from before */
+        w->interleave = 1;
+        before = w->seq;
+        snprintf(p, sizeof(p), "%s/own9.txt", w->root);
+        assert_int_equal(fsutil_write_atomic(p, "mine too\n", 9, 0644), 0);
+        fakesrv_clear(w->srv);
+        round_ok(w, NULL);
+        assert_int_equal(w->seq, before + 2);
+        assert_int_equal(changes_since(w), before);
+        snprintf(p, sizeof(p), "%s/theirs", w->root);
+        assert_true(access(p, F_OK) == 0); /* the other device's entry came */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_noop_round_is_one_request, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_own_commits_not_fetched_back, setup, teardown),
             cmocka_unit_test_setup_teardown(test_upload_announces_reports_and_completes, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_policy_wait_lists_waiting, setup, teardown),
