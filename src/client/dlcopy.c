@@ -24,22 +24,6 @@
 #include "path.h"
 #include "transfer.h"
 
-/* As scan.c: an entry whose file was modified less than this before the
- * stat was recorded may hide a later change within the same time stamp,
- * so its stat proves nothing. */
-#define RACY_WINDOW_NS INT64_C(1000000000)
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-        return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
-static int same_stat(const struct stat *a, const struct stat *b)
-{
-        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-               ts_ns(&a->st_mtim) == ts_ns(&b->st_mtim) && ts_ns(&a->st_ctim) == ts_ns(&b->st_ctim);
-}
-
 void dlcopy_init(struct dlcopy *dc, const char *root, struct index *idx,
                  int (*open_moved)(void *ud, const char *path), void *ud)
 {
@@ -79,8 +63,7 @@ static void src_trust(struct dlcopy *dc)
 
         if (fstat(dc->fd, &st) < 0 || !S_ISREG(st.st_mode) || index_get(dc->idx, dc->path, &e) < 0)
                 return;
-        if (e.kind != KIND_FILE || !localfs_stat_matches(&e, &st) ||
-            e.mtime_ns >= e.recorded_ns - RACY_WINDOW_NS)
+        if (!localfs_entry_trusted(&e, &st))
                 goto out;
         if (index_get_manifest(dc->idx, dc->path, &dc->m) < 0)
                 goto out;
@@ -287,7 +270,7 @@ int dlcopy_settle(struct dlcopy *dc)
         for (size_t i = 0; i < dc->nused; i++) {
                 struct stat st;
 
-                if (fstat(dc->used[i].fd, &st) < 0 || !same_stat(&st, &dc->used[i].st))
+                if (fstat(dc->used[i].fd, &st) < 0 || !localfs_same_stat(&st, &dc->used[i].st))
                         ok = 0;
                 close(dc->used[i].fd);
         }

@@ -423,6 +423,19 @@ int localfs_stat_matches(const struct index_entry *e, const struct stat *st)
                now.ino == e->ino;
 }
 
+int localfs_entry_trusted(const struct index_entry *e, const struct stat *st)
+{
+        return e->kind == KIND_FILE && localfs_stat_matches(e, st) &&
+               e->mtime_ns < e->recorded_ns - LOCALFS_RACY_NS;
+}
+
+int localfs_same_stat(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 int localfs_hash_file(const char *root, const char *path, struct hash *out)
 {
         struct manifest m = MANIFEST_INIT;

@@ -85,6 +85,22 @@ void localfs_entry_stat(struct index_entry *e, const struct stat *st);
  * inode), 0 otherwise. */
 int localfs_stat_matches(const struct index_entry *e, const struct stat *st);
 
+/* Files modified this close to when their entry was recorded may have
+ * changed again within the same time stamp (the file system's clock may
+ * not have ticked), so their stat proves nothing. */
+#define LOCALFS_RACY_NS INT64_C(1000000000)
+
+/* 1 when e is a file whose content st's file still is, by the trust the
+ * scan places in a stat: st matches e (localfs_stat_matches) and e was
+ * recorded more than LOCALFS_RACY_NS after the file's mtime. The scan
+ * then does not read the file again, and a download copies chunks from
+ * it without hashing them. */
+int localfs_entry_trusted(const struct index_entry *e, const struct stat *st);
+
+/* 1 when a and b describe the same file unchanged in between (device,
+ * inode, size, mtime, ctime): before and after reading it. */
+int localfs_same_stat(const struct stat *a, const struct stat *b);
+
 /* The file hash (manifest.h) of root/path, opened without following links. */
 int localfs_hash_file(const char *root, const char *path, struct hash *out);
 

@@ -40,6 +40,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "ignore.h"
+#include "localfs.h"
 #include "log.h"
 #include "path.h"
 #include "rules.h"
@@ -47,9 +48,6 @@
 #include "scan_int.h"
 
 #define NS_PER_SEC 1000000000LL
-/* Files modified this close to when their entry was recorded are hashed
- * even when their stat matches: the file system may not have ticked. */
-#define RACY_WINDOW_NS NS_PER_SEC
 /* A changed file at least this large (as last recorded) is re-hashed from
  * its recorded chunk list (manifest_update_from_fd: only the changed parts
  * are cut again). Below it the chunker costs a few milliseconds at most,
@@ -232,22 +230,11 @@ static uint32_t file_mode(const struct stat *st)
         return (st->st_mode & 0111) ? 0755 : 0644;
 }
 
-static int same_stat(const struct stat *a, const struct stat *b)
-{
-        return a->st_size == b->st_size && a->st_ino == b->st_ino &&
-               ts_ns(&a->st_mtim) == ts_ns(&b->st_mtim) && ts_ns(&a->st_ctim) == ts_ns(&b->st_ctim);
-}
-
-/* 1 when the file's stat equals its entry and the entry is not racy. */
+/* 1 when the file's stat equals its entry (mode too) and the entry is not
+ * racy: it need not be read again. */
 static int entry_fresh(const struct index_entry *e, const struct stat *st)
 {
-        int64_t mtime = ts_ns(&st->st_mtim);
-
-        if (e->kind != KIND_FILE || e->size != (uint64_t)st->st_size || e->mtime_ns != mtime ||
-            e->ctime_ns != ts_ns(&st->st_ctim) || e->ino != (uint64_t)st->st_ino ||
-            e->mode != file_mode(st))
-                return 0;
-        return mtime < e->recorded_ns - RACY_WINDOW_NS;
+        return localfs_entry_trusted(e, st) && e->mode == file_mode(st);
 }
 
 int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st,
@@ -281,7 +268,7 @@ int scan_hash_file(int dfd, const char *name, const char *rel, struct stat *st,
                         manifest_free(m);
                         return 1;
                 }
-                if (same_stat(&before, &after) && m->size == (uint64_t)before.st_size) {
+                if (localfs_same_stat(&before, &after) && m->size == (uint64_t)before.st_size) {
                         *st = before;
                         return 0;
                 }
