@@ -64,15 +64,10 @@ static int f_version_add(struct meta *m, int64_t u, const struct meta_entry *e)
         return real_of(m)->ops->version_add(real_of(m), u, e);
 }
 
-static void test_all_or_nothing(void **state)
+/* Makes fm the store of f passed through the f_* functions above, its
+ * entry_put failing on call number 2 - puts. */
+static void wrap_store(struct fix *f, struct failing *fm, int puts)
 {
-        struct fix *f = *state;
-        struct failing fm;
-        struct journal_change cs[2];
-        struct journal_result rs[2];
-        struct meta_entry e;
-        int64_t seq = -1;
-
         failing_ops = *f->m->ops;
         failing_ops.begin = f_begin;
         failing_ops.commit = f_commit;
@@ -84,9 +79,21 @@ static void test_all_or_nothing(void **state)
         failing_ops.chunk_touch = f_chunk_touch;
         failing_ops.chunk_held = f_chunk_held;
         failing_ops.version_add = f_version_add;
-        fm.base.ops = &failing_ops;
-        fm.real = f->m;
-        fm.puts = 0;
+        fm->base.ops = &failing_ops;
+        fm->real = f->m;
+        fm->puts = puts;
+}
+
+static void test_all_or_nothing(void **state)
+{
+        struct fix *f = *state;
+        struct failing fm;
+        struct journal_change cs[2];
+        struct journal_result rs[2];
+        struct meta_entry e;
+        int64_t seq = -1;
+
+        wrap_store(f, &fm, 0);
 
         cs[0] = file_put(f, f->alice, "one", 0, "1", 1);
         cs[1] = file_put(f, f->alice, "two", 0, "2", 1);
@@ -124,20 +131,9 @@ static void test_commit_looks_up_new_chunks_only(void **state)
         int64_t seq;
         char name[16];
 
-        failing_ops = *f->m->ops;
-        failing_ops.begin = f_begin;
-        failing_ops.commit = f_commit;
-        failing_ops.rollback = f_rollback;
-        failing_ops.entry_get = f_entry_get;
-        failing_ops.seq_next = f_seq_next;
-        failing_ops.seq_current = f_seq_current;
-        failing_ops.version_add = f_version_add;
+        wrap_store(f, &fm, -1000); /* entry_put never fails here */
         failing_ops.chunk_held = c_chunk_held;
         failing_ops.chunk_touch = c_chunk_touch;
-        fm.base.ops = &failing_ops;
-        fm.real = f->m;
-        fm.puts = -1000; /* f_entry_put never fails here */
-        failing_ops.entry_put = f_entry_put;
         for (int i = 0; i < 50; i++) {
                 struct hash h;
 
