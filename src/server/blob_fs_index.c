@@ -356,28 +356,34 @@ int bfs_index_remove(struct blob_fs *bf, const struct hash *h)
         return r < 0 ? r : found ? 0 : -ENOENT;
 }
 
-int bfs_index_packs(struct blob_fs *bf, struct bfs_packrow **out, size_t *n)
+/* Fills the row at slot from s's current row; 0 to skip the row (a
+ * malformed one), 1 to keep it. */
+typedef int (*row_reader)(sqlite3_stmt *s, void *slot, int64_t id);
+
+/* Runs sql (with ?1 = id when bind is set) on a reader connection and
+ * collects its rows, of elem bytes each, into *out (malloc'd; *n rows).
+ * 0, or a negative code with *out NULL and *n 0. */
+static int list_rows(struct blob_fs *bf, const char *sql, int bind, int64_t id, size_t elem,
+                     row_reader read, const char *what, void **out, size_t *n)
 {
-        struct bfs_reader *rd;
-        struct bfs_packrow *v = NULL;
+        struct bfs_reader *rd = reader_get(&bf->ix);
+        uint8_t *v = NULL;
         size_t cap = 0;
         sqlite3_stmt *s = NULL;
-        int rc, r;
+        int rc = SQLITE_DONE, r;
 
         *n = 0;
-        rd = reader_get(&bf->ix);
-        r = prep(rd->db, "SELECT id, name, live FROM packs ORDER BY id", &s);
+        r = prep(rd->db, sql, &s);
+        if (r == 0 && bind)
+                sqlite3_bind_int64(s, 1, id);
         while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = buf_grow_array(&v, &cap, *n + 1, sizeof(*v));
+                r = buf_grow_array(&v, &cap, *n + 1, elem);
                 if (r < 0)
                         break;
-                v[*n].id = sqlite3_column_int64(s, 0);
-                copy_name(v[*n].name, sqlite3_column_text(s, 1));
-                v[*n].live = (uint64_t)sqlite3_column_int64(s, 2);
-                (*n)++;
+                *n += (size_t)read(s, v + *n * elem, id);
         }
         if (r == 0 && rc != SQLITE_DONE)
-                r = db_err(rd->db, "listing packs");
+                r = db_err(rd->db, what);
         sqlite3_finalize(s);
         pthread_mutex_unlock(&rd->mu);
         if (r < 0) {
@@ -389,43 +395,42 @@ int bfs_index_packs(struct blob_fs *bf, struct bfs_packrow **out, size_t *n)
         return r;
 }
 
+static int read_packrow(sqlite3_stmt *s, void *slot, int64_t id)
+{
+        struct bfs_packrow *p = slot;
+
+        (void)id;
+        p->id = sqlite3_column_int64(s, 0);
+        copy_name(p->name, sqlite3_column_text(s, 1));
+        p->live = (uint64_t)sqlite3_column_int64(s, 2);
+        return 1;
+}
+
+int bfs_index_packs(struct blob_fs *bf, struct bfs_packrow **out, size_t *n)
+{
+        return list_rows(bf, "SELECT id, name, live FROM packs ORDER BY id", 0, 0, sizeof(**out),
+                         read_packrow, "listing packs", (void **)out, n);
+}
+
+static int read_row(sqlite3_stmt *s, void *slot, int64_t id)
+{
+        struct bfs_row *w = slot;
+
+        if (sqlite3_column_bytes(s, 0) != HASH_LEN)
+                return 0;
+        memcpy(w->h.b, sqlite3_column_blob(s, 0), HASH_LEN);
+        w->pack = id;
+        w->off = (uint64_t)sqlite3_column_int64(s, 1);
+        w->len = (uint32_t)sqlite3_column_int64(s, 2);
+        w->enc = (uint8_t)sqlite3_column_int(s, 3);
+        return 1;
+}
+
 int bfs_index_pack_rows(struct blob_fs *bf, int64_t id, struct bfs_row **out, size_t *n)
 {
-        struct bfs_reader *rd;
-        struct bfs_row *v = NULL;
-        size_t cap = 0;
-        sqlite3_stmt *s = NULL;
-        int rc, r;
-
-        *n = 0;
-        rd = reader_get(&bf->ix);
-        r = prep(rd->db, "SELECT hash, off, len, enc FROM chunks WHERE pack = ? ORDER BY off", &s);
-        if (r == 0)
-                sqlite3_bind_int64(s, 1, id);
-        while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-                if (sqlite3_column_bytes(s, 0) != HASH_LEN)
-                        continue;
-                r = buf_grow_array(&v, &cap, *n + 1, sizeof(*v));
-                if (r < 0)
-                        break;
-                memcpy(v[*n].h.b, sqlite3_column_blob(s, 0), HASH_LEN);
-                v[*n].pack = id;
-                v[*n].off = (uint64_t)sqlite3_column_int64(s, 1);
-                v[*n].len = (uint32_t)sqlite3_column_int64(s, 2);
-                v[*n].enc = (uint8_t)sqlite3_column_int(s, 3);
-                (*n)++;
-        }
-        if (r == 0 && rc != SQLITE_DONE)
-                r = db_err(rd->db, "listing a pack's chunks");
-        sqlite3_finalize(s);
-        pthread_mutex_unlock(&rd->mu);
-        if (r < 0) {
-                free(v);
-                v = NULL;
-                *n = 0;
-        }
-        *out = v;
-        return r;
+        return list_rows(bf, "SELECT hash, off, len, enc FROM chunks WHERE pack = ? ORDER BY off",
+                         1, id, sizeof(**out), read_row, "listing a pack's chunks", (void **)out,
+                         n);
 }
 
 int bfs_index_move(struct blob_fs *bf, int64_t old, const struct bfs_row *rows, size_t n)
