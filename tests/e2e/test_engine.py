@@ -23,7 +23,7 @@ import time
 
 from harness import (ASAN, FERRY, SLOW, SYNC_TIMEOUT, assert_same, check, file_sha256, note,
                      run_cmd, sanitizer_report, scenario, tail, write_big)
-from test_resume import SLACK, resume_files
+from test_resume import SLACK, debug_sync, resume_files, two
 
 MIB = 1 << 20
 SIZE = (40 if ASAN else 150) * MIB
@@ -32,11 +32,6 @@ SIZE = (40 if ASAN else 150) * MIB
 RATE = SIZE // 3
 KILL_AT = SIZE * 4 // 10
 CRASH_MARKS = ("Segmentation fault", "core dumped", "Aborted", "AddressSanitizer")
-
-
-def two(env):
-    env.register("alice")
-    return env.device("A"), env.device("B")
 
 
 def kill_server_when(env, proc, cond, fallback):
@@ -83,12 +78,6 @@ def restart_server(env):
     env.server.start()
     check(env.server.port == port, "the restarted ferryd is on port %d, not %d" %
           (env.server.port, port))
-
-
-def debug_sync(dev, *extra):
-    r = dev.run(["-vv", "sync"] + list(extra))
-    check(r.rc == 0, "the rerun of sync on %s failed: %s" % (dev.name, r.describe()))
-    return r.err
 
 
 def held_bytes(env):
