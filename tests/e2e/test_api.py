@@ -5,6 +5,7 @@ oversized bodies and cross-account access. Every 4xx must carry a JSON
 {"error", "code"} body and change nothing (checked through /changes)."""
 
 import hashlib
+import http.client
 import json
 import os
 
@@ -255,8 +256,17 @@ def api_tests(env):
         seq = state()
         body = b'{"changes": [' + b'{"op":"put","path":"p","base":0,"kind":"dir"},' * \
             (65 * MIB // 46 + 1) + b'{"op":"put","path":"q","base":0,"kind":"dir"}]}'
-        st, data, _ = env.api("POST", "/api/v1/commit", tok["alice"], body)
-        check_error_body(st, data, 413)
+        try:
+            st, data, _ = env.api("POST", "/api/v1/commit", tok["alice"], body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            # ferryd answers 413 from the headers and closes; behind HAProxy
+            # (cluster tier) the proxy may reset the client, still sending
+            # its 65 MiB, before that answer reaches it (once in ~6 runs).
+            # One instance, no proxy: the 413 must arrive.
+            check(os.environ.get("FERRY_E2E_CLUSTER", "") not in ("", "0"),
+                  "oversized commit: the connection dropped without an answer: %r" % e)
+        else:
+            check_error_body(st, data, 413)
         check(state() == seq, "an oversized commit changed the space")
 
     def too_many_hashes():
