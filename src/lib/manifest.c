@@ -139,9 +139,25 @@ uint64_t manifest_fp(const void *p, size_t n)
 struct rbuf {
         uint8_t *p;
         uint64_t mark; /* hash_bg mark after the last chunk handed over from p */
+        /* the chunks cut from p not yet given to the window callback */
+        size_t first, n;
+        uint64_t offset;
+        const uint8_t *data;
 };
 
-int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *userdata)
+/* Gives rb's chunks to cb (their hashes must be done) and forgets them. */
+static int window_flush(struct rbuf *rb, const struct manifest *t, manifest_window_cb cb,
+                        void *userdata)
+{
+        size_t n = rb->n;
+
+        rb->n = 0;
+        if (!cb || n == 0)
+                return 0;
+        return cb(t, rb->first, n, rb->offset, rb->data, userdata);
+}
+
+int manifest_from_fd(int fd, struct manifest *m, manifest_window_cb cb, void *userdata)
 {
         struct manifest t = MANIFEST_INIT;
         struct hash_bg *bg = NULL;
@@ -185,6 +201,9 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                                 int other = cur ^ 1;
 
                                 hash_bg_wait_mark(bg, rb[other].mark);
+                                r = window_flush(&rb[other], &t, cb, userdata);
+                                if (r < 0)
+                                        goto out;
                                 memcpy(rb[other].p, buf + start, end - start);
                                 end -= start;
                                 start = 0;
@@ -221,23 +240,28 @@ int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *use
                 c = &t.chunks[t.n - 1];
                 c->fp = manifest_fp(buf + start, cut);
                 c->has_fp = 1;
-                /* cb wants each hash at once */
-                if (bg && !cb && hash_bg_backlog(bg) < BG_BACKLOG_MAX) {
+                if (bg && hash_bg_backlog(bg) < BG_BACKLOG_MAX) {
                         hash_bg_oneshot(bg, buf + start, cut, &c->hash);
                         rb[cur].mark = hash_bg_mark(bg);
                 } else {
                         hash_buf(buf + start, cut, &c->hash);
                 }
-                if (cb) {
-                        r = cb(c, offset, buf + start, userdata);
-                        if (r < 0)
-                                goto out;
+                if (rb[cur].n++ == 0) {
+                        rb[cur].first = t.n - 1;
+                        rb[cur].offset = offset;
+                        rb[cur].data = buf + start;
                 }
                 offset += cut;
                 start += cut;
         }
         if (bg)
                 hash_bg_wait(bg);
+        /* the other buffer's chunks came first */
+        r = window_flush(&rb[cur ^ 1], &t, cb, userdata);
+        if (r == 0)
+                r = window_flush(&rb[cur], &t, cb, userdata);
+        if (r < 0)
+                goto out;
         manifest_file_hash(&t, &m->file_hash);
         manifest_move(m, &t);
         r = 0;

@@ -83,16 +83,21 @@ int manifest_file_hash_of(const void *p, size_t n, struct hash *out);
 uint64_t manifest_fp(const void *p, size_t n);
 void manifest_free(struct manifest *m);
 
-/* Called for each chunk as it is cut, with its bytes (valid only during the
- * call) and its offset in the file. A negative return aborts the read and is
- * returned by manifest_from_fd(). */
-typedef int (*manifest_chunk_cb)(const struct chunk_ref *c, uint64_t offset, const uint8_t *data,
-                                 void *userdata);
+/* Called with the chunks m->chunks[first .. first + n), cut and hashed
+ * (fingerprints too), as soon as their hashes are done and before their
+ * bytes are read over: data holds their bytes end to end (valid only during
+ * the call), from offset in the file. Every chunk comes once, in file order;
+ * m is the list so far (it moves between calls). This is what lets an
+ * upload send a file's chunks while the rest is still being read, reading
+ * it once. A negative return aborts the read and is returned by
+ * manifest_from_fd(). */
+typedef int (*manifest_window_cb)(const struct manifest *m, size_t first, size_t n, uint64_t offset,
+                                  const uint8_t *data, void *userdata);
 
 /* Reads fd from its current position to EOF once: fills m (which must be
  * empty) with chunks (fingerprints included), size and file_hash. cb may be
  * NULL. Returns 0 or -errno (read errors set a message). */
-int manifest_from_fd(int fd, struct manifest *m, manifest_chunk_cb cb, void *userdata);
+int manifest_from_fd(int fd, struct manifest *m, manifest_window_cb cb, void *userdata);
 
 /* Like manifest_from_fd() for a file whose earlier version's chunk list
  * old is known (from the index): reads fd from offset 0 once and gives

@@ -72,22 +72,36 @@ static int make_file(const uint8_t *data, size_t n)
 struct seen {
         const uint8_t *file;
         uint64_t next_offset;
-        size_t calls;
-        size_t abort_at; /* 0: never */
+        size_t calls; /* chunks seen */
+        size_t windows;
+        size_t abort_at; /* 0: never; else after the window that reaches this many chunks */
 };
 
-static int check_cb(const struct chunk_ref *c, uint64_t offset, const uint8_t *data, void *u)
+/* Each window: the next chunks in file order, their bytes and their hashes
+ * already done. */
+static int check_cb(const struct manifest *m, size_t first, size_t n, uint64_t offset,
+                    const uint8_t *data, void *u)
 {
         struct seen *s = u;
-        struct hash h;
 
         assert_int_equal(offset, s->next_offset);
-        assert_memory_equal(data, s->file + offset, c->size);
-        hash_buf(data, c->size, &h);
-        assert_true(hash_equal(&h, &c->hash));
-        s->next_offset += c->size;
-        s->calls++;
-        if (s->abort_at && s->calls == s->abort_at)
+        assert_int_equal(first, s->calls);
+        assert_true(n > 0 && first + n <= m->n);
+        for (size_t i = first; i < first + n; i++) {
+                const struct chunk_ref *c = &m->chunks[i];
+                struct hash h;
+
+                assert_memory_equal(data, s->file + offset, c->size);
+                hash_buf(data, c->size, &h);
+                assert_true(hash_equal(&h, &c->hash));
+                assert_true(c->has_fp && c->fp == manifest_fp(data, c->size));
+                data += c->size;
+                offset += c->size;
+        }
+        s->next_offset = offset;
+        s->calls += n;
+        s->windows++;
+        if (s->abort_at && s->calls >= s->abort_at)
                 return -ECANCELED;
         return 0;
 }
@@ -149,7 +163,7 @@ static void test_from_fd_small_and_large(void **state)
         fill_random(p, sizes[3], 21);
         for (size_t i = 0; i < 4; i++) {
                 struct manifest m = MANIFEST_INIT;
-                struct seen s = {p, 0, 0, 0};
+                struct seen s = {p, 0, 0, 0, 0};
                 int fd = make_file(p, sizes[i]);
 
                 assert_int_equal(manifest_from_fd(fd, &m, check_cb, &s), 0);
@@ -160,6 +174,7 @@ static void test_from_fd_small_and_large(void **state)
                         assert_int_equal(m.n, 1);
                 if (sizes[i] > 3 * CHUNK_MAX)
                         assert_true(m.n > 3);
+                assert_true(s.windows >= 1 && s.windows <= m.n);
                 close(fd);
                 manifest_free(&m);
         }
@@ -182,6 +197,19 @@ static void test_from_fd_large_threaded(void **state)
         assert_int_equal(manifest_from_fd(fd, &m, NULL, NULL), 0);
         assert_true(m.n > 64);
         check_against_chunker(&m, p, n);
+        manifest_free(&m);
+        /* with a window callback: the same list, handed over in several
+         * windows (one per read buffer) covering every chunk once */
+        {
+                struct seen s = {p, 0, 0, 0, 0};
+
+                assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+                assert_int_equal(manifest_from_fd(fd, &m, check_cb, &s), 0);
+                check_against_chunker(&m, p, n);
+                assert_int_equal(s.calls, m.n);
+                assert_int_equal(s.next_offset, n);
+                assert_true(s.windows >= 3);
+        }
         close(fd);
         manifest_free(&m);
         free(p);
@@ -246,14 +274,15 @@ static void test_from_fd_callback_abort_and_bad_fd(void **state)
         size_t n = 1024 * 1024;
         uint8_t *p = malloc(n);
         struct manifest m = MANIFEST_INIT;
-        struct seen s = {p, 0, 0, 2};
+        struct seen s = {p, 0, 0, 0, 2};
         int fd;
 
         (void)state;
         fill_random(p, n, 24);
         fd = make_file(p, n);
         assert_int_equal(manifest_from_fd(fd, &m, check_cb, &s), -ECANCELED);
-        assert_int_equal(s.calls, 2);
+        assert_true(s.calls >= 2);
+        assert_int_equal(s.windows, 1);
         assert_int_equal(m.n, 0);
         close(fd);
         assert_int_equal(manifest_from_fd(-1, &m, NULL, NULL), -EBADF);
