@@ -506,6 +506,15 @@ static int push_group(struct sync_ctx *s, struct local_change **changes, size_t 
         size_t ntodo = 0;
         int r;
 
+        for (size_t i = from; i < to; i++) {
+                if (!changes[i]->stream || skip[i])
+                        continue;
+                if ((r = sync_check_cancel(s->opts)) < 0)
+                        return r;
+                r = transfer_stream(&s->xfer, changes[i], &skip[i]);
+                if (r < 0)
+                        return r;
+        }
         r = transfer_upload(&s->xfer, changes + from, to - from, skip + from);
         if (r < 0)
                 return r;
@@ -609,8 +618,9 @@ int push_run(struct sync_ctx *s)
                         goto out;
                 s->xfer.body_sent = on_body_sent;
         }
-        /* two bodies in flight: ferryd verifies and stores one per core */
-        s->xfer.connections = 2;
+        /* bodies in flight on several connections: ferryd verifies and
+         * stores one per core, and one's fsync overlaps another's hashing */
+        s->xfer.connections = PUSH_CONNECTIONS;
         for (size_t from = 0, to; from < sr.n; from = to) {
                 int64_t t0 = mono_ns();
                 uint64_t gbytes = 0;

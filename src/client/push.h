@@ -28,6 +28,16 @@ struct ignore;
 #define PUSH_GROUP_MIN (256ull << 10)
 #define PUSH_GROUP_MAX (1ull << 40)
 
+/* Upload connections (transfer.connections; at most SENDER_POSTERS). */
+#define PUSH_CONNECTIONS 2
+
+/* A new file of at least this many bytes is not read by the scan but by its
+ * upload, which hashes and sends it in one pass (transfer_stream): the
+ * upload starts at once instead of after a whole read, and the file is read
+ * once. Smaller files gain nothing from it (a scan reads them in
+ * milliseconds, and many go up together in batched bodies). */
+#define PUSH_STREAM_MIN (32ull << 20)
+
 /* 1 when deleting deletes of indexed entries trips the guard: more than
  * count AND more than percent % of indexed. */
 int push_mass_delete_tripped(int64_t deletes, int64_t indexed, int64_t count, int percent);

@@ -51,7 +51,8 @@ int push_scan(struct index *idx, const char *root, const struct rules *rules,
               struct scan_result *out)
 {
         struct hold_ctx h = {.rules = rules, .idx = idx};
-        struct scan_options o = {.ignore = ig, .hold = hold_cb, .ud = &h};
+        struct scan_options o = {
+            .ignore = ig, .hold = hold_cb, .ud = &h, .stream_min = PUSH_STREAM_MIN};
         int r;
 
         if (rules_mode(rules) == RULES_MODE_SINCE) {

@@ -305,6 +305,21 @@ static int add_held(struct scan *sc, const char *rel, int kind, const struct kno
         return 0;
 }
 
+/* Reports the new file rel without reading it: the upload will, once, as
+ * it sends it (scan_options.stream_min). */
+static int add_unread(struct scan *sc, const char *rel, const struct stat *st)
+{
+        struct local_change *c = scan_add_change(sc, CHANGE_PUT, rel);
+
+        if (c == NULL)
+                return -ENOMEM;
+        c->kind = KIND_FILE;
+        c->stream = 1;
+        fill_stat(c, st);
+        c->mode = file_mode(st);
+        return 0;
+}
+
 static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel, struct known *k,
                      struct stat *st)
 {
@@ -332,6 +347,8 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel
                     (h && h->size == (uint64_t)st->st_size && h->mtime_ns == ts_ns(&st->st_mtim)))
                         return add_held(sc, rel, KIND_FILE, k, st, why);
         }
+        if (!k && !held && sc->opt->stream_min && (uint64_t)st->st_size >= sc->opt->stream_min)
+                return add_unread(sc, rel, st);
         if (k && k->e.kind == KIND_FILE && k->e.size >= UPDATE_MIN_SIZE &&
             index_get_manifest(sc->idx, rel, &old) == 0 && old.n > 0)
                 pold = &old;

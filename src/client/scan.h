@@ -53,6 +53,14 @@ struct local_change {
          * held rename is a synced file moved to a name the rules do not
          * select (found by its content, as any rename). */
         char *held;
+        /* 1: a large new file the scan did not read (scan_options.
+         * stream_min): its manifest is empty until the upload reads,
+         * hashes and sends it in one pass (transfer_stream), which fills
+         * the manifest in and sets sent. */
+        int stream;
+        /* 1: every chunk of this put is on the server (transfer_stream
+         * sent them): transfer_upload leaves it out. */
+        int sent;
 };
 
 struct scan_result {
@@ -88,6 +96,12 @@ struct scan_options {
          * index is not loaded as a whole). */
         int since;
         int64_t since_ns;
+        /* 0: every new or changed file is read. Else a new file (no index
+         * entry at its path, not held) of at least this many bytes is
+         * reported unread (local_change.stream), unless it may be a moved
+         * synced file (same size, mtime and mode as a vanished one): then
+         * it is read to tell. */
+        uint64_t stream_min;
 };
 
 /* Scans root against idx. May update idx (stat refreshes only). Returns 0

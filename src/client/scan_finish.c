@@ -5,10 +5,11 @@
  * of unchanged files are written to the index.
  *
  * Held files (the rules hold them back, scan_options.hold) were not read by
- * the walk. A held file that may be a synced file moved to a name the rules
- * do not select (same size, mtime and mode as a vanished one) is read here,
- * and when its content matches it becomes a held rename: the caller then
- * sends neither the delete of the old name nor the new file. Under
+ * the walk, nor were large new files left for the upload to read
+ * (scan_options.stream_min). One that may be a synced file moved (same
+ * size, mtime and mode as a vanished one) is read here, and when its
+ * content matches it becomes a rename, a held one a held rename: the caller
+ * then sends neither the delete of the old name nor the new file. Under
  * since-last-sync nothing is deleted or renamed.
  *
  * Ignored entries (scan_options.ignore) that vanished are not deletes: an
@@ -43,10 +44,11 @@ static int may_be_moved(const struct known *g, const struct local_change *c)
                g->e.mode == c->mode;
 }
 
-/* Reads the held new files that may be moved synced files (their content
- * is needed to tell), so find_renames can match them. A file that cannot
- * be read stays a plain held file. */
-static int hash_held_candidates(struct scan *sc, struct known **gone, size_t ngone)
+/* Reads the unread new files (held, or left for the upload to read,
+ * local_change.stream) that may be moved synced files (their content is
+ * needed to tell), so find_renames can match them. A held file that cannot
+ * be read stays a plain held file; an unread one stays unread. */
+static int hash_unread_candidates(struct scan *sc, struct known **gone, size_t ngone)
 {
         struct local_change *c;
         struct stat st;
@@ -55,7 +57,7 @@ static int hash_held_candidates(struct scan *sc, struct known **gone, size_t ngo
 
         for (i = 0; i < sc->out->n; i++) {
                 c = &sc->out->changes[i];
-                if (!c->held || c->op != CHANGE_PUT || c->kind != KIND_FILE ||
+                if (!(c->held || c->stream) || c->op != CHANGE_PUT || c->kind != KIND_FILE ||
                     scan_find_known(sc, c->path))
                         continue;
                 for (j = 0; j < ngone && !may_be_moved(gone[j], c); j++)
@@ -74,6 +76,8 @@ static int hash_held_candidates(struct scan *sc, struct known **gone, size_t ngo
                 if (r > 0 || (uint64_t)st.st_size != c->size) {
                         manifest_free(&c->manifest);
                         memset(&c->manifest, 0, sizeof(c->manifest));
+                } else {
+                        c->stream = 0;
                 }
         }
         return 0;
@@ -83,7 +87,7 @@ static int hash_held_candidates(struct scan *sc, struct known **gone, size_t ngo
  * become renames of it (each vanished file used once). mv keeps mtime and
  * mode; a copy that changed either is uploaded as a new version instead,
  * which costs no chunk upload anyway. A held new file is matched only when
- * it was read (hash_held_candidates). */
+ * it was read (hash_unread_candidates). */
 static int find_renames(struct scan *sc)
 {
         struct known **gone = NULL;
@@ -103,7 +107,7 @@ static int find_renames(struct scan *sc)
                 if (!sc->known[i].seen && sc->known[i].e.kind == KIND_FILE)
                         gone[ngone++] = &sc->known[i];
         qsort(gone, ngone, sizeof(*gone), cmp_by_hash);
-        r = hash_held_candidates(sc, gone, ngone);
+        r = hash_unread_candidates(sc, gone, ngone);
         if (r < 0)
                 goto out;
 
@@ -112,7 +116,7 @@ static int find_renames(struct scan *sc)
 
                 if (c->op != CHANGE_PUT || c->kind != KIND_FILE || scan_find_known(sc, c->path))
                         continue;
-                if (c->held && hash_is_zero(&c->manifest.file_hash))
+                if ((c->held || c->stream) && hash_is_zero(&c->manifest.file_hash))
                         continue; /* not read */
                 lo = 0;
                 hi = ngone;

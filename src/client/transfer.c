@@ -1,24 +1,16 @@
-/* transfer: chunk uploads (see transfer.h; downloads are in transfer_dl.c).
+/* transfer: chunk uploads (see transfer.h; downloads are in transfer_dl.c,
+ * the request bodies and their posting threads in sender.c).
  *
  * Memory stays bounded whatever the file sizes: an upload holds at most
  * three request bodies (~4 MiB each: up to two being sent, one being
- * filled) and one chunk. This is what lets a 2 GiB file sync with the
- * client well under 100 MiB of RSS.
- *
- * With transfer.connections = 2 a second poster thread posts every other
- * body on a second connection (remote_clone), so that ferryd verifies and
- * stores two bodies at once (one per core, and one's fsync overlaps the
- * other's hashing) while this thread reads and hashes the next. Bodies are
- * numbered as they are shipped, and body_sent reports them strictly in that
- * order, each after all before it are through, so a mark never claims bytes
- * that an earlier, slower body still carries.
+ * filled) and one chunk, or, for a file read and sent in one pass
+ * (transfer_stream), the two 4 MiB read buffers of manifest_from_fd(). This
+ * is what lets a 2 GiB file sync with the client well under 100 MiB of RSS.
  */
 #include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +22,11 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "localfs.h"
 #include "log.h"
 #include "manifest.h"
 #include "path.h"
+#include "sender.h"
 
 /* ---- a sorted set of hashes (the chunks the server lacks) ---- */
 
@@ -120,242 +114,6 @@ int transfer_pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 
 /* ---- upload ---- */
 
-/* A request body and the files it advances (for transfer.body_sent). */
-struct body {
-        struct buf b;
-        struct transfer_mark *marks;
-        size_t n, cap;
-        uint64_t seq; /* its number among the bodies shipped */
-};
-
-/* Records that c's first `done` bytes are on the server once this body is:
- * one mark per file and body, the furthest offset. */
-static int body_mark(struct body *bd, const char *path, uint64_t done)
-{
-        if (bd->n > 0 && bd->marks[bd->n - 1].path == path) {
-                bd->marks[bd->n - 1].done = done;
-                return 0;
-        }
-        if (bd->n == bd->cap) {
-                size_t ncap = bd->cap ? bd->cap * 2 : 16;
-                struct transfer_mark *p = realloc(bd->marks, ncap * sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                bd->marks = p;
-                bd->cap = ncap;
-        }
-        bd->marks[bd->n++] = (struct transfer_mark){.path = path, .done = done};
-        return 0;
-}
-
-static void body_reset(struct body *bd)
-{
-        buf_reset(&bd->b);
-        bd->n = 0;
-}
-
-static void body_free(struct body *bd)
-{
-        buf_free(&bd->b);
-        free(bd->marks);
-        memset(bd, 0, sizeof(*bd));
-}
-
-#define SENDER_POSTERS 2
-#define SENDER_BODIES (SENDER_POSTERS + 1)
-
-struct sender;
-
-/* A thread posting bodies on one connection, one at a time, so that
- * reading, hashing and framing the next body overlaps with the server
- * verifying and storing this one. */
-struct poster {
-        struct sender *sd;
-        struct remote *rem; /* the transfer's remote, or a clone (own_rem) */
-        int own_rem;
-        pthread_t th;
-        int started;
-        struct body *job; /* the body to post; NULL when idle */
-        int stop;
-        int result;    /* of the last failed post */
-        char msg[256]; /* its error message (err_set is per thread) */
-};
-
-/* The bodies and posters of one upload, under one lock: hand-overs come a
- * few dozen times a second, never contended for long. */
-struct sender {
-        struct transfer *t;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        struct poster post[SENDER_POSTERS];
-        int nposters; /* 1, or 2 from the second body on */
-        struct body body[SENDER_BODIES];
-        int fill;          /* index of the body being filled */
-        uint64_t shipped;  /* bodies handed to posters */
-        uint64_t reported; /* bodies done with (reported or not), in order */
-        uint64_t failed;   /* the first body that failed (UINT64_MAX: none) */
-};
-
-static void *poster_main(void *arg)
-{
-        struct poster *p = arg;
-        struct sender *sd = p->sd;
-        struct transfer *t = sd->t;
-
-        pthread_mutex_lock(&sd->mu);
-        for (;;) {
-                struct body *body;
-                int r, report;
-
-                while (!p->job && !p->stop)
-                        pthread_cond_wait(&sd->cv, &sd->mu);
-                if (!p->job)
-                        break;
-                body = p->job;
-                pthread_mutex_unlock(&sd->mu);
-                r = remote_post_frames(p->rem, "/api/v1/chunks", &body->b, NULL);
-                pthread_mutex_lock(&sd->mu);
-                if (r < 0) {
-                        snprintf(p->msg, sizeof(p->msg), "%s", err_msg(r));
-                        p->result = r;
-                        if (body->seq < sd->failed)
-                                sd->failed = body->seq;
-                } else {
-                        t->bytes_sent += body->b.len;
-                }
-                /* marks go out in shipping order, each once every body
-                 * before it is through */
-                while (sd->reported != body->seq)
-                        pthread_cond_wait(&sd->cv, &sd->mu);
-                /* every body before this one is done: failed is final for
-                 * them, and nothing after a failed body is claimed */
-                report = body->seq < sd->failed && t->body_sent && body->n > 0;
-                pthread_mutex_unlock(&sd->mu);
-                /* this poster's connection is idle until its next job */
-                if (report)
-                        t->body_sent(t->ud, p->rem, body->marks, body->n);
-                pthread_mutex_lock(&sd->mu);
-                sd->reported++;
-                p->job = NULL;
-                pthread_cond_broadcast(&sd->cv);
-        }
-        pthread_mutex_unlock(&sd->mu);
-        return NULL;
-}
-
-/* Waits until p has no body in flight; returns its first failed post's
- * code (its message set again on this thread) or 0. */
-static int poster_wait(struct sender *sd, struct poster *p)
-{
-        int r;
-
-        pthread_mutex_lock(&sd->mu);
-        while (p->job)
-                pthread_cond_wait(&sd->cv, &sd->mu);
-        r = p->result;
-        pthread_mutex_unlock(&sd->mu);
-        return r < 0 ? err_set(r, "%s", p->msg) : 0;
-}
-
-static int poster_start(struct poster *p)
-{
-        sigset_t all, prev;
-        int r;
-
-        /* signals (SIGINT of `ferry watch`) stay with the main thread,
-         * which decides what to abandon */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &prev);
-        r = pthread_create(&p->th, NULL, poster_main, p);
-        pthread_sigmask(SIG_SETMASK, &prev, NULL);
-        if (r != 0)
-                return err_set(-r, "cannot start the upload thread: %s", strerror(r));
-        p->started = 1;
-        return 0;
-}
-
-/* Opens the second connection when the transfer asks for it and no
- * bandwidth limit applies (a clone would double it); one connection
- * still works if that fails. */
-static void sender_add_poster(struct sender *sd)
-{
-        struct poster *p = &sd->post[1];
-        int r;
-
-        if (sd->t->connections < 2 || remote_limited(sd->t->remote))
-                return;
-        r = remote_clone(sd->t->remote, &p->rem);
-        if (r < 0) {
-                log_debug("upload: one connection only: %s", err_msg(r));
-                err_clear();
-                return;
-        }
-        p->own_rem = 1;
-        sd->nposters = 2;
-}
-
-/* Hands the filled body to the next poster (once that one's previous body
- * is through) and switches to the next free body. */
-static int sender_ship(struct sender *sd)
-{
-        struct body *b = &sd->body[sd->fill];
-        struct poster *p;
-        int r;
-
-        if (b->b.len == 0)
-                return 0;
-        if (sd->shipped == 1)
-                sender_add_poster(sd);
-        p = &sd->post[sd->shipped % (uint64_t)sd->nposters];
-        r = poster_wait(sd, p);
-        if (r < 0)
-                return r;
-        if (!p->started && (r = poster_start(p)) < 0)
-                return r;
-        pthread_mutex_lock(&sd->mu);
-        b->seq = sd->shipped++;
-        p->job = b;
-        pthread_cond_broadcast(&sd->cv);
-        pthread_mutex_unlock(&sd->mu);
-        /* body shipped - SENDER_BODIES + 1 went to the poster just waited
-         * for (or, with one poster, before the body it waited for) */
-        sd->fill = (sd->fill + 1) % SENDER_BODIES;
-        body_reset(&sd->body[sd->fill]);
-        return 0;
-}
-
-/* Waits for every body in flight; the first failure's code, or 0. */
-static int sender_wait(struct sender *sd)
-{
-        int r = 0;
-
-        for (int i = 0; i < sd->nposters; i++) {
-                int r2 = poster_wait(sd, &sd->post[i]);
-
-                if (r == 0)
-                        r = r2;
-        }
-        return r;
-}
-
-static void sender_stop(struct sender *sd)
-{
-        pthread_mutex_lock(&sd->mu);
-        for (int i = 0; i < SENDER_POSTERS; i++)
-                sd->post[i].stop = 1;
-        pthread_cond_broadcast(&sd->cv);
-        pthread_mutex_unlock(&sd->mu);
-        for (int i = 0; i < SENDER_POSTERS; i++) {
-                struct poster *p = &sd->post[i];
-
-                if (p->started)
-                        pthread_join(p->th, NULL);
-                if (p->own_rem)
-                        remote_free(p->rem);
-        }
-}
-
 /* Appends to body every chunk of c that set lacks and that was not sent yet,
  * posting whenever the body is full. A file that no longer matches its scan
  * gets *skip = 1. */
@@ -411,18 +169,10 @@ static int send_file(struct transfer *t, const struct local_change *c, struct hs
                         *skip = 1;
                         goto out;
                 }
-                r = frame_append(&sd->body[sd->fill].b, &ref->hash, chunk, ref->size, 1);
-                if (r == 0 && t->body_sent)
-                        r = body_mark(&sd->body[sd->fill], c->path, off + ref->size);
+                r = sender_add(sd, &ref->hash, chunk, ref->size, 0, c->path, off + ref->size);
                 if (r < 0)
                         goto out;
                 set->sent[k] = 1;
-                t->chunks_sent++;
-                if (sd->body[sd->fill].b.len >= TRANSFER_BODY_BYTES) {
-                        r = sender_ship(sd);
-                        if (r < 0)
-                                goto out;
-                }
         }
 out:
         if (fd >= 0)
@@ -434,93 +184,41 @@ out:
 static int send_all(struct transfer *t, struct local_change *const *changes, size_t n,
                     struct hset *set, int *skip)
 {
-        struct sender sd = {.t = t, .nposters = 1, .failed = UINT64_MAX};
+        struct sender sd;
         uint8_t *chunk = NULL;
-        int r = 0, r2;
+        int r = 0;
 
         if (set->n == 0)
                 return 0;
-        pthread_mutex_init(&sd.mu, NULL);
-        pthread_cond_init(&sd.cv, NULL);
-        for (int i = 0; i < SENDER_POSTERS; i++)
-                sd.post[i] = (struct poster){.sd = &sd, .rem = t->remote};
-        for (int i = 0; i < SENDER_BODIES; i++)
-                sd.body[i].b = (struct buf)BUF_INIT;
+        sender_init(&sd, t);
         chunk = malloc(CHUNK_MAX);
         if (!chunk) {
                 r = -ENOMEM;
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
-                if (!is_file_put(changes[i]) || skip[i])
+                if (!is_file_put(changes[i]) || skip[i] || changes[i]->sent)
                         continue;
                 r = send_file(t, changes[i], set, &sd, chunk, &skip[i]);
                 if (r < 0)
                         goto out;
         }
-        r = sender_ship(&sd);
 out:
-        /* every body must be through (or failed) before the commit that
-         * needs its chunks, and before the buffers go */
-        r2 = sender_wait(&sd);
-        if (r == 0)
-                r = r2;
-        sender_stop(&sd);
-        pthread_mutex_destroy(&sd.mu);
-        pthread_cond_destroy(&sd.cv);
+        r = sender_finish(&sd, r);
         free(chunk);
-        for (int i = 0; i < SENDER_BODIES; i++)
-                body_free(&sd.body[i]);
         return r;
+}
+
+static int missing_add(void *ud, const struct hash *h)
+{
+        return hset_add(ud, h);
 }
 
 /* Asks which of all[from..to) the server lacks and adds those to missing. */
 static int query_missing(struct transfer *t, const struct hset *all, size_t from, size_t to,
                          struct hset *missing)
 {
-        json_t *req = json_object(), *arr = json_array(), *resp = NULL, *list, *v;
-        char hex[HASH_HEX_LEN + 1];
-        size_t i;
-        int r;
-
-        if (!req || !arr) {
-                json_decref(arr);
-                r = -ENOMEM;
-                goto out;
-        }
-        json_object_set_new(req, "hashes", arr);
-        for (i = from; i < to; i++) {
-                hash_to_hex(&all->h[i], hex);
-                if (json_array_append_new(arr, json_string(hex)) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
-        r = remote_post_json(t->remote, "/api/v1/chunks/missing", req, &resp);
-        if (r < 0)
-                goto out;
-        list = json_object_get(resp, "missing");
-        if (!json_is_array(list)) {
-                r = err_set(-EPROTO, "the server's chunks/missing answer has no \"missing\" list");
-                goto out;
-        }
-        json_array_foreach(list, i, v)
-        {
-                struct hash h;
-
-                if (!json_is_string(v) || hash_from_hex(json_string_value(v), &h) < 0) {
-                        r = err_set(-EPROTO, "the server sent an invalid hash in \"missing\"");
-                        goto out;
-                }
-                r = hset_add(missing, &h);
-                if (r < 0)
-                        goto out;
-        }
-        r = 0;
-out:
-        json_decref(req);
-        json_decref(resp);
-        return r;
+        return sender_query_missing(t->remote, all->h + from, to - from, missing_add, missing);
 }
 
 /* Adds c's chunks to all, leaving out those of its base version and any
@@ -575,14 +273,14 @@ int transfer_upload(struct transfer *t, struct local_change *const *changes, siz
         int r = 0;
 
         for (size_t i = 0; i < n; i++) {
-                if (!is_file_put(changes[i]) || skip[i])
+                if (!is_file_put(changes[i]) || skip[i] || changes[i]->sent)
                         continue;
                 r = add_new_chunks(t, changes[i], &all);
                 if (r < 0)
                         goto out;
         }
         r = hset_seal(&all);
-        if (r < 0)
+        if (r < 0 || all.n == 0)
                 goto out;
         for (size_t from = 0; from < all.n; from += TRANSFER_MISSING_BATCH) {
                 size_t to =
@@ -631,5 +329,143 @@ int transfer_upload_missing(struct transfer *t, const struct local_change *c, co
                 r = send_all(t, &one, 1, &set, skip);
 out:
         hset_free(&set);
+        return r;
+}
+
+/* ---- one pass: read, hash and send a new file (transfer_stream) ---- */
+
+/* The distinct chunks met so far in the file being streamed: open
+ * addressing on the hash's first bytes (uniform already), half full at
+ * most. */
+struct seen {
+        struct hash *slot;
+        uint8_t *used;
+        size_t cap, n;
+};
+
+/* 1 when h was added, 0 when it was there, -ENOMEM. */
+static int seen_add(struct seen *s, const struct hash *h)
+{
+        size_t i;
+
+        if ((s->n + 1) * 2 > s->cap) {
+                struct seen g = {.cap = s->cap ? s->cap * 2 : 1024};
+
+                g.slot = malloc(g.cap * sizeof(*g.slot));
+                g.used = calloc(g.cap, 1);
+                if (!g.slot || !g.used) {
+                        free(g.slot);
+                        free(g.used);
+                        return -ENOMEM;
+                }
+                for (i = 0; i < s->cap; i++)
+                        if (s->used[i])
+                                seen_add(&g, &s->slot[i]);
+                free(s->slot);
+                free(s->used);
+                *s = g;
+        }
+        memcpy(&i, h->b, sizeof(i));
+        for (i &= s->cap - 1; s->used[i]; i = (i + 1) & (s->cap - 1))
+                if (hash_equal(&s->slot[i], h))
+                        return 0;
+        s->used[i] = 1;
+        s->slot[i] = *h;
+        s->n++;
+        return 1;
+}
+
+struct stream {
+        struct transfer *t;
+        struct sender sd;
+        const char *path;
+        struct seen seen;
+        int failed; /* stream_window failed (not the read) */
+};
+
+/* Each window of chunks as manifest_from_fd() hashes them: into the body
+ * being filled, unless the file had the chunk already or a synced file of
+ * the index holds it (then the server does). The poster asks the server
+ * about the rest before sending (sender.h). */
+static int stream_window(const struct manifest *m, size_t first, size_t n, uint64_t offset,
+                         const uint8_t *data, void *ud)
+{
+        struct stream *st = ud;
+        int r = 0;
+
+        for (size_t i = first; i < first + n && r >= 0; i++) {
+                const struct chunk_ref *ref = &m->chunks[i];
+                char *where = NULL;
+                uint64_t off;
+
+                r = seen_add(&st->seen, &ref->hash);
+                if (r > 0 && st->t->idx) {
+                        r = index_find_chunk(st->t->idx, &ref->hash, &where, &off);
+                        free(where);
+                        r = r == -ENOENT ? 1 : r < 0 ? r : 0;
+                }
+                if (r > 0)
+                        r = sender_add(&st->sd, &ref->hash, data, ref->size, 1, st->path,
+                                       offset + ref->size);
+                data += ref->size;
+                offset += ref->size;
+        }
+        if (r < 0)
+                st->failed = 1;
+        return r < 0 ? r : 0;
+}
+
+int transfer_stream(struct transfer *t, struct local_change *c, int *skip)
+{
+        struct stream st = {.t = t, .path = c->path};
+        struct manifest m = MANIFEST_INIT;
+        struct stat before, after;
+        char *full = path_join(t->root, c->path);
+        uint64_t sent0;
+        int fd = -1, r;
+
+        if (!full)
+                return -ENOMEM;
+        fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &before) < 0 || !S_ISREG(before.st_mode) ||
+            (uint64_t)before.st_size != c->size ||
+            before.st_mtim.tv_sec * 1000000000LL + before.st_mtim.tv_nsec != c->mtime_ns) {
+                log_info("%s changed since the scan; it will be synced next round", c->path);
+                *skip = 1;
+                r = 0;
+                goto out;
+        }
+        sent0 = t->chunks_sent;
+        sender_init(&st.sd, t);
+        r = manifest_from_fd(fd, &m, stream_window, &st);
+        if (r < 0 && !st.failed && r != -ENOMEM) {
+                /* the file, not the upload: as a scan that cannot read it */
+                log_warn("cannot read %s: %s; skipping it this round", c->path, err_msg(r));
+                err_clear();
+                *skip = 1;
+                r = 0;
+        }
+        r = sender_finish(&st.sd, r);
+        if (r < 0 || *skip)
+                goto out;
+        /* the summary transfer_upload gives, for the same questions */
+        log_debug("upload: %zu distinct chunks, %llu missing on the server (%s, read once)",
+                  st.seen.n, (unsigned long long)(t->chunks_sent - sent0), c->path);
+        if (fstat(fd, &after) < 0 || !localfs_same_stat(&before, &after) || m.size != c->size) {
+                log_info("%s changed while it was uploaded; it will be synced next round", c->path);
+                *skip = 1;
+                goto out;
+        }
+        c->manifest = m;
+        memset(&m, 0, sizeof(m));
+        c->stream = 0;
+        c->sent = 1;
+out:
+        if (fd >= 0)
+                close(fd);
+        free(full);
+        free(st.seen.slot);
+        free(st.seen.used);
+        manifest_free(&m);
         return r;
 }

@@ -6,9 +6,11 @@
  * send them in bodies of about 4 MiB (POST /api/v1/chunks), one body in
  * flight on a second thread while the next is read, or two on two
  * connections (transfer.connections), so that the server stores two at
- * once. Every chunk read is hashed again: a file that changed since the
- * scan is skipped this round (the next scan picks it up), so the server
- * never gets bytes that do not match what will be committed.
+ * once. Every chunk read is checked again (its XXH3 fingerprint from the
+ * scan): a file that changed since the scan is skipped this round (the
+ * next scan picks it up), so the server never gets bytes that do not match
+ * what will be committed. A large new file the scan left unread is read,
+ * hashed and sent in one pass instead (transfer_stream).
  *
  * Download: assemble file versions from their manifests into temporary files
  * (".ferry-tmp-<random>" in the target's directory), taking chunks this
@@ -101,6 +103,19 @@ struct transfer {
  * or changed since it was scanned (and left alone otherwise): do not commit
  * it this round. Returns 0 or a negative code (network, server). */
 int transfer_upload(struct transfer *t, struct local_change *const *changes, size_t n, int *skip);
+
+/* Reads c's file (a put the scan left unread, local_change.stream) once,
+ * cutting, hashing and sending its chunks as it goes: each 4 MiB read is on
+ * its way to the server while the next is hashed, so a large new file costs
+ * one read and the upload overlaps the hashing. Chunks the file repeats or
+ * that the index records for a synced file are not sent; the server is
+ * asked about the others first (sender.h), so a new file whose upload was
+ * cut off earlier resumes where it stopped. Fills in c->manifest and sets
+ * c->sent (transfer_upload then leaves it out). A file that changed since
+ * the scan or while it was read gets *skip = 1 (its chunks may have been
+ * sent; nothing is committed). Returns 0 or a negative code (network,
+ * server, memory). */
+int transfer_stream(struct transfer *t, struct local_change *c, int *skip);
 
 /* Sends the chunks named in missing (a JSON array of hex hashes, as in a
  * commit's missing_chunks result) from c's file. *skip as above. */

@@ -142,13 +142,22 @@ static int add_rec(struct xferlog *xl, const char *path, uint64_t size)
         return 0;
 }
 
+/* A file the upload is yet to read (local_change.stream) is announced
+ * without a hash: its commit gives the record one. */
 static json_t *file_json(const struct local_change *c)
 {
         char hex[HASH_HEX_LEN + 1];
+        json_t *f = json_pack("{s:s, s:s, s:I}", "path", c->path, "kind", "file", "size",
+                              (json_int_t)c->size);
 
-        hash_to_hex(&c->manifest.file_hash, hex);
-        return json_pack("{s:s, s:s, s:I, s:s}", "path", c->path, "kind", "file", "size",
-                         (json_int_t)c->size, "hash", hex);
+        if (f && !c->stream) {
+                hash_to_hex(&c->manifest.file_hash, hex);
+                if (json_object_set_new(f, "hash", json_string(hex)) < 0) {
+                        json_decref(f);
+                        return NULL;
+                }
+        }
+        return f;
 }
 
 /* Posts one announce of recs[first..xl->n) and takes their ids from the

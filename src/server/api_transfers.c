@@ -127,12 +127,14 @@ void api_transfers_announce(void *ctx, struct http_request *req, struct http_rep
                         goto out;
                 }
                 fs[i].size = (uint64_t)size;
+                /* no hash: a file the device announces before reading it */
                 v = json_object_get(o, "hash");
-                if (!json_is_string(v) || hash_from_hex(json_string_value(v), &fs[i].hash) < 0) {
+                if (v && !json_is_null(v) &&
+                    (!json_is_string(v) || hash_from_hex(json_string_value(v), &fs[i].hash) < 0)) {
                         http_reply_error(rep, 400, "%shash must be 64 hex digits", where);
                         goto out;
                 }
-                fs[i].has_hash = 1;
+                fs[i].has_hash = v && !json_is_null(v);
         }
         r = transfers_announce(s, &req->device, fs, n, &batch, ids);
         if (r < 0) {

@@ -13,7 +13,14 @@ Progress: on a terminal (stderr a pty), a sync that takes a few seconds
 draws "uploading N file(s), X of Y, R/s, ETA m:ss" (src/client/progress.c),
 redrawn in place with "\\r"; the same sync with its output on pipes prints
 no such line; nor does a sync over in well under a second
-(PROGRESS_DELAY_NS, 1 s)."""
+(PROGRESS_DELAY_NS, 1 s).
+
+One pass for a large new file: the scan leaves a new file of 32 MiB or
+more unread (PUSH_STREAM_MIN) and the upload reads, hashes and sends it at
+once; the debug summary says so, the record is announced without a hash and
+ends complete with the committed one, and B gets the same bytes. Such a
+file that is a synced file moved is still found to be a rename (nothing
+sent again)."""
 
 import os
 import re
@@ -21,9 +28,10 @@ import sqlite3
 import subprocess
 import time
 
-from harness import (ASAN, FERRY, SLOW, SYNC_TIMEOUT, assert_same, check, file_sha256, note,
-                     run_cmd, sanitizer_report, scenario, tail, write_big)
+from harness import (ASAN, FERRY, SLOW, SYNC_TIMEOUT, assert_same, check, ferry_hash_file,
+                     file_sha256, note, run_cmd, sanitizer_report, scenario, tail, write_big)
 from test_resume import SLACK, debug_sync, resume_files, two
+from test_transfers import api_json, device_id, records_of
 
 MIB = 1 << 20
 SIZE = (40 if ASAN else 150) * MIB
@@ -313,4 +321,44 @@ def sync_progress_bar_on_a_terminal(env):
           "a sync of %.2f s printed a progress line: %r" % (secs, out))
     check("uploaded 1," in out, "no summary from the quick sync: %r" % out)
     b.sync()
+    assert_same(a, b)
+
+
+STREAM_SIZE = 40 * MIB  # over PUSH_STREAM_MIN (src/client/push.h)
+
+
+@scenario("large_new_file_read_once")
+def large_new_file_read_once(env):
+    """A 40 MiB new file: the upload reads it once (its summary names it),
+    its record ends complete with the committed hash, B gets the same
+    bytes; moved afterwards, it is a rename: nothing is read or sent."""
+    a, b = two(env)
+    write_big(a.p("big.bin"), STREAM_SIZE, seed=31)
+    want = file_sha256(a.p("big.bin"))
+    err = debug_sync(a)
+    m = re.findall(r"upload: (\d+) distinct chunks, (\d+) missing on the server "
+                   r"\(big\.bin, read once\)", err)
+    check(m, "no one-pass upload summary for big.bin: %s" % tail(err))
+    total, missing = (int(x) for x in m[0])
+    note("one pass: %d distinct chunks, %d sent" % (total, missing))
+    check(total > STREAM_SIZE // (256 * 1024) and missing == total,
+          "one-pass upload of new random data: %d distinct, %d sent" % (total, missing))
+    rec = records_of(api_json(env, a, "/api/v1/transfers"), device_id(a)).get("big.bin")
+    check(rec and rec["status"] == "complete", "big.bin's record: %r" % (rec,))
+    check(rec["hash"] == ferry_hash_file(a.p("big.bin")),
+          "big.bin's record has hash %r, not the file's" % rec["hash"])
+    b.sync()
+    check(file_sha256(b.p("big.bin")) == want, "B's big.bin differs from A's")
+
+    before = env.server.disk_usage()
+    os.makedirs(a.p("moved"))
+    os.rename(a.p("big.bin"), a.p("moved/big.bin"))
+    err = debug_sync(a)
+    check("read once" not in err and not re.search(r"upload: \d+ distinct chunks, [1-9]", err),
+          "the move of big.bin was uploaded again: %s" % tail(err))
+    grown = env.server.disk_usage() - before
+    check(grown < MIB, "moving big.bin grew the server by %d bytes" % grown)
+    b.sync()
+    check(file_sha256(b.p("moved/big.bin")) == want and not os.path.exists(b.p("big.bin")),
+          "B did not get the move of big.bin")
     assert_same(a, b)

@@ -56,10 +56,10 @@ static void test_announce_and_list(void **state)
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"d\",\"kind\":\"dir\",\"size\":0,\"hash\":\"%s\"}]}", hx);
         assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers", body), 400);
-        assert_int_equal(
-            srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers",
-                              "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":1}]}"),
-            400);
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers",
+                                           "{\"files\":[{\"path\":\"x\",\"kind\":\"file\","
+                                           "\"size\":1,\"hash\":\"abc\"}]}"),
+                         400);
         snprintf(body, sizeof(body),
                  "{\"files\":[{\"path\":\"x\",\"kind\":\"file\",\"size\":-1,\"hash\":\"%s\"}]}",
                  hx);
@@ -148,6 +148,37 @@ static void test_announce_and_list(void **state)
             srvfix_req_status(f, &f->a2, "GET", "/api/v1/transfers?device=nosuch", NULL), 404);
         assert_int_equal(srvfix_req_status(f, &f->a2, "GET", "/api/v1/transfers?path=/abs", NULL),
                          400);
+}
+
+/* A file announced before the device read it (a large new file, hashed
+ * as it is uploaded): no hash until its commit gives it the committed one. */
+static void test_announce_without_hash(void **state)
+{
+        struct srvfix *f = *state;
+        const char *content = "read as it goes up\n";
+        char hex[HASH_HEX_LEN + 1];
+        json_t *t, *r;
+
+        assert_int_equal(srvfix_req_status(f, &f->a1, "POST", "/api/v1/transfers",
+                                           "{\"files\":[{\"path\":\"big\",\"kind\":\"file\","
+                                           "\"size\":19},{\"path\":\"big2\",\"kind\":"
+                                           "\"file\",\"size\":19,\"hash\":null}]}"),
+                         200);
+        t = srvfix_transfers(f, &f->a2, "");
+        r = srvfix_find_rec(t, "big", NULL);
+        assert_non_null(r);
+        assert_true(json_is_null(json_object_get(r, "hash")));
+        assert_string_equal(srvfix_str_of(r, "status"), "pending");
+        assert_non_null(srvfix_find_rec(t, "big2", NULL));
+        json_decref(t);
+        assert_true(srvfix_put_file(f, &f->a1, "big", content, 0) > 0);
+        t = srvfix_transfers(f, &f->a2, "");
+        r = srvfix_find_rec(t, "big", NULL);
+        assert_non_null(r);
+        assert_string_equal(srvfix_str_of(r, "status"), "complete");
+        srvfix_hex_of(content, hex);
+        assert_string_equal(srvfix_str_of(r, "hash"), hex);
+        json_decref(t);
 }
 
 static void test_progress_and_reannounce(void **state)
@@ -547,6 +578,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_announce_and_list, srvfix_setup, srvfix_teardown),
+            cmocka_unit_test_setup_teardown(test_announce_without_hash, srvfix_setup,
+                                            srvfix_teardown),
             cmocka_unit_test_setup_teardown(test_progress_and_reannounce, srvfix_setup,
                                             srvfix_teardown),
             cmocka_unit_test_setup_teardown(test_commit_and_wait_downloads, srvfix_setup,
