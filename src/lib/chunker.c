@@ -49,6 +49,75 @@ static void gear_fill(void)
                 gear[i] = splitmix64(&state);
 }
 
+/* Below this many bytes a region is rolled in one lane: the second lane's
+ * warm-up (64 bytes) would not pay. */
+#define TWO_LANES_MIN 1024
+
+/* Finds the first i in [a, b) where the rolled fp & mask is 0: returns 1
+ * with *hit = i, or 0 with *fp the state after b - 1. *fp holds the state
+ * after a - 1, rolled from the chunk's first examined byte (CHUNK_MIN in),
+ * which is never after a.
+ *
+ * One lane is bound by the latency of fp = (fp << 1) + gear[byte], one step
+ * after another. Two lanes run at once over the two halves of [a, b), on
+ * two registers, so the CPU overlaps them. The second lane's state is
+ * exact: bit k of fp depends only on the last k + 1 bytes, so a lane
+ * started from 0 at m - 64 (not before the chunk's first examined byte,
+ * since the halves are at least 512 bytes) has, from m on, the value the
+ * first lane would have there. A hit in the first half wins; one in the
+ * second half stands once the first half is known to have none. */
+static inline __attribute__((always_inline)) int roll(const uint8_t *buf, size_t a, size_t b,
+                                                      uint64_t *fp, uint64_t mask, size_t *hit)
+{
+        uint64_t f1 = *fp, f2 = 0;
+        size_t half, m, k;
+
+        if (b - a < TWO_LANES_MIN) {
+                for (k = a; k < b; k++) {
+                        f1 = (f1 << 1) + gear[buf[k]];
+                        if (!(f1 & mask)) {
+                                *hit = k;
+                                return 1;
+                        }
+                }
+                *fp = f1;
+                return 0;
+        }
+        half = (b - a) / 2;
+        m = a + half;
+        for (k = m - 64; k < m; k++)
+                f2 = (f2 << 1) + gear[buf[k]];
+        for (k = 0; k < half; k++) {
+                f1 = (f1 << 1) + gear[buf[a + k]];
+                f2 = (f2 << 1) + gear[buf[m + k]];
+                if (!(f1 & mask)) {
+                        *hit = a + k;
+                        return 1;
+                }
+                if (!(f2 & mask)) {
+                        /* the first half may still hold an earlier one */
+                        *hit = m + k;
+                        for (k++; k < half; k++) {
+                                f1 = (f1 << 1) + gear[buf[a + k]];
+                                if (!(f1 & mask)) {
+                                        *hit = a + k;
+                                        break;
+                                }
+                        }
+                        return 1;
+                }
+        }
+        for (k = m + half; k < b; k++) {
+                f2 = (f2 << 1) + gear[buf[k]];
+                if (!(f2 & mask)) {
+                        *hit = k;
+                        return 1;
+                }
+        }
+        *fp = f2;
+        return 0;
+}
+
 /* The cut loop for any parameters; inlined into chunker_cut() with the
  * format's constants, so the default path runs with immediate masks. */
 static inline __attribute__((always_inline)) size_t cut(const uint8_t *buf, size_t len, int eof,
@@ -63,16 +132,11 @@ static inline __attribute__((always_inline)) size_t cut(const uint8_t *buf, size
         pthread_once(&gear_once, gear_fill);
         n = len < max ? len : max;
         normal = n < avg ? n : avg;
-        for (i = min; i < normal; i++) {
-                fp = (fp << 1) + gear[buf[i]];
-                if (!(fp & mask_s))
-                        return i + 1;
-        }
-        for (; i < n; i++) {
-                fp = (fp << 1) + gear[buf[i]];
-                if (!(fp & mask_l))
-                        return i + 1;
-        }
+        if (min < normal && roll(buf, min, normal, &fp, mask_s, &i))
+                return i + 1;
+        i = min > normal ? min : normal;
+        if (i < n && roll(buf, i, n, &fp, mask_l, &i))
+                return i + 1;
         if (n == max || eof)
                 return n;
         return 0;

@@ -246,6 +246,88 @@ static void test_known_boundaries(void **state)
         free(p);
 }
 
+/* The plain one-lane loop chunker.c had before it rolled two lanes at once,
+ * with the format's gear table (splitmix64 from the seed "FerryCD"): the
+ * cuts must be the same, byte for byte, on any data and any length. */
+static uint64_t ref_gear[256];
+
+static void ref_gear_fill(void)
+{
+        uint64_t state = 0x46657272794344ull;
+
+        for (int i = 0; i < 256; i++) {
+                uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                ref_gear[i] = z ^ (z >> 31);
+        }
+}
+
+static size_t ref_cut(const struct chunker_params *cp, const uint8_t *buf, size_t len, int eof)
+{
+        size_t n = len < cp->max ? len : cp->max, normal = n < cp->avg ? n : cp->avg, i;
+        uint64_t fp = 0;
+
+        if (len == 0)
+                return 0;
+        for (i = cp->min; i < normal; i++) {
+                fp = (fp << 1) + ref_gear[buf[i]];
+                if (!(fp & cp->mask_s))
+                        return i + 1;
+        }
+        for (; i < n; i++) {
+                fp = (fp << 1) + ref_gear[buf[i]];
+                if (!(fp & cp->mask_l))
+                        return i + 1;
+        }
+        return n == cp->max || eof ? n : 0;
+}
+
+static void test_same_cuts_as_one_lane(void **state)
+{
+        size_t len = 4 * MIB;
+        uint8_t *p = malloc(len);
+        uint64_t x = 7;
+
+        (void)state;
+        assert_non_null(p);
+        ref_gear_fill();
+        for (int kind = 0; kind < 4; kind++) {
+                /* random; zeros; text-like (few symbols: hits cluster);
+                 * a short pattern repeated */
+                fill_random(p, len, 100 + (uint64_t)kind);
+                for (size_t i = 0; kind > 0 && i < len; i++)
+                        p[i] = kind == 1   ? 0
+                               : kind == 2 ? (uint8_t)('a' + p[i] % 5)
+                                           : (uint8_t)(i % 3);
+                for (uint32_t avg = 16u << 10; avg <= (64u << 10); avg *= 4) {
+                        struct chunker_params cp;
+
+                        assert_int_equal(chunker_params_for(avg, &cp), 0);
+                        for (int t = 0; t < 300; t++) {
+                                size_t off, n;
+                                int eof;
+
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                off = (size_t)(x % (len / 2));
+                                /* lengths around every boundary that matters */
+                                n = t < 40 ? (size_t)t * 997 % (cp.min + 2000)
+                                           : (size_t)((x >> 20) % (cp.max + 4096));
+                                eof = (int)(x >> 60) & 1;
+                                assert_int_equal(chunker_cut_params(&cp, p + off, n, eof),
+                                                 ref_cut(&cp, p + off, n, eof));
+                                if (avg == CHUNK_AVG)
+                                        assert_int_equal(chunker_cut(p + off, n, eof),
+                                                         ref_cut(&cp, p + off, n, eof));
+                        }
+                }
+        }
+        free(p);
+}
+
 /* The measuring parameters: CHUNK_AVG gives the format's own cuts; the
  * others keep their bounds and average near what was asked; bad averages
  * are refused. */
@@ -295,6 +377,7 @@ int main(void)
             cmocka_unit_test(test_stable_under_insertion),
             cmocka_unit_test(test_stable_under_deletion),
             cmocka_unit_test(test_known_boundaries),
+            cmocka_unit_test(test_same_cuts_as_one_lane),
             cmocka_unit_test(test_params),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
