@@ -243,7 +243,7 @@ static void commit_records(struct server *s, const struct http_request *req,
                            const struct journal_change *cs, const struct journal_result *rs,
                            size_t n)
 {
-        struct transfers_put *puts;
+        struct meta_committed *puts;
         size_t i, k = 0;
 
         puts = calloc(n ? n : 1, sizeof(*puts));
@@ -255,7 +255,7 @@ static void commit_records(struct server *s, const struct http_request *req,
                 if (cs[i].op != JOURNAL_PUT || cs[i].kind != KIND_FILE ||
                     rs[i].status != JOURNAL_OK || rs[i].seq <= 0)
                         continue;
-                puts[k++] = (struct transfers_put){cs[i].path, cs[i].size, &cs[i].hash, rs[i].seq};
+                puts[k++] = (struct meta_committed){cs[i].path, cs[i].size, &cs[i].hash, rs[i].seq};
         }
         transfers_on_commits(s, req->device.user_id, req->device.id, puts, k);
         free(puts);

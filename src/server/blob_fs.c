@@ -71,18 +71,20 @@
 
 /* 1 if compressing data[0..len) is worth a try. Clients already compress
  * what pays, so raw chunks are mostly incompressible: a 4 KiB sample tells
- * for a fraction of the cost of compressing the whole chunk. */
+ * for a fraction of the cost of compressing the whole chunk, and a quarter
+ * of a smaller chunk (at least 512 bytes) for half the cost of trying it
+ * whole (a folder of small files sends thousands of them). */
 static int worth_compressing(ZSTD_CCtx *cc, const uint8_t *data, size_t len)
 {
         uint8_t z[PROBE_LEN + PROBE_LEN / 8 + 512];
-        size_t zlen;
+        size_t zlen, probe = len >= 2 * PROBE_LEN ? PROBE_LEN : len / 4;
 
         if (len < COMPRESS_MIN)
                 return 0;
-        if (len < 2 * PROBE_LEN)
+        if (probe < COMPRESS_MIN)
                 return 1;
-        zlen = ZSTD_compressCCtx(cc, z, sizeof(z), data, PROBE_LEN, 1);
-        return !ZSTD_isError(zlen) && zlen <= PROBE_LEN - PROBE_LEN / 8;
+        zlen = ZSTD_compressCCtx(cc, z, sizeof(z), data, probe, 1);
+        return !ZSTD_isError(zlen) && zlen <= probe - probe / 8;
 }
 
 struct blob_batch {

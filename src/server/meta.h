@@ -193,6 +193,15 @@ struct meta_device_event {
         int64_t files;
 };
 
+/* A file a commit put: the version (path, size, content hash, seq) that
+ * completes its uploader's open record. Strings borrowed, as input. */
+struct meta_committed {
+        const char *path;
+        uint64_t size;
+        const struct hash *hash; /* NULL: none */
+        int64_t seq;
+};
+
 typedef int (*meta_record_cb)(const struct meta_record *r, void *userdata);
 typedef int (*meta_batch_cb)(const struct meta_batch *b, void *userdata);
 typedef int (*meta_download_cb)(const struct meta_download *d, void *userdata);
@@ -369,6 +378,13 @@ struct meta_ops {
          * (-ENOENT when it is not user's). -EEXIST when the device already
          * has an open record for the path. */
         int (*xfer_record_put)(struct meta *m, int64_t user, struct meta_record *r);
+        /* The open record of device for each c[i].path (if it has one)
+         * becomes complete: size and bytes done c[i].size, hash c[i].hash,
+         * seq c[i].seq, no reason, updated now; its batch, place and kind
+         * stay. *changed: how many records changed. */
+        int (*xfer_records_complete)(struct meta *m, int64_t user, const char *device,
+                                     const struct meta_committed *c, size_t n, int64_t now,
+                                     int64_t *changed);
         int (*xfer_record_delete)(struct meta *m, int64_t user, int64_t id);
         /* Device's records with a status in from (mask) become failed with
          * reason; *n: how many changed. */

@@ -732,6 +732,7 @@ static const struct meta_ops pg_ops = {
     .xfer_batch_add = mpg_xfer_batch_add,
     .xfer_records = mpg_xfer_records,
     .xfer_record_put = mpg_xfer_record_put,
+    .xfer_records_complete = mpg_xfer_records_complete,
     .xfer_record_delete = mpg_xfer_record_delete,
     .xfer_records_fail = mpg_xfer_records_fail,
     .xfer_batches = mpg_xfer_batches,

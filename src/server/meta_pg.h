@@ -143,6 +143,9 @@ int mpg_xfer_batch_add(struct meta *m, int64_t user, const char *device, int64_t
 int mpg_xfer_records(struct meta *m, int64_t user, const struct meta_record_filter *f,
                      meta_record_cb cb, void *userdata);
 int mpg_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec);
+int mpg_xfer_records_complete(struct meta *m, int64_t user, const char *device,
+                              const struct meta_committed *c, size_t n, int64_t now,
+                              int64_t *changed);
 int mpg_xfer_record_delete(struct meta *m, int64_t user, int64_t id);
 int mpg_xfer_records_fail(struct meta *m, int64_t user, const char *device, unsigned from,
                           const char *reason, int64_t now, int64_t *n);

@@ -140,6 +140,30 @@ int mpg_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec)
         return r;
 }
 
+int mpg_xfer_records_complete(struct meta *m, int64_t user, const char *device,
+                              const struct meta_committed *c, size_t n, int64_t now,
+                              int64_t *changed)
+{
+        int64_t k;
+        size_t i;
+        int r = 0;
+
+        /* One statement per record, not a lookup and an update: the
+         * device's open record of a path is one row of records_open. */
+        *changed = 0;
+        for (i = 0; i < n && r == 0; i++) {
+                k = 0;
+                r = mpg_exec(m, "record completion", NULL, &k,
+                             "UPDATE records SET status = 2, size = $4, bytes_done = $4,"
+                             " hash = $5, seq = $6, reason = '', updated = $7"
+                             " WHERE device = $2 AND path = $3 AND status <> 2 AND user_id = $1",
+                             "ittihii", user, device, c[i].path, (int64_t)c[i].size, c[i].hash,
+                             c[i].seq, now);
+                *changed += k;
+        }
+        return r;
+}
+
 int mpg_xfer_record_delete(struct meta *m, int64_t user, int64_t id)
 {
         int64_t n = 0;

@@ -17,10 +17,11 @@
 
 #include "meta.h"
 
-#define MSQ_EXTRA_SLOTS 96
+#define MSQ_EXTRA_SLOTS 104
 #define MSQ_SLOT_HISTORY 0
 #define MSQ_SLOT_TRANSFERS 32
 #define MSQ_SLOT_REQUESTS 64 /* requests/registry */
+#define MSQ_SLOT_RECORDS 96  /* meta_sqlite_transfers.c, its range being full */
 
 enum stmt_id {
         ST_USER_ADD,
@@ -51,7 +52,7 @@ struct meta_sqlite {
         sqlite3_stmt *st[ST_COUNT];
         /* Statements of the files added by concern, each with its own range
          * of slots: meta_sqlite_history.c [0, 32), meta_sqlite_transfers.c
-         * [32, 64), meta_sqlite_requests.c [64, 96). */
+         * [32, 64) and [96, 104), meta_sqlite_requests.c [64, 96). */
         sqlite3_stmt *st_extra[MSQ_EXTRA_SLOTS];
 };
 
@@ -148,6 +149,9 @@ int msq_xfer_batch_add(struct meta *m, int64_t user, const char *device, int64_t
 int msq_xfer_records(struct meta *m, int64_t user, const struct meta_record_filter *f,
                      meta_record_cb cb, void *userdata);
 int msq_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec);
+int msq_xfer_records_complete(struct meta *m, int64_t user, const char *device,
+                              const struct meta_committed *c, size_t n, int64_t now,
+                              int64_t *changed);
 int msq_xfer_record_delete(struct meta *m, int64_t user, int64_t id);
 int msq_xfer_records_fail(struct meta *m, int64_t user, const char *device, unsigned from,
                           const char *reason, int64_t now, int64_t *n);

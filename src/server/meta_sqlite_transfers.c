@@ -62,6 +62,9 @@ enum {
 };
 _Static_assert(SL_END <= MSQ_SLOT_DEVICE_BY_TOKEN, "statement slots overlap");
 
+enum { SL_REC_OPEN = MSQ_SLOT_RECORDS, SL_REC_COMPLETE, SL_RECORDS_END };
+_Static_assert(SL_RECORDS_END <= MSQ_EXTRA_SLOTS, "statement slots overflow");
+
 /* The end of a listing loop: a positive callback result means "enough". */
 static int list_end(struct meta_sqlite *ms, sqlite3_stmt *s, int r, int rc, const char *what)
 {
@@ -138,10 +141,18 @@ int msq_xfer_records(struct meta *m, int64_t user, const struct meta_record_filt
         int r = -EIO, rc = SQLITE_DONE;
 
         msq_lock(ms);
-        /* One statement per way in, so that each uses its index. */
+        /* One statement per way in, so that each uses its index. A
+         * device's open records of a path (every commit and announce looks
+         * for it) are at most one row of the partial unique index
+         * records_open: no sort. */
         if (f->id)
                 s = msq_stmt(ms, SL_REC_BY_ID, REC_SELECT " AND r.id = ?3" REC_FILTER, "itii", user,
                              f->device, f->id, (int64_t)f->statuses);
+        else if (f->path && f->device && f->statuses && !(f->statuses & (1u << META_XFER_COMPLETE)))
+                s = msq_stmt(ms, SL_REC_OPEN,
+                             REC_SELECT " AND r.device = ?2 AND r.path = ?3 AND r.status <> 2"
+                                        " AND (?4 >> r.status) & 1",
+                             "itti", user, f->device, f->path, (int64_t)f->statuses);
         else if (f->path)
                 s = msq_stmt(ms, SL_REC_BY_PATH, REC_SELECT " AND r.path = ?3" REC_FILTER REC_ORDER,
                              "itti", user, f->device, f->path, (int64_t)f->statuses);
@@ -189,6 +200,33 @@ int msq_xfer_record_put(struct meta *m, int64_t user, struct meta_record *rec)
                     (int64_t)rec->bytes_done, rec->updated, reason, rec->seq);
         if (r == 0 && n == 0)
                 r = err_set(-ENOENT, "no transfer record %lld", (long long)rec->id);
+        return r;
+}
+
+int msq_xfer_records_complete(struct meta *m, int64_t user, const char *device,
+                              const struct meta_committed *c, size_t n, int64_t now,
+                              int64_t *changed)
+{
+        struct meta_sqlite *ms = msq_of(m);
+        int64_t k;
+        size_t i;
+        int r = 0;
+
+        /* Only the columns that change: batch and ord stay, and so do their
+         * index rows (records_batch). */
+        *changed = 0;
+        msq_lock(ms);
+        for (i = 0; i < n && r == 0; i++) {
+                k = 0;
+                r = msq_run(m, SL_REC_COMPLETE,
+                            "UPDATE records SET status = 2, size = ?4, bytes_done = ?4, hash = ?5,"
+                            " seq = ?6, reason = '', updated = ?7"
+                            " WHERE device = ?2 AND path = ?3 AND status <> 2 AND user_id = ?1",
+                            "record completion", &k, NULL, "ittihii", user, device, c[i].path,
+                            (int64_t)c[i].size, c[i].hash, c[i].seq, now);
+                *changed += k;
+        }
+        msq_unlock(ms);
         return r;
 }
 

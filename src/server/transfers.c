@@ -126,10 +126,9 @@ static int find_open(struct meta *m, int64_t user, const char *device, const cha
 }
 
 void transfers_on_commits(struct server *s, int64_t user, const char *device,
-                          const struct transfers_put *puts, size_t n)
+                          const struct meta_committed *puts, size_t n)
 {
         struct meta *m = s->meta;
-        struct meta_record rec;
         int64_t now = server_now(), k, changed = 0;
         size_t i;
         int r;
@@ -139,27 +138,14 @@ void transfers_on_commits(struct server *s, int64_t user, const char *device,
         r = m->ops->begin(m);
         if (r < 0)
                 goto out;
+        /* Whatever they announced: what landed is the file. */
+        r = m->ops->xfer_records_complete(m, user, device, puts, n, now, &changed);
         for (i = 0; i < n && r == 0; i++) {
-                r = find_open(m, user, device, puts[i].path, &rec);
-                if (r == 1) {
-                        /* Whatever it announced: what landed is the file. */
-                        rec.status = META_XFER_COMPLETE;
-                        rec.seq = puts[i].seq;
-                        rec.size = rec.bytes_done = puts[i].size;
-                        rec.has_hash = puts[i].hash != NULL;
-                        if (puts[i].hash)
-                                rec.hash = *puts[i].hash;
-                        rec.reason = "";
-                        rec.updated = now;
-                        r = m->ops->xfer_record_put(m, user, &rec);
-                        changed++;
-                }
                 /* Devices waiting for this file may fetch it now; their
                  * record is done when they say they applied seq. */
                 k = 0;
-                if (r == 0)
-                        r = m->ops->dl_ready(m, user, puts[i].path, puts[i].seq,
-                                             "ready to download", now, &k);
+                r = m->ops->dl_ready(m, user, puts[i].path, puts[i].seq, "ready to download", now,
+                                     &k);
                 changed += k;
         }
         r = finish(s, user, changed > 0, r);
@@ -172,7 +158,7 @@ void transfers_on_commit(struct server *s, int64_t user, const char *device, con
                          const struct hash *hash, int64_t seq)
 {
         struct meta_entry e = {0};
-        struct transfers_put p = {path, 0, hash, seq};
+        struct meta_committed p = {path, 0, hash, seq};
 
         if (!hash)
                 return;

@@ -46,17 +46,10 @@ struct http_request;
 void transfers_on_commit(struct server *s, int64_t user, const char *device, const char *path,
                          const struct hash *hash, int64_t seq);
 
-/* The file puts of one commit, for transfers_on_commits. */
-struct transfers_put {
-        const char *path;
-        uint64_t size;
-        const struct hash *hash;
-        int64_t seq;
-};
-
-/* transfers_on_commit for every put of a commit, in one transaction. */
+/* transfers_on_commit for every file put of a commit (meta.h), in one
+ * transaction. */
 void transfers_on_commits(struct server *s, int64_t user, const char *device,
-                          const struct transfers_put *puts, size_t n);
+                          const struct meta_committed *puts, size_t n);
 
 /* An upload of device's was refused (a chunk failed its check, ...): its
  * records still pending or uploading become failed with reason (the whole

@@ -5,7 +5,8 @@
  * chunk ownership and touching, entries with every field, the space
  * counter, rolled-back transactions, everything surviving a reopen, and
  * listings in bytewise path order, "under P" exactly, changes by seq,
- * paged, with tombstones on request. What only one backend does is in
+ * paged, with tombstones on request, and transfer records completed by
+ * a commit. What only one backend does is in
  * test-meta_sqlite.c and test-meta_pg.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -308,6 +309,163 @@ static void test_listings(void **state)
         assert_int_equal(ps.seq[1], 11);
 }
 
+struct reclist {
+        char path[8][16];
+        int status[8];
+        uint64_t size[8], done[8];
+        int64_t seq[8], batch[8], ord[8];
+        int has_hash[8];
+        struct hash hash[8];
+        int n;
+};
+
+static int rec_cb(const struct meta_record *r, void *userdata)
+{
+        struct reclist *l = userdata;
+
+        snprintf(l->path[l->n], sizeof(l->path[0]), "%s", r->path);
+        l->status[l->n] = r->status;
+        l->size[l->n] = r->size;
+        l->done[l->n] = r->bytes_done;
+        l->seq[l->n] = r->seq;
+        l->batch[l->n] = r->batch;
+        l->ord[l->n] = r->ord;
+        l->has_hash[l->n] = r->has_hash;
+        l->hash[l->n] = r->hash;
+        l->n++;
+        return 0;
+}
+
+/* Adds a device (id digit d) of user. */
+static void add_device(struct fix *f, int64_t user, int d)
+{
+        struct meta_device dev = {0};
+        struct hash t;
+        char tok[16];
+
+        snprintf(dev.id, sizeof(dev.id), "%032d", d);
+        dev.user_id = user;
+        snprintf(dev.name, sizeof(dev.name), "dev%d", d);
+        snprintf(tok, sizeof(tok), "token%d", d);
+        t = srvtest_hash(tok);
+        assert_int_equal(f->m->ops->device_add(f->m, &dev, &t), 0);
+}
+
+static void put_record(struct fix *f, int64_t user, const char *device, int64_t batch, int64_t ord,
+                       const char *path, int status)
+{
+        struct meta_record r = {0};
+
+        r.batch = batch;
+        r.ord = ord;
+        snprintf(r.device, sizeof(r.device), "%s", device);
+        r.path = path;
+        r.kind = 0;
+        r.size = 100;
+        r.has_hash = 1;
+        r.hash = srvtest_hash("old");
+        r.status = status;
+        r.bytes_done = 10;
+        r.started = r.updated = 5;
+        r.reason = status == META_XFER_FAILED ? "connection lost" : "";
+        assert_int_equal(f->m->ops->xfer_record_put(f->m, user, &r), 0);
+}
+
+/* xfer_records_complete: 0, 1 and many files; only the device's open
+ * record of each path changes (a complete one, another device's, another
+ * user's stay), with batch and place kept; paths without a record are
+ * fine. */
+static void test_records_complete(void **state)
+{
+        struct fix *f = *state;
+        char dev[2][META_DEVICE_ID_LEN + 1];
+        struct hash h = srvtest_hash("new");
+        struct meta_committed c[40];
+        char paths[40][16];
+        struct meta_record_filter all = {0};
+        struct reclist l;
+        int64_t alice, bob, b1, b2, b3, n = -1;
+        int i;
+
+        assert_int_equal(f->m->ops->user_add(f->m, "alice", "a@x", "h", 1, &alice), 0);
+        assert_int_equal(f->m->ops->user_add(f->m, "bob", "b@x", "h", 1, &bob), 0);
+        add_device(f, alice, 1);
+        add_device(f, alice, 2);
+        add_device(f, bob, 3);
+        snprintf(dev[0], sizeof(dev[0]), "%032d", 1);
+        snprintf(dev[1], sizeof(dev[1]), "%032d", 2);
+        assert_int_equal(f->m->ops->xfer_batch_add(f->m, alice, dev[0], 5, &b1), 0);
+        assert_int_equal(f->m->ops->xfer_batch_add(f->m, alice, dev[1], 5, &b2), 0);
+        assert_int_equal(
+            f->m->ops->xfer_batch_add(f->m, bob, "00000000000000000000000000000003", 5, &b3), 0);
+        put_record(f, alice, dev[0], b1, 0, "a", META_XFER_PENDING);
+        put_record(f, alice, dev[0], b1, 1, "b", META_XFER_FAILED);
+        put_record(f, alice, dev[0], b1, 2, "c", META_XFER_COMPLETE);
+        put_record(f, alice, dev[1], b2, 0, "a", META_XFER_UPLOADING);
+        put_record(f, bob, "00000000000000000000000000000003", b3, 0, "a", META_XFER_PENDING);
+
+        /* none */
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->xfer_records_complete(f->m, alice, dev[0], c, 0, 9, &n), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(n, 0);
+
+        /* one: "a" of device 1 only */
+        c[0] = (struct meta_committed){"a", 4096, &h, 7};
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->xfer_records_complete(f->m, alice, dev[0], c, 1, 9, &n), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(n, 1);
+        memset(&l, 0, sizeof(l));
+        assert_int_equal(f->m->ops->xfer_records(f->m, alice, &all, rec_cb, &l), 0);
+        assert_int_equal(l.n, 4); /* newest batch first */
+        assert_string_equal(l.path[0], "a");
+        assert_int_equal(l.status[0], META_XFER_UPLOADING); /* device 2's */
+        assert_string_equal(l.path[1], "a");
+        assert_int_equal(l.status[1], META_XFER_COMPLETE);
+        assert_int_equal(l.size[1], 4096);
+        assert_int_equal(l.done[1], 4096);
+        assert_int_equal(l.seq[1], 7);
+        assert_int_equal(l.batch[1], b1);
+        assert_int_equal(l.ord[1], 0);
+        assert_true(l.has_hash[1] && hash_equal(&l.hash[1], &h));
+        assert_int_equal(l.status[2], META_XFER_FAILED);
+        assert_int_equal(l.status[3], META_XFER_COMPLETE);
+        assert_int_equal(l.seq[3], 0);
+
+        /* many: "a" again (now complete: unchanged), "b" (failed), "c"
+         * (complete), and paths without records; "b" without a hash */
+        for (i = 0; i < 40; i++) {
+                snprintf(paths[i], sizeof(paths[i]), "x%02d", i);
+                c[i] = (struct meta_committed){paths[i], 1, &h, 100 + i};
+        }
+        c[3] = (struct meta_committed){"a", 5, &h, 20};
+        c[17] = (struct meta_committed){"b", 6, NULL, 21};
+        c[39] = (struct meta_committed){"c", 7, &h, 22};
+        assert_int_equal(f->m->ops->begin(f->m), 0);
+        assert_int_equal(f->m->ops->xfer_records_complete(f->m, alice, dev[0], c, 40, 9, &n), 0);
+        assert_int_equal(f->m->ops->commit(f->m), 0);
+        assert_int_equal(n, 1);
+        memset(&l, 0, sizeof(l));
+        assert_int_equal(f->m->ops->xfer_records(f->m, alice, &all, rec_cb, &l), 0);
+        assert_int_equal(l.n, 4);
+        assert_int_equal(l.status[0], META_XFER_UPLOADING);
+        assert_int_equal(l.seq[1], 7);
+        assert_string_equal(l.path[2], "b");
+        assert_int_equal(l.status[2], META_XFER_COMPLETE);
+        assert_int_equal(l.size[2], 6);
+        assert_int_equal(l.done[2], 6);
+        assert_int_equal(l.seq[2], 21);
+        assert_false(l.has_hash[2]);
+        assert_int_equal(l.ord[2], 1);
+        assert_int_equal(l.seq[3], 0);
+        /* bob's record is his */
+        memset(&l, 0, sizeof(l));
+        assert_int_equal(f->m->ops->xfer_records(f->m, bob, &all, rec_cb, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.status[0], META_XFER_PENDING);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -316,6 +474,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_entries_and_seq, setup, teardown),
             cmocka_unit_test_setup_teardown(test_listings, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_records_complete, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
