@@ -76,7 +76,7 @@ static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
 
         pthread_mutex_lock(&w->mu);
         if (!strcmp(req->path, "/api/v1/chunks/missing")) {
-                json_t *j = json_loads(req->body, 0, NULL), *miss = json_array(), *v;
+                json_t *j = json_loads(req->body, 0, NULL), *miss = json_array(), *ans, *v;
                 char *text;
                 size_t i;
 
@@ -89,9 +89,11 @@ static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
                         if (!holds(w, &h))
                                 json_array_append(miss, v);
                 }
-                text = json_dumps(json_pack("{s:o}", "missing", miss), JSON_COMPACT);
+                ans = json_pack("{s:o}", "missing", miss);
+                text = json_dumps(ans, JSON_COMPACT);
                 buf_append_str(out, text);
                 free(text);
+                json_decref(ans);
                 json_decref(j);
         } else if (!strcmp(req->path, "/api/v1/chunks")) {
                 const uint8_t *p = (const uint8_t *)req->body;
