@@ -33,6 +33,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "thread.h"
 #include "watch.h"
 
 enum {
@@ -149,7 +150,6 @@ static void *check_main(void *arg)
 static int check_start(struct bkcheck *bc)
 {
         pthread_condattr_t ca;
-        sigset_t all, old;
         int r;
 
         pthread_mutex_init(&bc->mu, NULL);
@@ -157,14 +157,11 @@ static int check_start(struct bkcheck *bc)
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&bc->cv, &ca);
         pthread_condattr_destroy(&ca);
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        r = pthread_create(&bc->th, NULL, check_main, bc);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (r != 0) {
+        r = thread_start(&bc->th, check_main, bc);
+        if (r < 0) {
                 pthread_cond_destroy(&bc->cv);
                 pthread_mutex_destroy(&bc->mu);
-                return err_set(-r, "cannot start the backup check: %s", strerror(r));
+                return err_set(r, "cannot start the backup check: %s", strerror(-r));
         }
         return 0;
 }

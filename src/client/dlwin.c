@@ -14,7 +14,6 @@
 #include "dlwin.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "err.h"
 #include "frame.h"
 #include "log.h"
+#include "thread.h"
 
 int dlwin_pipe_init(struct dlwin_pipe *p, struct transfer *t, const struct dl_job *jobs)
 {
@@ -204,7 +204,6 @@ static void *fetcher_main(void *arg)
  * the caller keeps to its own connection for the rest of the download. */
 static int fetcher_start(struct dlwin_pipe *p)
 {
-        sigset_t all, prev;
         int r;
 
         if (remote_limited(p->t->remote))
@@ -212,12 +211,7 @@ static int fetcher_start(struct dlwin_pipe *p)
         r = remote_clone(p->t->remote, &p->rem);
         if (r < 0)
                 goto out;
-        /* signals (SIGINT of `ferry watch`) stay with the main thread,
-         * which decides what to abandon */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &prev);
-        r = -pthread_create(&p->th, NULL, fetcher_main, p);
-        pthread_sigmask(SIG_SETMASK, &prev, NULL);
+        r = thread_start(&p->th, fetcher_main, p);
         if (r == 0)
                 p->started = 1;
 out:

@@ -12,7 +12,6 @@
 #include "sender.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "err.h"
 #include "frame.h"
 #include "log.h"
+#include "thread.h"
 
 /* Records that path's first `done` bytes are on the server once this body
  * is: one mark per file and body, the furthest offset. */
@@ -225,17 +225,10 @@ static int poster_wait(struct sender *sd, struct poster *p)
 
 static int poster_start(struct poster *p)
 {
-        sigset_t all, prev;
-        int r;
+        int r = thread_start(&p->th, poster_main, p);
 
-        /* signals (SIGINT of `ferry watch`) stay with the main thread,
-         * which decides what to abandon */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &prev);
-        r = pthread_create(&p->th, NULL, poster_main, p);
-        pthread_sigmask(SIG_SETMASK, &prev, NULL);
-        if (r != 0)
-                return err_set(-r, "cannot start the upload thread: %s", strerror(r));
+        if (r < 0)
+                return err_set(r, "cannot start the upload thread: %s", strerror(-r));
         p->started = 1;
         return 0;
 }

@@ -10,11 +10,11 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "thread.h"
 
 struct hash_ctx {
         EVP_MD_CTX *md;
@@ -127,24 +127,10 @@ struct hash_bg *hash_bg_new(void)
         return b;
 }
 
-/* Starts the thread with every signal blocked in it (signals stay with the
- * caller's thread, which decides what to abandon). 0 or a positive errno. */
-static int bg_start(struct hash_bg *b)
-{
-        sigset_t all, prev;
-        int r;
-
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &prev);
-        r = pthread_create(&b->th, NULL, bg_main, b);
-        pthread_sigmask(SIG_SETMASK, &prev, NULL);
-        return r;
-}
-
 void hash_bg_oneshot(struct hash_bg *b, const void *p, size_t n, struct hash *out)
 {
         if (!b->started && !b->failed && b->inlined + n > HASH_BG_INLINE) {
-                if (bg_start(b) == 0)
+                if (thread_start(&b->th, bg_main, b) == 0)
                         b->started = 1;
                 else
                         b->failed = 1;
