@@ -335,8 +335,9 @@ static void test_repeats_and_synced_chunks_stay_home(void **state)
         free(p);
 }
 
-/* The file is not what the scan saw (other size, or gone): skipped, no
- * chunk list, nothing sent. */
+/* The file is not what the scan saw (other size, another file of the same
+ * size and mtime moved in, or gone): skipped, no chunk list, nothing
+ * sent. */
 static void test_changed_since_scan_is_skipped(void **state)
 {
         struct world *w = *state;
@@ -352,6 +353,27 @@ static void test_changed_since_scan_is_skipped(void **state)
         assert_int_equal(transfer_stream(&t, &c, &skip), 0);
         assert_int_equal(skip, 1);
         assert_int_equal(c.sent, 0);
+        assert_int_equal(c.manifest.n, 0);
+        assert_int_equal(fakesrv_count(w->srv), 0);
+
+        /* another file of the same size and mtime moved in its place */
+        scan_change_free(&c);
+        free(make_file(w, "big.bin", 2 * MIB, 0));
+        unread_change(w, "big.bin", &c);
+        {
+                char *other = path_join(w->root, "other.bin");
+                struct timespec ts[2] = {
+                    {.tv_sec = c.mtime_ns / 1000000000LL, .tv_nsec = c.mtime_ns % 1000000000LL},
+                    {.tv_sec = c.mtime_ns / 1000000000LL, .tv_nsec = c.mtime_ns % 1000000000LL}};
+
+                free(make_file(w, "other.bin", 2 * MIB, 0));
+                assert_int_equal(utimensat(AT_FDCWD, other, ts, 0), 0);
+                assert_int_equal(rename(other, full), 0);
+                free(other);
+        }
+        skip = 0;
+        assert_int_equal(transfer_stream(&t, &c, &skip), 0);
+        assert_int_equal(skip, 1);
         assert_int_equal(c.manifest.n, 0);
         assert_int_equal(fakesrv_count(w->srv), 0);
 
