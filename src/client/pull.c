@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include "pull_apply.h"
 #include "pull_rules.h"
 #include "rules.h"
+#include "thread.h"
 
 #define PULL_JOBS_MAX 1024
 
@@ -232,6 +234,77 @@ static int cmp_seq(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
+/* ---- paging ---- */
+
+static void changes_query(char *q, size_t cap, int64_t since)
+{
+        /* patch=1: large files edited since come as patches against the
+         * version the index holds (pull_apply.c) */
+        snprintf(q, cap, "/api/v1/changes?since=%lld&limit=%d&patch=1", (long long)since,
+                 PULL_PAGE);
+}
+
+/* The next page of changes, asked for on a connection and a thread of its
+ * own while this thread applies the current page, so that ferryd lists it
+ * while the files of this one download and are written (10,000 small files
+ * come in ten pages). Not with a bandwidth limit (a clone would get the
+ * limit again), and not when the clone or the thread cannot be had: then
+ * the next page is asked for afterwards, as before. */
+struct page_ahead {
+        struct remote *rem; /* a clone of the round's remote, for the whole pull */
+        pthread_t th;
+        int running;
+        char q[128];
+        json_t *resp;
+        int r;
+        char msg[256]; /* err_set is per thread */
+};
+
+static void *ahead_main(void *arg)
+{
+        struct page_ahead *a = arg;
+
+        a->r = remote_get_json(a->rem, a->q, &a->resp);
+        if (a->r < 0)
+                snprintf(a->msg, sizeof(a->msg), "%s", err_msg(a->r));
+        return NULL;
+}
+
+static void ahead_start(struct sync_ctx *s, struct page_ahead *a, int64_t since)
+{
+        if (remote_limited(s->remote))
+                return;
+        if (!a->rem && remote_clone(s->remote, &a->rem) < 0) {
+                err_clear();
+                return;
+        }
+        changes_query(a->q, sizeof(a->q), since);
+        a->resp = NULL;
+        a->r = 0;
+        if (thread_start(&a->th, ahead_main, a) == 0)
+                a->running = 1;
+}
+
+static int ahead_wait(struct page_ahead *a, json_t **resp)
+{
+        pthread_join(a->th, NULL);
+        a->running = 0;
+        *resp = a->resp;
+        a->resp = NULL;
+        return a->r < 0 ? err_set(a->r, "%s", a->msg) : 0;
+}
+
+static void ahead_free(struct page_ahead *a)
+{
+        json_t *resp = NULL;
+
+        if (a->running && ahead_wait(a, &resp) < 0)
+                err_clear();
+        json_decref(resp);
+        remote_free(a->rem);
+        a->rem = NULL;
+}
+
 /* 1 when every seq in (since, s->own_top] is one of this pass's own
  * commits (s->own_seqs), which push recorded in the index as it got them:
  * the changes feed would only give them back. Seqs are gap-free per space,
@@ -252,6 +325,7 @@ static int own_commits_cover(struct sync_ctx *s, int64_t since)
 
 int pull_run(struct sync_ctx *s)
 {
+        struct page_ahead ahead = {0};
         json_t *resp = NULL, *entries, *again = NULL;
         int64_t since = 0;
         char q[96];
@@ -302,11 +376,14 @@ int pull_run(struct sync_ctx *s)
         s->n_own = 0;
         s->own_top = 0;
         for (;;) {
-                /* patch=1: large files edited since come as patches
-                 * against the version the index holds (pull_apply.c) */
-                snprintf(q, sizeof(q), "/api/v1/changes?since=%lld&limit=%d&patch=1",
-                         (long long)since, PULL_PAGE);
-                r = remote_get_json(s->remote, q, &resp);
+                int more;
+
+                if (ahead.running) {
+                        r = ahead_wait(&ahead, &resp);
+                } else {
+                        changes_query(q, sizeof(q), since);
+                        r = remote_get_json(s->remote, q, &resp);
+                }
                 if (r < 0)
                         break;
                 entries = json_object_get(resp, "entries");
@@ -314,17 +391,21 @@ int pull_run(struct sync_ctx *s)
                         r = err_set(-EPROTO, "the server's changes answer has no entries");
                         break;
                 }
+                more = json_is_true(json_object_get(resp, "more")) && json_array_size(entries) > 0;
+                if (more) {
+                        since = json_integer_value(json_object_get(
+                            json_array_get(entries, json_array_size(entries) - 1), "seq"));
+                        ahead_start(s, &ahead, since);
+                }
                 r = apply_page(s, entries, 1);
-                if (r < 0 || !json_is_true(json_object_get(resp, "more")) ||
-                    json_array_size(entries) == 0)
+                if (r < 0 || !more)
                         break;
-                since = json_integer_value(
-                    json_object_get(json_array_get(entries, json_array_size(entries) - 1), "seq"));
                 json_decref(resp);
                 resp = NULL;
                 if ((r = sync_check_cancel(s->opts)) < 0)
                         break;
         }
+        ahead_free(&ahead);
         json_decref(resp);
         return r;
 }

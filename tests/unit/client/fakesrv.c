@@ -22,6 +22,7 @@ struct conn {
         struct fakesrv *s;
         int fd; /* -1 once closed */
         pthread_t th;
+        int live; /* th is to be joined */
 };
 
 struct fakesrv {
@@ -157,13 +158,23 @@ static void *main_loop(void *ud)
                 struct conn *c;
 
                 pthread_mutex_lock(&s->mu);
-                c = s->nconns < FAKESRV_CONNS ? &s->conns[s->nconns] : NULL;
+                /* a slot whose connection closed is taken again (its
+                 * thread is over or about to be: join it), else a new one */
+                c = NULL;
+                for (int i = 0; i < s->nconns && !c; i++)
+                        if (s->conns[i].fd < 0)
+                                c = &s->conns[i];
+                if (!c && s->nconns < FAKESRV_CONNS)
+                        c = &s->conns[s->nconns++];
                 if (c) {
+                        if (c->live)
+                                pthread_join(c->th, NULL);
                         *c = (struct conn){.s = s, .fd = fd};
-                        if (pthread_create(&c->th, NULL, conn_main, c) == 0)
-                                s->nconns++;
-                        else
+                        c->live = pthread_create(&c->th, NULL, conn_main, c) == 0;
+                        if (!c->live) {
+                                c->fd = -1;
                                 c = NULL;
+                        }
                 }
                 pthread_mutex_unlock(&s->mu);
                 if (!c)
@@ -223,7 +234,8 @@ void fakesrv_stop(struct fakesrv *s)
                         shutdown(s->conns[i].fd, SHUT_RDWR);
         pthread_mutex_unlock(&s->mu);
         for (int i = 0; i < s->nconns; i++)
-                pthread_join(s->conns[i].th, NULL);
+                if (s->conns[i].live)
+                        pthread_join(s->conns[i].th, NULL);
         close(s->lfd);
         fakesrv_clear(s);
         pthread_mutex_destroy(&s->mu);

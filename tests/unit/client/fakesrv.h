@@ -1,7 +1,7 @@
 /* fakesrv: a scripted HTTP/1.1 server for the client's unit tests, on
  * 127.0.0.1 (an ephemeral port) in a thread of its own: every request is
  * recorded (method, path with query, body) and answered by the test's
- * handler, keep-alive. Each connection (up to 4) is served on a thread of
+ * handler, keep-alive. Each connection (up to 4 at once) is served on a thread of
  * its own, so a client's second connection (an upload's second poster) is
  * served at once; the handler then runs on both threads. Tests only. */
 #ifndef FERRY_FAKESRV_H

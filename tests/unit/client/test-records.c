@@ -40,6 +40,10 @@ struct world {
         json_t *entries; /* what /changes lists */
         int old_server;  /* 404 for transfer records and downloads */
         int interleave;  /* another device commits just before each commit */
+        /* > 0: /changes serves entries (kept, seq order) this many at a
+         * time after since=, with "more"; fail_since: 500 for that since */
+        int page;
+        long long fail_since;
 };
 
 static void answer(struct buf *out, json_t *j)
@@ -106,6 +110,31 @@ static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
                 json_decref(j);
                 buf_append_str(out, "{\"error\": \"no such endpoint\", \"code\": \"not_found\"}");
                 return 404;
+        }
+        if (!strncmp(req->path, "/api/v1/changes", 15) && w->page > 0) {
+                const char *q = strstr(req->path, "since=");
+                long long since = q ? atoll(q + 6) : 0;
+                json_t *pg = json_array(), *e;
+                size_t i, left = 0;
+
+                json_decref(j);
+                if (since == w->fail_since) {
+                        json_decref(pg);
+                        buf_append_str(out, "{\"error\": \"boom\", \"code\": \"internal\"}");
+                        return 500;
+                }
+                json_array_foreach(w->entries, i, e)
+                {
+                        if (json_integer_value(json_object_get(e, "seq")) <= since)
+                                continue;
+                        if (json_array_size(pg) < (size_t)w->page)
+                                json_array_append(pg, e);
+                        else
+                                left++;
+                }
+                answer(out, json_pack("{s:I, s:o, s:b}", "seq", (json_int_t)w->seq, "entries", pg,
+                                      "more", left > 0));
+                return 200;
         }
         if (!strncmp(req->path, "/api/v1/changes", 15)) {
                 answer(out, json_pack("{s:I, s:O, s:b}", "seq", (json_int_t)w->seq, "entries",
@@ -411,6 +440,81 @@ static void test_own_commits_not_fetched_back(void **state)
         assert_true(access(p, F_OK) == 0); /* the other device's entry came */
 }
 
+/* The since= of every GET /changes, in request order, into out (at most
+ * cap); how many. */
+static size_t all_since(struct world *w, long long *out, size_t cap)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < fakesrv_count(w->srv) && n < cap; i++) {
+                struct fakesrv_request r;
+                const char *q;
+
+                fakesrv_get(w->srv, i, &r);
+                if (!strncmp(r.path, "/api/v1/changes", 15) && (q = strstr(r.path, "since=")))
+                        out[n++] = atoll(q + 6);
+                free(r.body);
+        }
+        return n;
+}
+
+/* Many pages: each asked for once, in order (the next while the current is
+ * applied, on another connection), all applied; a page that fails stops
+ * the round with the error, after what came before was applied, and the
+ * next round goes on from there. */
+static void test_pages_asked_ahead_in_order(void **state)
+{
+        struct world *w = *state;
+        long long since[16];
+        char p[1200];
+        struct stat st;
+        size_t n;
+
+        round_ok(w, NULL);
+        w->page = 2;
+        w->fail_since = 4;
+        for (int i = 1; i <= 7; i++) {
+                char name[16];
+
+                snprintf(name, sizeof(name), "dir%d", i);
+                w->seq++;
+                json_array_append_new(w->entries,
+                                      json_pack("{s:s, s:I, s:b, s:s, s:s}", "path", name, "seq",
+                                                (json_int_t)w->seq, "deleted", 0, "kind", "dir",
+                                                "device", OTHER));
+        }
+        fakesrv_clear(w->srv);
+        {
+                struct sync_options none = {0};
+                struct sync_stats stats;
+
+                assert_true(sync_run(&w->cfg, &none, &stats) < 0);
+        }
+        /* pages since 0 and 2 applied; the one since 4 failed */
+        for (int i = 1; i <= 7; i++) {
+                snprintf(p, sizeof(p), "%s/dir%d", w->root, i);
+                assert_int_equal(stat(p, &st) == 0, i <= 4);
+        }
+        n = all_since(w, since, 16);
+        assert_true(n >= 3);
+        assert_int_equal(since[0], 0);
+        assert_int_equal(since[1], 2);
+        assert_int_equal(since[2], 4);
+
+        w->fail_since = -1;
+        fakesrv_clear(w->srv);
+        round_ok(w, NULL);
+        for (int i = 1; i <= 7; i++) {
+                snprintf(p, sizeof(p), "%s/dir%d", w->root, i);
+                assert_int_equal(stat(p, &st), 0);
+        }
+        /* from where it stopped, each page once: 4, 6 */
+        n = all_since(w, since, 16);
+        assert_int_equal(n, 2);
+        assert_int_equal(since[0], 4);
+        assert_int_equal(since[1], 6);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -421,6 +525,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_policy_wait_lists_waiting, setup, teardown),
             cmocka_unit_test_setup_teardown(test_old_server, setup, teardown),
             cmocka_unit_test_setup_teardown(test_refused_entry_reported_failed, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pages_asked_ahead_in_order, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
