@@ -5,6 +5,7 @@ test: it prints ONE table with every figure and its target beside it, and
 asserts only that the devices ended identical.
 
     python3 bench/transfer_bench.py [--build build] [--only NAME] [--quick] [--markdown]
+                                    [--fresh-fs]
 
 NAME is one of: small-files, large-file, delta-overwrite, delta-insert,
 no-op, memory, dedup (delta-*, dedup and large-file share one rig, in
@@ -507,6 +508,73 @@ def bench_sha(build, t):
           (cpu.group(1), gear.group(1) if gear else "?"))
 
 
+class FreshFs:
+    """--fresh-fs: each group of figures runs on an ext4 file system made for
+    it (a sparse image file under /var/tmp, loop-mounted; root only). On
+    this machine, ext4 creating files right after many were deleted (the
+    previous run, the e2e tests) scans the inode table past inodes freed in
+    the last minutes (recently_deleted() in fs/ext4/ialloc.c), which can
+    triple B's time for 10,000 small files; a fresh file system measures
+    Ferry, not that. Falls back to FERRY_BENCH_TMP / /var/tmp with a note
+    when it cannot mount."""
+
+    def __init__(self, enabled, size_gib=16):
+        self.enabled, self.size, self.img, self.mnt, self.dev = enabled, size_gib, None, None, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        import tempfile
+        base = os.environ.get("FERRY_BENCH_TMP", "/var/tmp")
+        self.img = tempfile.mktemp(prefix="ferry-bench-fs-", suffix=".img", dir=base)
+        self.mnt = tempfile.mkdtemp(prefix="ferry-bench-mnt-", dir=base)
+        try:
+            with open(self.img, "wb") as f:
+                f.truncate(self.size << 30)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", self.img], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # direct I/O on the loop device: the image's pages are not
+            # cached a second time by the file system it lives on
+            self.dev = subprocess.run(["losetup", "-f", "--show", "--direct-io=on", self.img],
+                                      check=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE).stdout.decode().strip()
+            subprocess.run(["mount", self.dev, self.mnt], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print("--fresh-fs: cannot make a file system (%s); using %s" %
+                  (getattr(e, "stderr", b"") or e, base), file=sys.stderr)
+            self._clean(mounted=False)
+            return self
+        self.saved = os.environ.get("FERRY_BENCH_TMP")
+        os.environ["FERRY_BENCH_TMP"] = self.mnt
+        return self
+
+    def _clean(self, mounted):
+        if mounted:
+            subprocess.run(["umount", self.mnt], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if getattr(self, "dev", None):
+            subprocess.run(["losetup", "-d", self.dev], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            self.dev = None
+        for f in (lambda: os.rmdir(self.mnt), lambda: os.unlink(self.img)):
+            try:
+                f()
+            except OSError:
+                pass
+        self.img = self.mnt = None
+
+    def __exit__(self, *exc):
+        if self.img is None:
+            return False
+        if self.saved is None:
+            os.environ.pop("FERRY_BENCH_TMP", None)
+        else:
+            os.environ["FERRY_BENCH_TMP"] = self.saved
+        self._clean(mounted=True)
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -516,6 +584,9 @@ def main():
                     help="smaller sizes (2,000 small files, 64 MiB, 10,000-file no-op); "
                     "figures are then not comparable with the targets")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--fresh-fs", action="store_true",
+                    help="run each group of figures on a new loop-mounted ext4 (root only; "
+                    "see FreshFs)")
     args = ap.parse_args()
     want = set(args.only or FIGURES)
     ferry = os.path.join(os.path.abspath(args.build), "src/client/ferry")
@@ -527,15 +598,19 @@ def main():
     t = Table(args.quick)
     t0 = time.monotonic()
     if want & {"small-files", "memory"}:
-        bench_small(args.build, has_json, t, small_n, want)
+        with FreshFs(args.fresh_fs):
+            bench_small(args.build, has_json, t, small_n, want)
     if want & {"large-file", "memory", "delta-overwrite", "delta-insert", "dedup"}:
-        bench_large(args.build, has_json, t, large, want)
+        with FreshFs(args.fresh_fs):
+            bench_large(args.build, has_json, t, large, want)
     if "no-op" in want:
-        bench_noop(args.build, has_json, t, noop_n)
+        with FreshFs(args.fresh_fs):
+            bench_noop(args.build, has_json, t, noop_n)
     if "sha" in want:
         bench_sha(args.build, t)
-    print("Ferry transfer suite (issue 4), %s, %s UTC, %s; byte counts from %s; %.0f s" % (
-        "QUICK sizes" if args.quick else "full sizes", datetime.datetime.now(
+    print("Ferry transfer suite (issue 4), %s%s, %s UTC, %s; byte counts from %s; %.0f s" % (
+        "QUICK sizes" if args.quick else "full sizes",
+        ", a fresh ext4 per group" if args.fresh_fs else "", datetime.datetime.now(
             datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"), machine(),
         "`ferry sync --json`" if has_json else "the counting TCP proxy (no `sync --json` yet)",
         time.monotonic() - t0))
