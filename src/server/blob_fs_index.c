@@ -285,17 +285,42 @@ static int tx_end(struct bfs_index *ix, int r, int durable)
         return r;
 }
 
-static int add_live(struct bfs_index *ix, int64_t pack, int64_t bytes)
+/* The live bytes a batch of rows adds to their packs. Rows come grouped by
+ * pack, so one UPDATE per run of a pack (live_flush when the pack changes
+ * and at the end). */
+struct live_run {
+        int64_t pack, bytes;
+};
+
+static int live_flush(struct bfs_index *ix, struct live_run *lr)
 {
-        sqlite3_bind_int64(ix->add_live, 1, bytes);
-        sqlite3_bind_int64(ix->add_live, 2, pack);
-        return run(ix->wr, ix->add_live);
+        int r = 0;
+
+        if (lr->bytes) {
+                sqlite3_bind_int64(ix->add_live, 1, lr->bytes);
+                sqlite3_bind_int64(ix->add_live, 2, lr->pack);
+                r = run(ix->wr, ix->add_live);
+        }
+        lr->bytes = 0;
+        return r;
+}
+
+/* Counts row's record as live (its row went in). */
+static int live_add(struct bfs_index *ix, struct live_run *lr, const struct bfs_row *row)
+{
+        int r = 0;
+
+        if (row->pack != lr->pack)
+                r = live_flush(ix, lr);
+        lr->pack = row->pack;
+        lr->bytes += BFS_REC_HDR + (int64_t)row->len;
+        return r;
 }
 
 int bfs_index_commit(struct blob_fs *bf, const struct bfs_row *rows, size_t n)
 {
         struct bfs_index *ix = &bf->ix;
-        int64_t pack = 0, bytes = 0;
+        struct live_run lr = {0};
         size_t i;
         int r;
 
@@ -312,16 +337,10 @@ int bfs_index_commit(struct blob_fs *bf, const struct bfs_row *rows, size_t n)
                 r = run(ix->wr, ix->insert);
                 if (r < 0 || sqlite3_changes(ix->wr) == 0)
                         continue; /* stored meanwhile: this copy is dead bytes */
-                /* rows come grouped by pack: one update per run of a pack */
-                if (rows[i].pack != pack && bytes) {
-                        r = add_live(ix, pack, bytes);
-                        bytes = 0;
-                }
-                pack = rows[i].pack;
-                bytes += BFS_REC_HDR + (int64_t)rows[i].len;
+                r = live_add(ix, &lr, &rows[i]);
         }
-        if (r == 0 && bytes)
-                r = add_live(ix, pack, bytes);
+        if (r == 0)
+                r = live_flush(ix, &lr);
         r = tx_end(ix, r, 1);
         pthread_mutex_unlock(&ix->wr_mu);
         return r;
@@ -349,8 +368,11 @@ int bfs_index_remove(struct blob_fs *bf, const struct hash *h)
                 sqlite3_reset(ix->del);
                 sqlite3_clear_bindings(ix->del);
         }
-        if (r == 0 && found)
-                r = add_live(ix, pack, -(BFS_REC_HDR + len));
+        if (r == 0 && found) {
+                struct live_run lr = {pack, -(BFS_REC_HDR + len)};
+
+                r = live_flush(ix, &lr);
+        }
         r = tx_end(ix, r, 0);
         pthread_mutex_unlock(&ix->wr_mu);
         return r < 0 ? r : found ? 0 : -ENOENT;
@@ -436,7 +458,7 @@ int bfs_index_pack_rows(struct blob_fs *bf, int64_t id, struct bfs_row **out, si
 int bfs_index_move(struct blob_fs *bf, int64_t old, const struct bfs_row *rows, size_t n)
 {
         struct bfs_index *ix = &bf->ix;
-        int64_t pack = 0, bytes = 0;
+        struct live_run lr = {0};
         size_t i;
         int r;
 
@@ -450,15 +472,10 @@ int bfs_index_move(struct blob_fs *bf, int64_t old, const struct bfs_row *rows, 
                 r = run(ix->wr, ix->move);
                 if (r < 0 || sqlite3_changes(ix->wr) == 0)
                         continue; /* removed meanwhile: its copy is dead bytes */
-                if (rows[i].pack != pack && bytes) {
-                        r = add_live(ix, pack, bytes);
-                        bytes = 0;
-                }
-                pack = rows[i].pack;
-                bytes += BFS_REC_HDR + (int64_t)rows[i].len;
+                r = live_add(ix, &lr, &rows[i]);
         }
-        if (r == 0 && bytes)
-                r = add_live(ix, pack, bytes);
+        if (r == 0)
+                r = live_flush(ix, &lr);
         if (r == 0) {
                 sqlite3_bind_int64(ix->pack_left, 1, old);
                 if (sqlite3_step(ix->pack_left) == SQLITE_ROW)
