@@ -30,7 +30,7 @@ import time
 
 from harness import (ASAN, FERRY, SLOW, SYNC_TIMEOUT, assert_same, check, ferry_hash_file,
                      file_sha256, note, run_cmd, sanitizer_report, scenario, tail, write_big)
-from test_resume import SLACK, debug_sync, resume_files, two
+from test_resume import SLACK, debug_sync, resume_files, two, upload_summary
 from test_transfers import api_json, device_id, records_of
 
 MIB = 1 << 20
@@ -137,9 +137,7 @@ def resume_upload_after_server_restart(env):
     stored = held
     t1 = time.monotonic()
     err = debug_sync(a)
-    m = re.findall(r"upload: (\d+) distinct chunks, (\d+) missing on the server", err)
-    check(m, "no upload summary in the rerun's debug log: %s" % tail(err))
-    total, missing = (int(x) for x in m[0])
+    total, missing = upload_summary(err)
     note("after the restart the rerun sent %d of %d chunks (%.1f s); %.1f of %.1f MiB "
          "were missing" % (missing, total, time.monotonic() - t1, (SIZE - stored) / MIB,
                            SIZE / MIB))

@@ -56,6 +56,14 @@ def resume_files(dev):
     return out
 
 
+def upload_summary(err):
+    """(distinct chunks, chunks sent) from the first upload summary of a
+    -vv sync's log ("upload: N distinct chunks, M missing on the server")."""
+    m = re.findall(r"upload: (\d+) distinct chunks, (\d+) missing on the server", err)
+    check(m, "no upload summary in the debug log: %s" % tail(err))
+    return tuple(int(x) for x in m[0])
+
+
 def debug_sync(dev):
     r = dev.run(["-vv", "sync"])
     check(r.rc == 0, "sync on %s failed: %s" % (dev.name, r.describe()))
@@ -110,9 +118,7 @@ def resume_upload(env):
     stored = env.server.disk_usage() - base
 
     err = debug_sync(a)
-    m = re.findall(r"upload: (\d+) distinct chunks, (\d+) missing on the server", err)
-    check(m, "no upload summary in the rerun's debug log: %s" % tail(err))
-    total, missing = (int(x) for x in m[0])
+    total, missing = upload_summary(err)
     note("server held %.1f MiB after the kill; the rerun sent %d of %d chunks" %
          (stored / MIB, missing, total))
     # The server's own count: the chunks it lacks are about the part it
