@@ -1,6 +1,7 @@
 /* testutil: temporary folders for the unit tests (see testutil.h). */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -39,4 +40,19 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 int testutil_rm_rf(const char *path)
 {
         return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+int testutil_count_names(const char *dir, const char *prefix, int (*skip)(const char *name))
+{
+        struct dirent *de;
+        DIR *d = opendir(dir);
+        int n = 0;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)) != NULL)
+                if (!strncmp(de->d_name, prefix, strlen(prefix)) && !(skip && skip(de->d_name)))
+                        n++;
+        closedir(d);
+        return n;
 }

@@ -9,7 +9,6 @@
  * the download runs makes the file be read back and verified before it is
  * accepted; and a resumed download copies only what the partial file
  * lacks. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -191,16 +190,7 @@ static void make_job(struct fixture *fx, struct dl_job *j, const char *path, siz
 
 static int count_temp(const char *dir)
 {
-        struct dirent *de;
-        DIR *d = opendir(dir);
-        int n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)) != NULL)
-                if (!strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)))
-                        n++;
-        closedir(d);
-        return n;
+        return testutil_count_names(dir, PATH_TEMP_PREFIX, NULL);
 }
 
 static void assert_content(struct fixture *fx, const char *path, const uint8_t *want, size_t len)

@@ -7,7 +7,6 @@
  * next download obtains only the rest); a LAN peer still serves its
  * chunks first; and with a bandwidth limit (one connection, no fetcher
  * thread) the same download still ends right. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -209,17 +208,7 @@ static int fake_peer(void *ud, const struct hash *hashes, size_t n, struct buf *
 /* Temporary files in root other than resume files. */
 static int count_temp(const char *dir)
 {
-        struct dirent *de;
-        DIR *d = opendir(dir);
-        int n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)) != NULL)
-                if (!strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)) &&
-                    !localfs_is_resume_name(de->d_name))
-                        n++;
-        closedir(d);
-        return n;
+        return testutil_count_names(dir, PATH_TEMP_PREFIX, localfs_is_resume_name);
 }
 
 /* 1 when job j's file is in place with its content, 0 when absent. */

@@ -6,7 +6,6 @@
  * no temporary file is left behind either way. A large file resumes from
  * the partial file an interrupted download left: the chunks there that
  * verify are kept, only the others are obtained again. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -106,16 +105,7 @@ static int done(void *ud, struct dl_job *j, const struct stat *st)
 
 static int count_temp(const char *dir)
 {
-        struct dirent *de;
-        DIR *d = opendir(dir);
-        int n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)) != NULL)
-                if (!strncmp(de->d_name, PATH_TEMP_PREFIX, strlen(PATH_TEMP_PREFIX)))
-                        n++;
-        closedir(d);
-        return n;
+        return testutil_count_names(dir, PATH_TEMP_PREFIX, NULL);
 }
 
 static void copy_manifest(struct manifest *dst, const struct manifest *src)
