@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "chunkfix.h"
 #include "fakesrv.h"
 #include "frame.h"
 #include "index.h"
@@ -41,89 +42,32 @@ struct fixture {
         char *root, *peer_root;
         struct fakesrv *srv;
         struct remote *remote;
-        uint8_t *data; /* the version to download */
-        size_t len;
-        struct manifest m;
-        uint64_t *offs;
+        struct chunkfix cf; /* the version to download; its fetch counts the server's chunks */
         /* the fake peer */
         int mode; /* 0: holds the even chunks, 1: fails, 2: lies */
         int calls;
         size_t asked;
-        /* hashes the server was asked for */
-        size_t server_asked;
-        int server_asked_even;
 };
-
-static size_t chunk_of(const struct fixture *fx, const struct hash *h)
-{
-        for (size_t i = 0; i < fx->m.n; i++)
-                if (hash_equal(&fx->m.chunks[i].hash, h))
-                        return i;
-        return SIZE_MAX;
-}
 
 static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
 {
         struct fixture *fx = ud;
-        json_t *body = json_loads(req->body, 0, NULL), *v;
-        size_t i;
 
-        if (strcmp(req->path, "/api/v1/chunks/fetch") != 0 || !body) {
-                json_decref(body);
+        if (strcmp(req->path, "/api/v1/chunks/fetch") != 0)
                 return 404;
-        }
-        json_array_foreach(json_object_get(body, "hashes"), i, v)
-        {
-                struct hash h;
-                size_t k;
-
-                if (hash_from_hex(json_string_value(v), &h) < 0 ||
-                    (k = chunk_of(fx, &h)) == SIZE_MAX) {
-                        json_decref(body);
-                        return 404;
-                }
-                fx->server_asked++;
-                fx->server_asked_even += k % 2 == 0;
-                frame_append(out, &h, fx->data + fx->offs[k], fx->m.chunks[k].size, 0);
-        }
-        json_decref(body);
-        return 200;
+        return chunkfix_fetch(&fx->cf, req->body, out, 0);
 }
 
 static int setup(void **state)
 {
         struct fixture *fx = calloc(1, sizeof(*fx));
-        char *p = NULL;
-        uint64_t off = 0, rnd = 42;
-        int fd;
 
         assert_non_null(fx);
         fx->root = testutil_mkdtemp_alloc("tpeer");
         fx->peer_root = testutil_mkdtemp_alloc("tpeer-l");
         assert_non_null(fx->root);
         assert_non_null(fx->peer_root);
-        fx->len = BIG;
-        fx->data = malloc(fx->len);
-        assert_non_null(fx->data);
-        for (size_t i = 0; i < fx->len; i++) { /* no repeats: every chunk distinct */
-                rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-                fx->data[i] = (uint8_t)(rnd >> 56);
-        }
-        assert_true(asprintf(&p, "%s/src", fx->peer_root) > 0);
-        fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, fx->data, fx->len), (ssize_t)fx->len);
-        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-        assert_int_equal(manifest_from_fd(fd, &fx->m, NULL, NULL), 0);
-        close(fd);
-        unlink(p);
-        free(p);
-        fx->offs = calloc(fx->m.n, sizeof(*fx->offs));
-        assert_non_null(fx->offs);
-        for (size_t i = 0; i < fx->m.n; i++) {
-                fx->offs[i] = off;
-                off += fx->m.chunks[i].size;
-        }
+        chunkfix_init(&fx->cf, BIG, 42, fx->peer_root);
         assert_int_equal(fakesrv_start(handler, fx, &fx->srv), 0);
         assert_int_equal(remote_new(fakesrv_url(fx->srv), "token", &fx->remote), 0);
         *state = fx;
@@ -136,9 +80,7 @@ static int teardown(void **state)
 
         remote_free(fx->remote);
         fakesrv_stop(fx->srv);
-        manifest_free(&fx->m);
-        free(fx->offs);
-        free(fx->data);
+        chunkfix_free(&fx->cf);
         assert_int_equal(testutil_rm_rf(fx->root), 0);
         assert_int_equal(testutil_rm_rf(fx->peer_root), 0);
         free(fx->root);
@@ -156,7 +98,7 @@ static int fake_peer(void *ud, const struct hash *hashes, size_t n, struct buf *
         if (fx->mode == 1)
                 return -EIO;
         for (size_t i = 0; i < n; i++) {
-                size_t k = chunk_of(fx, &hashes[i]);
+                size_t k = chunkfix_find(&fx->cf, &hashes[i]);
 
                 assert_true(k != SIZE_MAX);
                 for (size_t j = 0; j < i; j++) /* distinct */
@@ -164,10 +106,8 @@ static int fake_peer(void *ud, const struct hash *hashes, size_t n, struct buf *
                 if (k % 2 != 0)
                         continue;
                 /* a liar sends the next chunk's bytes under this hash */
-                k = fx->mode == 2 && k + 1 < fx->m.n ? k + 1 : k;
-                assert_int_equal(frame_append(frames, &hashes[i], fx->data + fx->offs[k],
-                                              fx->m.chunks[k].size, 1),
-                                 0);
+                k = fx->mode == 2 && k + 1 < fx->cf.m.n ? k + 1 : k;
+                chunkfix_frame(&fx->cf, frames, &hashes[i], k, 1);
         }
         return 0;
 }
@@ -176,21 +116,21 @@ static void download(struct fixture *fx, struct transfer *t)
 {
         struct dl_job job = {0};
         char *p = path_join(fx->root, "f.bin");
-        uint8_t *got = malloc(fx->len);
+        uint8_t *got = malloc(fx->cf.len);
         int fd;
 
         job.path = strdup("f.bin");
-        for (size_t i = 0; i < fx->m.n; i++)
-                assert_int_equal(manifest_add(&job.m, &fx->m.chunks[i].hash, fx->m.chunks[i].size),
-                                 0);
-        job.m.file_hash = fx->m.file_hash;
+        for (size_t i = 0; i < fx->cf.m.n; i++)
+                assert_int_equal(
+                    manifest_add(&job.m, &fx->cf.m.chunks[i].hash, fx->cf.m.chunks[i].size), 0);
+        job.m.file_hash = fx->cf.m.file_hash;
         job.mode = 0644;
         job.mtime_ns = 1000000000;
         assert_int_equal(transfer_download(t, &job, 1, NULL), 0);
         fd = open(p, O_RDONLY);
         assert_true(fd >= 0);
-        assert_int_equal(read(fd, got, fx->len), (ssize_t)fx->len);
-        assert_memory_equal(got, fx->data, fx->len);
+        assert_int_equal(read(fd, got, fx->cf.len), (ssize_t)fx->cf.len);
+        assert_memory_equal(got, fx->cf.data, fx->cf.len);
         close(fd);
         dl_job_free(&job);
         free(got);
@@ -202,15 +142,15 @@ static void test_peer_first_server_for_rest(void **state)
         struct fixture *fx = *state;
         struct transfer t = {
             .remote = fx->remote, .root = fx->root, .peer_fetch = fake_peer, .peer_ud = fx};
-        size_t even = (fx->m.n + 1) / 2;
+        size_t even = (fx->cf.m.n + 1) / 2;
 
         download(fx, &t);
         assert_int_equal(fx->calls, 2); /* one per window */
-        assert_int_equal(fx->asked, fx->m.n);
+        assert_int_equal(fx->asked, fx->cf.m.n);
         assert_int_equal(t.chunks_lan, even);
-        assert_int_equal(t.chunks_fetched, fx->m.n - even);
-        assert_int_equal(fx->server_asked, fx->m.n - even);
-        assert_int_equal(fx->server_asked_even, 0);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n - even);
+        assert_int_equal(fx->cf.asked, fx->cf.m.n - even);
+        assert_int_equal(fx->cf.asked_even, 0);
         assert_true(t.bytes_lan > 0);
         assert_true(t.bytes_fetched > 0);
 }
@@ -226,7 +166,7 @@ static void test_failing_peer_is_dropped(void **state)
         assert_int_equal(fx->calls, 1);
         assert_int_equal(t.chunks_lan, 0);
         assert_int_equal(t.bytes_lan, 0);
-        assert_int_equal(t.chunks_fetched, fx->m.n);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n);
 }
 
 static void test_lying_peer_is_dropped(void **state)
@@ -239,7 +179,7 @@ static void test_lying_peer_is_dropped(void **state)
         download(fx, &t);
         assert_int_equal(fx->calls, 1);
         assert_int_equal(t.chunks_lan, 0);
-        assert_int_equal(t.chunks_fetched, fx->m.n);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n);
 }
 
 /* The peer's folder holds the first part of the version; the LAN carries
@@ -257,7 +197,7 @@ static void test_real_lan_peer(void **state)
         struct lan *l = NULL;
         struct lan_stats st;
         char *db = NULL, *p = NULL;
-        size_t have = fx->m.n / 2;
+        size_t have = fx->cf.m.n / 2;
         struct stat sb;
         int fd;
 
@@ -269,13 +209,13 @@ static void test_real_lan_peer(void **state)
         p = path_join(fx->peer_root, "part.bin");
         fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
         assert_true(fd >= 0);
-        assert_int_equal(write(fd, fx->data, fx->offs[have]), (ssize_t)fx->offs[have]);
+        assert_int_equal(write(fd, fx->cf.data, fx->cf.offs[have]), (ssize_t)fx->cf.offs[have]);
         assert_int_equal(fstat(fd, &sb), 0);
         close(fd);
         free(p);
         for (size_t i = 0; i < have; i++)
-                assert_int_equal(manifest_add(&part, &fx->m.chunks[i].hash, fx->m.chunks[i].size),
-                                 0);
+                assert_int_equal(
+                    manifest_add(&part, &fx->cf.m.chunks[i].hash, fx->cf.m.chunks[i].size), 0);
         localfs_entry_stat(&e, &sb);
         e.path = "part.bin";
         e.seq = 1;
@@ -290,9 +230,9 @@ static void test_real_lan_peer(void **state)
         t.peer_ud = c;
         download(fx, &t);
         assert_int_equal(t.chunks_lan, have);
-        assert_int_equal(t.chunks_fetched, fx->m.n - have);
-        assert_int_equal(fx->server_asked, fx->m.n - have);
-        assert_true(t.bytes_lan >= fx->offs[have]);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n - have);
+        assert_int_equal(fx->cf.asked, fx->cf.m.n - have);
+        assert_true(t.bytes_lan >= fx->cf.offs[have]);
         lan_stats(l, &st);
         assert_int_equal(st.chunks, have);
         assert_int_equal(st.bytes, t.bytes_lan);

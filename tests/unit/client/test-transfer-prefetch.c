@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "chunkfix.h"
 #include "fakesrv.h"
 #include "frame.h"
 #include "localfs.h"
@@ -37,16 +38,13 @@ struct fixture {
         char *root;
         struct fakesrv *srv;
         struct remote *remote;
-        uint8_t *data; /* big.bin's content; the other files are parts of it */
-        struct manifest m;
-        uint64_t *offs;
+        struct chunkfix cf; /* big.bin's content; the other files are parts of it */
         struct dl_job jobs[NJOBS];
         size_t first[NJOBS]; /* the chunk of m each job starts at */
         /* the server */
         int fail_req;  /* this fetch request (1-based) fails; 0: none */
         int fail_mode; /* 1: refused (500), 2: answer cut short */
         int nreq;
-        size_t server_asked, server_asked_even;
         /* the peer: holds the even chunks */
         int peer_calls;
         /* hooks */
@@ -54,49 +52,23 @@ struct fixture {
         size_t ndone;
 };
 
-static size_t chunk_of(const struct fixture *fx, const struct hash *h)
-{
-        for (size_t i = 0; i < fx->m.n; i++)
-                if (hash_equal(&fx->m.chunks[i].hash, h))
-                        return i;
-        return SIZE_MAX;
-}
-
 /* One request at a time reaches it (the client has at most one fetch out). */
 static int handler(void *ud, const struct fakesrv_request *req, struct buf *out)
 {
         struct fixture *fx = ud;
-        json_t *body = json_loads(req->body, 0, NULL), *v;
-        size_t i;
+        int st;
 
-        if (strcmp(req->path, "/api/v1/chunks/fetch") != 0 || !body) {
-                json_decref(body);
+        if (strcmp(req->path, "/api/v1/chunks/fetch") != 0)
                 return 404;
-        }
         fx->nreq++;
         if (fx->nreq == fx->fail_req && fx->fail_mode == 1) {
-                json_decref(body);
                 buf_append(out, "{\"error\":\"no\"}", 14);
                 return 500;
         }
-        json_array_foreach(json_object_get(body, "hashes"), i, v)
-        {
-                struct hash h;
-                size_t k;
-
-                if (hash_from_hex(json_string_value(v), &h) < 0 ||
-                    (k = chunk_of(fx, &h)) == SIZE_MAX) {
-                        json_decref(body);
-                        return 404;
-                }
-                fx->server_asked++;
-                fx->server_asked_even += k % 2 == 0;
-                frame_append(out, &h, fx->data + fx->offs[k], fx->m.chunks[k].size, k % 3 == 0);
-        }
-        if (fx->nreq == fx->fail_req && fx->fail_mode == 2)
+        st = chunkfix_fetch(&fx->cf, req->body, out, 3);
+        if (st == 200 && fx->nreq == fx->fail_req && fx->fail_mode == 2)
                 out->len -= 100;
-        json_decref(body);
-        return 200;
+        return st;
 }
 
 /* Job j: chunks [a, b) of m. */
@@ -106,10 +78,10 @@ static void make_job(struct fixture *fx, size_t j, const char *path, size_t a, s
 
         job->path = strdup(path);
         for (size_t i = a; i < b; i++)
-                assert_int_equal(manifest_add(&job->m, &fx->m.chunks[i].hash, fx->m.chunks[i].size),
-                                 0);
+                assert_int_equal(
+                    manifest_add(&job->m, &fx->cf.m.chunks[i].hash, fx->cf.m.chunks[i].size), 0);
         manifest_file_hash(&job->m, &job->m.file_hash);
-        job->m.size = fx->offs[b - 1] + fx->m.chunks[b - 1].size - fx->offs[a];
+        job->m.size = fx->cf.offs[b - 1] + fx->cf.m.chunks[b - 1].size - fx->cf.offs[a];
         job->mode = 0644;
         job->mtime_ns = 1000000000;
         fx->first[j] = a;
@@ -118,43 +90,20 @@ static void make_job(struct fixture *fx, size_t j, const char *path, size_t a, s
 static int setup(void **state)
 {
         struct fixture *fx = calloc(1, sizeof(*fx));
-        uint64_t off = 0, rnd = 7;
         size_t mid = 0;
-        char *p = NULL;
-        int fd;
 
         assert_non_null(fx);
         fx->root = testutil_mkdtemp_alloc("tprefetch");
         assert_non_null(fx->root);
-        fx->data = malloc(BIG);
-        assert_non_null(fx->data);
-        for (size_t i = 0; i < BIG; i++) { /* no repeats: every chunk distinct */
-                rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-                fx->data[i] = (uint8_t)(rnd >> 56);
-        }
-        p = path_join(fx->root, "src");
-        fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, fx->data, BIG), (ssize_t)BIG);
-        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-        assert_int_equal(manifest_from_fd(fd, &fx->m, NULL, NULL), 0);
-        close(fd);
-        unlink(p);
-        free(p);
-        fx->offs = calloc(fx->m.n, sizeof(*fx->offs));
-        assert_non_null(fx->offs);
-        for (size_t i = 0; i < fx->m.n; i++) {
-                fx->offs[i] = off;
-                off += fx->m.chunks[i].size;
-        }
-        while (fx->offs[mid] < (3u << 20)) /* a file of ~3 MiB: not resumable */
+        chunkfix_init(&fx->cf, BIG, 7, fx->root);
+        while (fx->cf.offs[mid] < (3u << 20)) /* a file of ~3 MiB: not resumable */
                 mid++;
         /* small, medium (across windows), small, large (resumable), small */
         make_job(fx, 0, "a.bin", 1, 2);
         make_job(fx, 1, "mid.bin", 2, 2 + mid);
         make_job(fx, 2, "c.bin", 3, 5);
-        make_job(fx, 3, "big.bin", 0, fx->m.n);
-        make_job(fx, 4, "e.bin", fx->m.n - 1, fx->m.n);
+        make_job(fx, 3, "big.bin", 0, fx->cf.m.n);
+        make_job(fx, 4, "e.bin", fx->cf.m.n - 1, fx->cf.m.n);
         assert_int_equal(fakesrv_start(handler, fx, &fx->srv), 0);
         assert_int_equal(remote_new(fakesrv_url(fx->srv), "token", &fx->remote), 0);
         *state = fx;
@@ -169,9 +118,7 @@ static int teardown(void **state)
         fakesrv_stop(fx->srv);
         for (size_t j = 0; j < NJOBS; j++)
                 dl_job_free(&fx->jobs[j]);
-        manifest_free(&fx->m);
-        free(fx->offs);
-        free(fx->data);
+        chunkfix_free(&fx->cf);
         assert_int_equal(testutil_rm_rf(fx->root), 0);
         free(fx->root);
         free(fx);
@@ -194,13 +141,11 @@ static int fake_peer(void *ud, const struct hash *hashes, size_t n, struct buf *
 
         fx->peer_calls++;
         for (size_t i = 0; i < n; i++) {
-                size_t k = chunk_of(fx, &hashes[i]);
+                size_t k = chunkfix_find(&fx->cf, &hashes[i]);
 
                 assert_true(k != SIZE_MAX);
                 if (k % 2 == 0)
-                        assert_int_equal(frame_append(frames, &hashes[i], fx->data + fx->offs[k],
-                                                      fx->m.chunks[k].size, 0),
-                                         0);
+                        chunkfix_frame(&fx->cf, frames, &hashes[i], k, 0);
         }
         return 0;
 }
@@ -228,7 +173,7 @@ static int in_place(struct fixture *fx, size_t j)
         k = read(fd, got, job->m.size + 1);
         close(fd);
         assert_int_equal(k, (ssize_t)job->m.size);
-        assert_memory_equal(got, fx->data + fx->offs[fx->first[j]], job->m.size);
+        assert_memory_equal(got, fx->cf.data + fx->cf.offs[fx->first[j]], job->m.size);
         free(got);
         return 1;
 }
@@ -254,7 +199,7 @@ static off_t resume_prefix(struct fixture *fx)
         size = st.st_size;
         got = malloc((size_t)size + 1);
         assert_int_equal(read(fd, got, (size_t)size), (ssize_t)size);
-        assert_memory_equal(got, fx->data, (size_t)size);
+        assert_memory_equal(got, fx->cf.data, (size_t)size);
         close(fd);
         free(got);
         return size;
@@ -275,7 +220,7 @@ static void test_many_windows_in_order(void **state)
         }
         assert_int_equal(fx->ndone, NJOBS);
         assert_int_equal(t.chunks_fetched, total);
-        assert_int_equal(fx->server_asked, total);
+        assert_int_equal(fx->cf.asked, total);
         assert_true(fx->nreq >= 5);
         assert_int_equal(count_temp(fx->root), 0);
         assert_int_equal(resume_prefix(fx), -1);
@@ -300,7 +245,7 @@ static void failed_prefetch(struct fixture *fx, int mode, int code)
         assert_int_equal(count_temp(fx->root), 0);
         kept = resume_prefix(fx);
         assert_true(kept >= 0);
-        assert_true((uint64_t)kept < fx->m.size);
+        assert_true((uint64_t)kept < fx->cf.m.size);
 }
 
 static void test_refused_prefetch(void **state)
@@ -328,15 +273,15 @@ static void test_resume_after_failed_prefetch(void **state)
         assert_true(transfer_download(&t, &fx->jobs[3], 1, &hooks) < 0);
         kept = resume_prefix(fx);
         assert_true(kept > 0);
-        while (have < fx->m.n && fx->offs[have] < (uint64_t)kept)
+        while (have < fx->cf.m.n && fx->cf.offs[have] < (uint64_t)kept)
                 have++;
-        assert_int_equal(fx->offs[have], (uint64_t)kept);
+        assert_int_equal(fx->cf.offs[have], (uint64_t)kept);
         fx->fail_req = 0;
-        fx->server_asked = 0;
+        fx->cf.asked = 0;
         t.chunks_fetched = 0;
         assert_int_equal(transfer_download(&t, &fx->jobs[3], 1, &hooks), 0);
-        assert_int_equal(fx->server_asked, fx->m.n - have);
-        assert_int_equal(t.chunks_fetched, fx->m.n - have);
+        assert_int_equal(fx->cf.asked, fx->cf.m.n - have);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n - have);
         assert_int_equal(in_place(fx, 3), 1);
         assert_int_equal(resume_prefix(fx), -1);
         assert_int_equal(count_temp(fx->root), 0);
@@ -349,14 +294,14 @@ static void test_lan_peer_with_prefetch(void **state)
         struct fixture *fx = *state;
         struct transfer t = {
             .remote = fx->remote, .root = fx->root, .peer_fetch = fake_peer, .peer_ud = fx};
-        size_t even = (fx->m.n + 1) / 2;
+        size_t even = (fx->cf.m.n + 1) / 2;
 
         assert_int_equal(transfer_download(&t, &fx->jobs[3], 1, NULL), 0);
         assert_int_equal(in_place(fx, 3), 1);
         assert_int_equal(t.chunks_lan, even);
-        assert_int_equal(t.chunks_fetched, fx->m.n - even);
-        assert_int_equal(fx->server_asked, fx->m.n - even);
-        assert_int_equal(fx->server_asked_even, 0);
+        assert_int_equal(t.chunks_fetched, fx->cf.m.n - even);
+        assert_int_equal(fx->cf.asked, fx->cf.m.n - even);
+        assert_int_equal(fx->cf.asked_even, 0);
         assert_true(fx->peer_calls >= 4);
         assert_int_equal(fx->peer_calls, fx->nreq);
 }
