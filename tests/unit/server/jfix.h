@@ -1,4 +1,4 @@
-/* jfix: the fixture test-journal and test-journal-calls share: a real
+/* jfix: the fixture test-journal, test-journal-calls and test-history share: a real
  * metadata store (SQLite in a temporary directory, or PostgreSQL for the -pg
  * variants, srvtest.h) with the accounts alice and bob, and helpers that
  * build and commit changes. Tests only. */

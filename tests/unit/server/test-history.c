@@ -6,79 +6,25 @@
  * touches the ones it has (and one that goes through touches none); and
  * the space as of a seq or a time (snapshot_list), which pruning limits;
  * paths compared bytewise. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <time.h>
 
-#include <cmocka.h>
+#include "jfix.h"
 
-#include "err.h"
-#include "journal.h"
-#include "meta.h"
-#include "srvtest.h"
-
-#define DEV_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define DEV_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-
-struct fix {
-        char *dir;
-        char *uri; /* the PostgreSQL database, or NULL for SQLite (srvtest.h) */
-        struct meta *m;
-        int64_t alice, bob;
-};
-
-static int setup(void **state)
+/* jfix's accounts, and DEV_A a known device of alice's; DEV_B is not
+ * (removed, say). */
+static int history_setup(void **state)
 {
-        struct fix *f = calloc(1, sizeof(*f));
         struct meta_device d = {0};
         struct hash tok = srvtest_hash("token-a");
+        struct fix *f;
 
-        f->dir = srvtest_tmpdir();
-        assert_int_equal(srvtest_meta_open(f->dir, &f->uri, &f->m), 0);
-        assert_int_equal(f->m->ops->user_add(f->m, "alice", "a@x", "h", 1, &f->alice), 0);
-        assert_int_equal(f->m->ops->user_add(f->m, "bob", "b@x", "h", 1, &f->bob), 0);
-        /* DEV_A is a known device of alice's; DEV_B is not (removed, say). */
+        setup(state);
+        f = *state;
         snprintf(d.id, sizeof(d.id), "%s", DEV_A);
         d.user_id = f->alice;
         snprintf(d.name, sizeof(d.name), "laptop");
         assert_int_equal(f->m->ops->device_add(f->m, &d, &tok), 0);
-        *state = f;
         return 0;
-}
-
-static int teardown(void **state)
-{
-        struct fix *f = *state;
-
-        meta_close(f->m);
-        srvtest_metadata_drop(f->uri);
-        srvtest_rmtree(f->dir);
-        free(f);
-        return 0;
-}
-
-/* A put of a one-chunk file with content s, the chunk held by user. */
-static struct journal_change file_put(struct fix *f, int64_t user, const char *path, int64_t base,
-                                      const char *s)
-{
-        struct journal_change c;
-        struct hash h = srvtest_hash(s);
-
-        memset(&c, 0, sizeof(c));
-        c.op = JOURNAL_PUT;
-        c.path = path;
-        c.base = base;
-        c.kind = KIND_FILE;
-        c.size = strlen(s);
-        c.mtime_ns = 1000;
-        c.mode = 0644;
-        c.has_hash = 1;
-        c.hash = h;
-        assert_int_equal(manifest_add(&c.manifest, &h, (uint32_t)c.size), 0);
-        assert_int_equal(f->m->ops->chunk_add(f->m, user, &h, (uint32_t)c.size), 0);
-        return c;
 }
 
 /* 1 if h is the hash of the string s. */
@@ -87,18 +33,6 @@ static int hash_of(const struct hash *h, const char *s)
         struct hash x = srvtest_hash(s);
 
         return hash_equal(h, &x);
-}
-
-static struct journal_change simple(int op, const char *path, const char *from, int64_t base)
-{
-        struct journal_change c;
-
-        memset(&c, 0, sizeof(c));
-        c.op = op;
-        c.path = path;
-        c.from = from;
-        c.base = base;
-        return c;
 }
 
 /* Commits c at time now; it must go through. Returns its seq. */
@@ -154,25 +88,26 @@ static struct vlist versions(struct fix *f, int64_t user, const char *path)
 static void test_versions_recorded(void **state)
 {
         struct fix *f = *state;
-        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one");
+        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one", 1);
         struct journal_result res;
         struct meta_entry e;
         struct vlist v;
         int64_t s1, s2, s3, s5, seq;
 
         s1 = commit_at(f, f->alice, DEV_A, &c, 100);
-        c = file_put(f, f->alice, "a.txt", s1, "two");
+        c = file_put(f, f->alice, "a.txt", s1, "two", 1);
         s2 = commit_at(f, f->alice, DEV_B, &c, 200);
         /* a retried commit is a no-op: no version either */
-        c = file_put(f, f->alice, "a.txt", s1, "two");
+        c = file_put(f, f->alice, "a.txt", s1, "two", 1);
         assert_int_equal(journal_commit_at(f->m, f->alice, DEV_B, &c, 1, &res, &seq, 250), 0);
         manifest_free(&c.manifest);
         assert_int_equal(res.status, JOURNAL_OK);
         assert_int_equal(res.seq, s2);
         journal_result_clear(&res);
-        c = simple(JOURNAL_RENAME, "b.txt", "a.txt", s2);
+        c = simple(JOURNAL_RENAME, "b.txt", s2);
+        c.from = "a.txt";
         s3 = commit_at(f, f->alice, DEV_A, &c, 300);
-        c = simple(JOURNAL_DELETE, "b.txt", NULL, s3);
+        c = simple(JOURNAL_DELETE, "b.txt", s3);
         s5 = commit_at(f, f->alice, DEV_A, &c, 400);
         assert_int_equal(s5, s3 + 2); /* the rename's tombstone took s3 + 1 */
 
@@ -216,13 +151,13 @@ static void test_versions_recorded(void **state)
 static void test_restore(void **state)
 {
         struct fix *f = *state;
-        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one");
+        struct journal_change c = file_put(f, f->alice, "a.txt", 0, "one", 1);
         struct journal_restore r;
         struct meta_entry e, v1;
         int64_t s1, s2, s4, space;
 
         s1 = commit_at(f, f->alice, DEV_A, &c, 100);
-        c = file_put(f, f->alice, "a.txt", s1, "two");
+        c = file_put(f, f->alice, "a.txt", s1, "two", 1);
         s2 = commit_at(f, f->alice, DEV_A, &c, 200);
         assert_int_equal(f->m->ops->version_get(f->m, f->alice, "a.txt", s1, &v1), 0);
 
@@ -269,7 +204,7 @@ static void test_restore(void **state)
         assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "../x", 0, NULL, 600, &r), -EINVAL);
 
         /* a delete cannot be restored; the newest live version can */
-        c = simple(JOURNAL_DELETE, "a.txt", NULL, s2 + 1);
+        c = simple(JOURNAL_DELETE, "a.txt", s2 + 1);
         s4 = commit_at(f, f->alice, DEV_A, &c, 700);
         assert_int_equal(journal_restore(f->m, f->alice, DEV_B, "a.txt", s4, NULL, 800, &r), 0);
         assert_int_equal(r.status, JOURNAL_RESTORE_TOMBSTONE);
@@ -331,22 +266,22 @@ static void test_trash(void **state)
         struct trash t;
         int64_t sa, sb, sd, tb;
 
-        c = file_put(f, f->alice, "docs/a", 0, "a1");
+        c = file_put(f, f->alice, "docs/a", 0, "a1", 1);
         sa = commit_at(f, f->alice, DEV_A, &c, 100);
-        c = file_put(f, f->alice, "docs/a", sa, "a2");
+        c = file_put(f, f->alice, "docs/a", sa, "a2", 1);
         sa = commit_at(f, f->alice, DEV_A, &c, 110);
-        c = file_put(f, f->alice, "b", 0, "b1");
+        c = file_put(f, f->alice, "b", 0, "b1", 1);
         sb = commit_at(f, f->alice, DEV_A, &c, 120);
-        c = simple(JOURNAL_PUT, "d", NULL, 0);
+        c = simple(JOURNAL_PUT, "d", 0);
         c.kind = KIND_DIR;
         sd = commit_at(f, f->alice, DEV_A, &c, 130);
-        c = file_put(f, f->alice, "kept", 0, "k");
+        c = file_put(f, f->alice, "kept", 0, "k", 1);
         commit_at(f, f->alice, DEV_A, &c, 140);
-        c = simple(JOURNAL_DELETE, "docs/a", NULL, sa);
+        c = simple(JOURNAL_DELETE, "docs/a", sa);
         commit_at(f, f->alice, DEV_A, &c, 300);
-        c = simple(JOURNAL_DELETE, "b", NULL, sb);
+        c = simple(JOURNAL_DELETE, "b", sb);
         tb = commit_at(f, f->alice, DEV_B, &c, 500);
-        c = simple(JOURNAL_DELETE, "d", NULL, sd);
+        c = simple(JOURNAL_DELETE, "d", sd);
         commit_at(f, f->alice, DEV_A, &c, 400);
 
         memset(&t, 0, sizeof(t));
@@ -381,15 +316,15 @@ static void test_trash(void **state)
 static void test_retention_keep_days(void **state)
 {
         struct fix *f = *state;
-        struct journal_change c = file_put(f, f->alice, "a", 0, "v1");
+        struct journal_change c = file_put(f, f->alice, "a", 0, "v1", 1);
         struct meta_entry e;
         struct vlist v;
         int64_t s1, s2, s3, pruned;
 
         s1 = commit_at(f, f->alice, DEV_A, &c, 1000);
-        c = file_put(f, f->alice, "a", s1, "v2");
+        c = file_put(f, f->alice, "a", s1, "v2", 1);
         s2 = commit_at(f, f->alice, DEV_A, &c, 2000); /* supersedes v1 at 2000 */
-        c = file_put(f, f->alice, "a", s2, "v3");
+        c = file_put(f, f->alice, "a", s2, "v3", 1);
         s3 = commit_at(f, f->alice, DEV_A, &c, 3000); /* supersedes v2 at 3000 */
 
         /* superseded exactly at the limit: kept ("more than" the limit ago) */
@@ -408,7 +343,7 @@ static void test_retention_keep_days(void **state)
         assert_int_equal(v.n, 1);
         assert_int_equal(v.seq[0], s3);
         /* and so does a current tombstone */
-        c = simple(JOURNAL_DELETE, "a", NULL, s3);
+        c = simple(JOURNAL_DELETE, "a", s3);
         commit_at(f, f->alice, DEV_A, &c, 4000);
         assert_int_equal(f->m->ops->version_prune(f->m, f->alice, INT64_MAX, 0, &pruned), 0);
         assert_int_equal(pruned, 1);
@@ -431,18 +366,18 @@ static void test_retention_keep_versions(void **state)
 
         for (i = 0; i < 5; i++) {
                 snprintf(content, sizeof(content), "v%d", i);
-                c = file_put(f, f->alice, "a", base, content);
+                c = file_put(f, f->alice, "a", base, content, 1);
                 base = s[i] = commit_at(f, f->alice, DEV_A, &c, 100 + i);
         }
-        c = file_put(f, f->alice, "b", 0, "b0");
+        c = file_put(f, f->alice, "b", 0, "b0", 1);
         base = commit_at(f, f->alice, DEV_A, &c, 200);
-        c = file_put(f, f->alice, "b", base, "b1");
+        c = file_put(f, f->alice, "b", base, "b1", 1);
         commit_at(f, f->alice, DEV_A, &c, 201);
-        c = file_put(f, f->bob, "a", 0, "bob0");
+        c = file_put(f, f->bob, "a", 0, "bob0", 1);
         base = commit_at(f, f->bob, DEV_B, &c, 200);
-        c = file_put(f, f->bob, "a", base, "bob1");
+        c = file_put(f, f->bob, "a", base, "bob1", 1);
         commit_at(f, f->bob, DEV_B, &c, 201);
-        c = file_put(f, f->bob, "a", base + 1, "bob2");
+        c = file_put(f, f->bob, "a", base + 1, "bob2", 1);
         commit_at(f, f->bob, DEV_B, &c, 202);
 
         /* at least 2 newer versions: a's first three go, b's none */
@@ -472,7 +407,7 @@ static void test_commit_touches_chunks(void **state)
 {
         struct fix *f = *state;
         int64_t t = (int64_t)time(NULL) + 100000, s1, dropped;
-        struct journal_change c = file_put(f, f->alice, "a", 0, "have");
+        struct journal_change c = file_put(f, f->alice, "a", 0, "have", 1);
         struct hash have = srvtest_hash("have"), lack = srvtest_hash("lack");
         struct journal_result res;
         int64_t seq;
@@ -493,7 +428,7 @@ static void test_commit_touches_chunks(void **state)
         assert_int_equal(dropped, 0);
         assert_int_equal(f->m->ops->chunk_held(f->m, f->alice, &have, NULL), 1);
         /* a commit that goes through at t + 10 touches nothing... */
-        c = file_put(f, f->alice, "b", 0, "used");
+        c = file_put(f, f->alice, "b", 0, "used", 1);
         s1 = commit_at(f, f->alice, DEV_A, &c, t + 10);
         assert_true(s1 > 0);
         /* ...and needs not: "used" is referenced, kept whatever the
@@ -555,27 +490,28 @@ static struct slist snap(struct fix *f, int64_t user, int64_t at, int64_t time, 
 static void test_snapshot(void **state)
 {
         struct fix *f = *state;
-        struct journal_change c = file_put(f, f->alice, "a", 0, "a1");
+        struct journal_change c = file_put(f, f->alice, "a", 0, "a1", 1);
         int64_t s_a1, s_bx, s_by, s_dash, s_bang, s_a2, s_del, s_c, got;
         struct slist l;
         int r;
 
         s_a1 = commit_at(f, f->alice, DEV_A, &c, 1000);
-        c = file_put(f, f->alice, "b/x", 0, "bx");
+        c = file_put(f, f->alice, "b/x", 0, "bx", 1);
         s_bx = commit_at(f, f->alice, DEV_A, &c, 1000);
-        c = file_put(f, f->alice, "b-x", 0, "dash"); /* '-' sorts before '/' */
+        c = file_put(f, f->alice, "b-x", 0, "dash", 1); /* '-' sorts before '/' */
         s_dash = commit_at(f, f->alice, DEV_A, &c, 1500);
-        c = file_put(f, f->alice, "b!", 0, "bang");
+        c = file_put(f, f->alice, "b!", 0, "bang", 1);
         s_bang = commit_at(f, f->alice, DEV_A, &c, 1500);
-        c = file_put(f, f->alice, "b/y", 0, "by");
+        c = file_put(f, f->alice, "b/y", 0, "by", 1);
         s_by = commit_at(f, f->alice, DEV_A, &c, 2000);
-        c = file_put(f, f->alice, "a", s_a1, "a2");
+        c = file_put(f, f->alice, "a", s_a1, "a2", 1);
         s_a2 = commit_at(f, f->alice, DEV_A, &c, 3000);
-        c = simple(JOURNAL_DELETE, "b/x", NULL, s_bx);
+        c = simple(JOURNAL_DELETE, "b/x", s_bx);
         s_del = commit_at(f, f->alice, DEV_A, &c, 4000);
-        c = simple(JOURNAL_RENAME, "c", "b/y", s_by);
+        c = simple(JOURNAL_RENAME, "c", s_by);
+        c.from = "b/y";
         s_c = commit_at(f, f->alice, DEV_A, &c, 5000);
-        c = file_put(f, f->bob, "a", 0, "bob");
+        c = file_put(f, f->bob, "a", 0, "bob", 1);
         commit_at(f, f->bob, DEV_B, &c, 1000);
 
         l = snap(f, f->alice, s_by, -1, NULL, NULL, 100, &r, &got);
@@ -645,17 +581,17 @@ static void test_snapshot(void **state)
 static void test_snapshot_pruned(void **state)
 {
         struct fix *f = *state;
-        struct journal_change c = file_put(f, f->alice, "a", 0, "a1");
+        struct journal_change c = file_put(f, f->alice, "a", 0, "a1", 1);
         int64_t s_a1, s_b, s_a2, s_a3, pruned, got;
         struct slist l;
         int r;
 
         s_a1 = commit_at(f, f->alice, DEV_A, &c, 1000);
-        c = file_put(f, f->alice, "b", 0, "b1");
+        c = file_put(f, f->alice, "b", 0, "b1", 1);
         s_b = commit_at(f, f->alice, DEV_A, &c, 1100);
-        c = file_put(f, f->alice, "a", s_a1, "a2");
+        c = file_put(f, f->alice, "a", s_a1, "a2", 1);
         s_a2 = commit_at(f, f->alice, DEV_A, &c, 1200);
-        c = file_put(f, f->alice, "a", s_a2, "a3");
+        c = file_put(f, f->alice, "a", s_a2, "a3", 1);
         s_a3 = commit_at(f, f->alice, DEV_A, &c, 1300);
         l = snap(f, f->alice, s_b, -1, NULL, NULL, 100, &r, NULL);
         assert_int_equal(r, 0);
@@ -686,7 +622,7 @@ static void test_snapshot_pruned(void **state)
         l = snap(f, f->alice, s_a3, -1, NULL, NULL, 100, &r, NULL);
         assert_int_equal(r, 0);
         /* bob's space has its own horizon */
-        c = file_put(f, f->bob, "x", 0, "x");
+        c = file_put(f, f->bob, "x", 0, "x", 1);
         commit_at(f, f->bob, DEV_B, &c, 1000);
         l = snap(f, f->bob, 1, -1, NULL, NULL, 100, &r, NULL);
         assert_int_equal(r, 0);
@@ -710,11 +646,11 @@ static void test_bytewise_paths(void **state)
         int r;
 
         for (i = 0; i < 8; i++) {
-                c = file_put(f, f->alice, paths[i], 0, paths[i]);
+                c = file_put(f, f->alice, paths[i], 0, paths[i], 1);
                 seq[i] = commit_at(f, f->alice, DEV_A, &c, 100 + (int64_t)i);
         }
         for (i = 0; i < 6; i++) {
-                c = simple(JOURNAL_DELETE, paths[i], NULL, seq[i]);
+                c = simple(JOURNAL_DELETE, paths[i], seq[i]);
                 top = commit_at(f, f->alice, DEV_A, &c, 200 + (int64_t)i);
         }
         memset(&t, 0, sizeof(t));
@@ -754,15 +690,15 @@ static void test_bytewise_paths(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_versions_recorded, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_trash, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_retention_keep_days, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_retention_keep_versions, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_commit_touches_chunks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_snapshot_pruned, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_bytewise_paths, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_versions_recorded, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_restore, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_trash, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_retention_keep_days, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_retention_keep_versions, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_commit_touches_chunks, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot_pruned, history_setup, teardown),
+            cmocka_unit_test_setup_teardown(test_bytewise_paths, history_setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
