@@ -26,6 +26,7 @@
 #include "config.h"
 #include "conflict.h"
 #include "err.h"
+#include "fsutil.h"
 #include "ignore.h"
 #include "index.h"
 #include "localfs.h"
@@ -49,14 +50,6 @@ static json_t *load_waiting(const struct config *cfg)
         return w;
 }
 
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The progress line of a round (ud), replaced by a fresh one when the ask
  * question comes, so that the question is not written after a drawn line
  * and the round that follows it starts its own. */
@@ -78,7 +71,7 @@ static void on_transfer(void *ud, const struct remote_stats *now)
         struct ui *u = ud;
 
         if (u->pg)
-                progress_update(u->pg, mono_ns(), now->bytes_up, now->bytes_down);
+                progress_update(u->pg, fsutil_mono_ns(), now->bytes_up, now->bytes_down);
 }
 
 static void on_asking(void *ud)
@@ -195,9 +188,9 @@ int cmd_sync(const struct cli *g, int argc, char **argv)
                 so.ask_in = stdin;
                 so.ask_out = stdout;
         }
-        t0 = mono_ns();
+        t0 = fsutil_mono_ns();
         r = sync_run(&cfg, &so, &st);
-        secs = (double)(mono_ns() - t0) / 1e9;
+        secs = (double)(fsutil_mono_ns() - t0) / 1e9;
         progress_free(ui.pg);
         if (r == 0)
                 waiting = load_waiting(&cfg);

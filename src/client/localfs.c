@@ -404,8 +404,8 @@ void localfs_entry_stat(struct index_entry *e, const struct stat *st)
 {
         e->kind = localfs_kind(st);
         e->size = e->kind == KIND_FILE ? (uint64_t)st->st_size : 0;
-        e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-        e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+        e->mtime_ns = fsutil_ts_ns(&st->st_mtim);
+        e->ctime_ns = fsutil_ts_ns(&st->st_ctim);
         e->ino = (uint64_t)st->st_ino;
         e->mode = localfs_wire_mode(e->kind, (uint32_t)st->st_mode);
 }

@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "fsutil.h"
 #include "localfs.h"
 #include "log.h"
 #include "manifest.h"
@@ -463,14 +464,6 @@ static void on_body_sent(void *ud, struct remote *rem, const struct transfer_mar
                 xferlog_progress(s->xl, rem, marks, n);
 }
 
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 size_t push_group_end(struct local_change *const *changes, size_t n, size_t from, uint64_t target)
 {
         uint64_t bytes = 0;
@@ -622,7 +615,7 @@ int push_run(struct sync_ctx *s)
          * stores one per core, and one's fsync overlaps another's hashing */
         s->xfer.connections = PUSH_CONNECTIONS;
         for (size_t from = 0, to; from < sr.n; from = to) {
-                int64_t t0 = mono_ns();
+                int64_t t0 = fsutil_mono_ns();
                 uint64_t gbytes = 0;
 
                 if ((r = sync_check_cancel(s->opts)) < 0)
@@ -635,7 +628,7 @@ int push_run(struct sync_ctx *s)
                 if (r < 0)
                         goto out;
                 if (gbytes > 0)
-                        target = push_group_target(gbytes, mono_ns() - t0);
+                        target = push_group_target(gbytes, fsutil_mono_ns() - t0);
         }
         r = xferlog_finish(s->xl, s->remote, NULL);
         if (r < 0)

@@ -54,11 +54,6 @@
  * less than loading the chunk list from the index. */
 #define UPDATE_MIN_SIZE (8u * 1024u * 1024u)
 
-static int64_t ts_ns(const struct timespec *t)
-{
-        return (int64_t)t->tv_sec * NS_PER_SEC + t->tv_nsec;
-}
-
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
         size_t ncap;
@@ -220,8 +215,8 @@ struct local_change *scan_add_change(struct scan *sc, int op, const char *path)
 static void fill_stat(struct local_change *c, const struct stat *st)
 {
         c->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
-        c->mtime_ns = ts_ns(&st->st_mtim);
-        c->ctime_ns = ts_ns(&st->st_ctim);
+        c->mtime_ns = fsutil_ts_ns(&st->st_mtim);
+        c->ctime_ns = fsutil_ts_ns(&st->st_ctim);
         c->ino = (uint64_t)st->st_ino;
 }
 
@@ -343,8 +338,8 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel
                  * that is no change to hold. A held file seen before with
                  * this size and mtime was read then. */
                 h = find_held(sc, rel);
-                if (!(k && k->e.kind == KIND_FILE) ||
-                    (h && h->size == (uint64_t)st->st_size && h->mtime_ns == ts_ns(&st->st_mtim)))
+                if (!(k && k->e.kind == KIND_FILE) || (h && h->size == (uint64_t)st->st_size &&
+                                                       h->mtime_ns == fsutil_ts_ns(&st->st_mtim)))
                         return add_held(sc, rel, KIND_FILE, k, st, why);
         }
         if (!k && !held && sc->opt->stream_min && (uint64_t)st->st_size >= sc->opt->stream_min)
@@ -370,8 +365,8 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const char *rel
                 memset(f, 0, sizeof(*f));
                 f->e = k->e; /* borrows path and target from the known entry */
                 f->e.size = (uint64_t)st->st_size;
-                f->e.mtime_ns = ts_ns(&st->st_mtim);
-                f->e.ctime_ns = ts_ns(&st->st_ctim);
+                f->e.mtime_ns = fsutil_ts_ns(&st->st_mtim);
+                f->e.ctime_ns = fsutil_ts_ns(&st->st_ctim);
                 f->e.ino = (uint64_t)st->st_ino;
                 f->e.recorded_ns = sc->started_ns;
                 f->m = m;
@@ -506,8 +501,9 @@ static int walk(struct scan *sc, int dfd, const char *rel);
 static int look_up(struct scan *sc, const char *path, const struct stat *st, struct known **k,
                    int *skip)
 {
-        int64_t t =
-            ts_ns(&st->st_mtim) > ts_ns(&st->st_ctim) ? ts_ns(&st->st_mtim) : ts_ns(&st->st_ctim);
+        int64_t t = fsutil_ts_ns(&st->st_mtim) > fsutil_ts_ns(&st->st_ctim)
+                        ? fsutil_ts_ns(&st->st_mtim)
+                        : fsutil_ts_ns(&st->st_ctim);
         struct index_entry e;
         int r;
 

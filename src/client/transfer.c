@@ -415,11 +415,6 @@ static int stream_window(const struct manifest *m, size_t first, size_t n, uint6
         return r < 0 ? r : 0;
 }
 
-static int64_t ts_ns(const struct timespec *t)
-{
-        return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
-}
-
 int transfer_stream(struct transfer *t, struct local_change *c, int *skip)
 {
         struct stream st = {.t = t, .path = c->path};
@@ -438,7 +433,8 @@ int transfer_stream(struct transfer *t, struct local_change *c, int *skip)
         fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &before) < 0 || !S_ISREG(before.st_mode) ||
             (uint64_t)before.st_size != c->size || (uint64_t)before.st_ino != c->ino ||
-            ts_ns(&before.st_mtim) != c->mtime_ns || ts_ns(&before.st_ctim) != c->ctime_ns) {
+            fsutil_ts_ns(&before.st_mtim) != c->mtime_ns ||
+            fsutil_ts_ns(&before.st_ctim) != c->ctime_ns) {
                 log_info("%s changed since the scan; it will be synced next round", c->path);
                 *skip = 1;
                 r = 0;

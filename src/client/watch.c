@@ -92,14 +92,6 @@ struct watch {
         struct wstatus st;
 };
 
-static int64_t mono_ns(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * SEC + t.tv_nsec;
-}
-
 static void set_state(struct watch *w, const char *state)
 {
         if (w->st.state && !strcmp(w->st.state, state) && !w->st.have_detail)
@@ -133,7 +125,7 @@ static void refresh_waiting(struct watch *w)
         int64_t files;
 
         w->waiting_due = 0;
-        w->waiting_last = mono_ns();
+        w->waiting_last = fsutil_mono_ns();
         if (sync_session_refresh_waiting(w->ss, &files) < 0) {
                 log_debug("listing the transfers: %s", err_msg(-EIO));
                 err_clear();
@@ -198,7 +190,7 @@ static void on_notify(void *ud, const char *path, unsigned what)
                 w->full_why = "after an inotify overflow";
                 return;
         }
-        if (dirty_mark(w->dirty, path, what, mono_ns()) < 0)
+        if (dirty_mark(w->dirty, path, what, fsutil_mono_ns()) < 0)
                 w->mem_failed = 1;
 }
 
@@ -207,8 +199,8 @@ static void schedule_retry(struct watch *w)
         unsigned rnd = 0;
 
         if (fsutil_random(&rnd, sizeof(rnd)) < 0)
-                rnd = (unsigned)mono_ns();
-        w->retry_ns = mono_ns() + evstream_backoff_ms(w->failures, rnd / 4294967296.0) * MS;
+                rnd = (unsigned)fsutil_mono_ns();
+        w->retry_ns = fsutil_mono_ns() + evstream_backoff_ms(w->failures, rnd / 4294967296.0) * MS;
         if (w->failures < 32)
                 w->failures++;
 }
@@ -251,7 +243,7 @@ static void on_stream(struct watch *w)
 
                 w->seen_transfer_events = es.transfer_events;
                 if (!w->waiting_due)
-                        w->waiting_due = at > mono_ns() ? at : mono_ns();
+                        w->waiting_due = at > fsutil_mono_ns() ? at : fsutil_mono_ns();
         }
         if (es.online != w->online) {
                 w->online = es.online;
@@ -297,7 +289,7 @@ static int run_round(struct watch *w, char **paths, size_t n, int full, struct s
         struct sync_options o = {0};
         struct sync_stats stats;
         int64_t version;
-        int64_t t0 = mono_ns(), ms;
+        int64_t t0 = fsutil_mono_ns(), ms;
         int r;
 
         o.targeted = !full;
@@ -325,7 +317,7 @@ static int run_round(struct watch *w, char **paths, size_t n, int full, struct s
         memset(key, 0, sizeof(key));
         if (out)
                 *out = stats;
-        ms = (mono_ns() - t0) / MS;
+        ms = (fsutil_mono_ns() - t0) / MS;
         /* the round may have read new rules: the inotify tree must not keep
          * the old patterns (freed by now) */
         if (sync_session_rules_gen(w->ss) != w->rules_gen) {
@@ -345,7 +337,7 @@ static int run_round(struct watch *w, char **paths, size_t n, int full, struct s
                 if (r == -EBUSY) {
                         /* a `ferry sync` of the user's: try again shortly */
                         log_info("%s", err_msg(r));
-                        w->retry_ns = mono_ns() + 200 * MS;
+                        w->retry_ns = fsutil_mono_ns() + 200 * MS;
                 } else if (r == -ECANCELED) {
                         log_error("%s; the watch will not retry until the next full rescan",
                                   err_msg(r));
@@ -372,7 +364,7 @@ static int run_round(struct watch *w, char **paths, size_t n, int full, struct s
         w->st.have_waiting = sync_session_waiting(w->ss) >= 0;
         w->st.waiting = w->st.have_waiting ? sync_session_waiting(w->ss) : 0;
         if (full) { /* it listed them */
-                w->waiting_last = mono_ns();
+                w->waiting_last = fsutil_mono_ns();
                 w->waiting_due = 0;
         }
         w->st.state = NULL; /* rewrite: last_round changed */
@@ -441,7 +433,7 @@ static int64_t next_due(struct watch *w, int64_t remote_seq)
                 t = 0;
         /* a full round waiting for a writer: look again shortly */
         if (w->need_full)
-                t = w->full_wait_ns ? mono_ns() + 100 * MS : 0;
+                t = w->full_wait_ns ? fsutil_mono_ns() + 100 * MS : 0;
         d = dirty_due(w->dirty);
         if (d < t)
                 t = d;
@@ -458,7 +450,7 @@ static int64_t next_due(struct watch *w, int64_t remote_seq)
 static int run_due(struct watch *w)
 {
         struct evstream_state es;
-        int64_t now = mono_ns();
+        int64_t now = fsutil_mono_ns();
         char **paths = NULL;
         size_t n = 0;
         int r;
@@ -502,7 +494,7 @@ static int run_due(struct watch *w)
                 w->need_full = 0;
                 w->full_why = NULL;
                 w->next_full_ns =
-                    mono_ns() +
+                    fsutil_mono_ns() +
                     (notify_limited(w->nt) ? WATCH_RESCAN_LIMITED_S : WATCH_RESCAN_S) * SEC;
                 return 0;
         }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fsutil.h"
 #include "hash.h"
 #include "log.h"
 
@@ -56,14 +57,6 @@ int xferlog_new(struct xferlog **out)
 void xferlog_set_progress_gap(struct xferlog *xl, int64_t ms)
 {
         xl->min_gap_ns = ms * 1000000LL;
-}
-
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 void xferlog_free(struct xferlog *xl)
@@ -274,7 +267,7 @@ void xferlog_progress(struct xferlog *xl, struct remote *rem, const struct trans
                       size_t n)
 {
         json_t *items = NULL;
-        int64_t now = mono_ns();
+        int64_t now = fsutil_mono_ns();
         size_t i = 0;
         int r = 0, news = 0;
 

@@ -257,10 +257,23 @@ int fsutil_random_hex(char *out, size_t nbytes)
         return 0;
 }
 
+int64_t fsutil_ts_ns(const struct timespec *t)
+{
+        return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
 int64_t fsutil_now_ns(void)
 {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return fsutil_ts_ns(&ts);
+}
+
+int64_t fsutil_mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return fsutil_ts_ns(&ts);
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 /* mkdir -p with mode 0755 (0700 if private is set). Returns 0 or -errno. */
@@ -34,5 +35,11 @@ int fsutil_random_hex(char *out, size_t nbytes);
 
 /* Nanoseconds since the epoch (CLOCK_REALTIME). */
 int64_t fsutil_now_ns(void);
+
+/* Nanoseconds of CLOCK_MONOTONIC, for measuring intervals. */
+int64_t fsutil_mono_ns(void);
+
+/* t (a stat time, say) in nanoseconds since the epoch. */
+int64_t fsutil_ts_ns(const struct timespec *t);
 
 #endif

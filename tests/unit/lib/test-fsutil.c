@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +176,12 @@ static void test_now(void **state)
         assert_true(a < 4102444800LL * 1000000000LL);
         b = fsutil_now_ns();
         assert_true(b >= a);
+        /* a stat time; the monotonic clock moves on across a sleep */
+        assert_true(fsutil_ts_ns(&(struct timespec){.tv_sec = 3, .tv_nsec = 5}) == 3000000005LL);
+        a = fsutil_mono_ns();
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+        b = fsutil_mono_ns();
+        assert_true(b - a >= 2000000 && b - a < 5000000000LL);
 }
 
 int main(void)
