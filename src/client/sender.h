@@ -32,7 +32,7 @@ struct body {
         size_t nasks, capasks;
 };
 
-#define SENDER_POSTERS 3
+#define SENDER_POSTERS 2
 #define SENDER_BODIES (SENDER_POSTERS + 1)
 
 struct sender;
